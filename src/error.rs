@@ -1,0 +1,151 @@
+//! Every way arch-init can fail, what exit code each gets, and how it is printed: one line on
+//! stderr, `error: ` then the whole cause chain joined by `: `.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::context::AnswersError;
+use crate::requirements::RequirementsError;
+
+/// A failure of a run. Variants name what the user can get wrong and carry the value.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    BadName(#[from] crate::name::NameError),
+
+    #[error("cannot read answers file `{path}`")]
+    AnswersUnreadable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{path}: {source}", path = path.display())]
+    BadAnswers {
+        path: PathBuf,
+        #[source]
+        source: AnswersError,
+    },
+
+    #[error("{path}: {source}", path = path.display())]
+    BadRequirements {
+        path: PathBuf,
+        #[source]
+        source: RequirementsError,
+    },
+
+    #[error("{0}")]
+    BadRequirementFlag(RequirementsError),
+
+    #[error(
+        "no terminal to ask the questions on: pass `--yes` to accept the recommendation with the answers given as flags or `--answers FILE`"
+    )]
+    NeedsYes,
+
+    #[error("interrupted; nothing was written")]
+    Interrupted,
+
+    #[error(
+        "target directory `{path}` exists and is not empty: choose another `--output`, empty it, or pass `--force` to write over it",
+        path = path.display()
+    )]
+    TargetNotEmpty { path: PathBuf },
+
+    #[error("target `{path}` exists and is not a directory: choose another `--output`", path = path.display())]
+    TargetNotDirectory { path: PathBuf },
+
+    #[error("templates directory `{path}`: {reason}", path = path.display())]
+    BadTemplatesDir { path: PathBuf, reason: String },
+
+    #[error("template `{template}` line {line}: {reason}")]
+    BadTemplate { template: String, line: String, reason: String },
+
+    #[error("failed to render built-in template `{template}`: {reason}")]
+    Render { template: String, reason: String },
+
+    #[error("export directory `{path}` exists and is not empty: choose an empty or new directory", path = path.display())]
+    ExportNotEmpty { path: PathBuf },
+
+    #[error("{count} propert{ies} FAILED verification (see the report above); fix the model or the requirements, or drop `--strict`", ies = if *count == 1 { "y" } else { "ies" })]
+    VerificationFailed { count: usize },
+
+    #[error("cannot {action} `{path}`", path = path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("cannot write to standard output")]
+    Stdout(#[source] std::io::Error),
+}
+
+impl Error {
+    /// The process exit code: 2 for bad input, 130 for an interrupted prompt, 1 otherwise.
+    #[must_use]
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::BadName(_)
+            | Self::AnswersUnreadable { .. }
+            | Self::BadAnswers { .. }
+            | Self::BadRequirements { .. }
+            | Self::BadRequirementFlag(_)
+            | Self::NeedsYes
+            | Self::TargetNotEmpty { .. }
+            | Self::TargetNotDirectory { .. }
+            | Self::BadTemplatesDir { .. }
+            | Self::BadTemplate { .. }
+            | Self::ExportNotEmpty { .. } => 2,
+            Self::Interrupted => 130,
+            Self::Render { .. } | Self::VerificationFailed { .. } | Self::Io { .. } | Self::Stdout(_) => 1,
+        }
+    }
+
+    /// The one line printed for this error: the message and every cause, joined by `: `.
+    #[must_use]
+    pub fn line(&self) -> String {
+        let mut line = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            // Variants that already print their source inline would repeat it.
+            if !line.ends_with(&text) {
+                line.push_str(": ");
+                line.push_str(&text);
+            }
+            source = cause.source();
+        }
+        line.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    /// Prints `error: <line>` on stderr and returns the exit code.
+    #[must_use]
+    pub fn report(&self) -> ExitCode {
+        eprintln!("error: {}", self.line());
+        ExitCode::from(self.exit_code())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_line_joins_causes_and_fits_on_one_line() {
+        let err = Error::Io {
+            action: "create",
+            path: PathBuf::from("out/x"),
+            source: std::io::Error::other("disk\nfull"),
+        };
+        assert_eq!(err.line(), "cannot create `out/x`: disk full");
+        assert_eq!(err.exit_code(), 1);
+    }
+
+    #[test]
+    fn bad_input_exits_with_two() {
+        assert_eq!(Error::NeedsYes.exit_code(), 2);
+        assert_eq!(Error::TargetNotEmpty { path: "shop".into() }.exit_code(), 2);
+        assert_eq!(Error::Interrupted.exit_code(), 130);
+    }
+}

@@ -1,0 +1,119 @@
+//! Flags and the answers file → `Input`: the answers, the requirements, a forced paradigm
+//! and a date. An answers file is TOML or JSON; a session file written by an earlier run
+//! (`.arch-init/arch-init-session.json`) is replayed: its answers, requirements, date and
+//! any override come back exactly. Flags override the file.
+
+use std::path::Path;
+
+use crate::catalog::Paradigm;
+use crate::cli::AnswerArgs;
+use crate::context::{Answers, AnswersError};
+use crate::error::Error;
+use crate::requirements::RequirementAnswers;
+
+/// Everything the user said, before defaults are filled in.
+#[derive(Debug, Clone, Default)]
+pub struct Input {
+    pub answers: Answers,
+    pub requirements: RequirementAnswers,
+    /// A paradigm forced by the file (`arch = "…"`, or a replayed override).
+    pub arch: Option<Paradigm>,
+    /// The date of a replayed session.
+    pub date: Option<jiff::civil::Date>,
+}
+
+/// Reads `--answers` (if any) and lays the answer flags over it.
+pub fn load(args: &AnswerArgs) -> Result<Input, Error> {
+    let from_file = match &args.answers {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| Error::AnswersUnreadable { path: path.clone(), source })?;
+            parse_file(path, &text)?
+        }
+        None => Input::default(),
+    };
+    let flags = RequirementAnswers::from(&args.requirements);
+    flags.validate().map_err(Error::BadRequirementFlag)?;
+    Ok(Input {
+        answers: from_file.answers.overlay(flag_answers(args)),
+        requirements: from_file.requirements.overlay(flags),
+        ..from_file
+    })
+}
+
+fn flag_answers(args: &AnswerArgs) -> Answers {
+    Answers {
+        project_type: args.project_type,
+        complexity: args.complexity,
+        team_size: args.team_size,
+        language: args.language,
+        framework: args.framework.clone(),
+        scalability: args.scalability,
+        security: args.security,
+        time_to_market: args.time_to_market,
+        ..Answers::default()
+    }
+}
+
+/// Parses an answers file's text; JSON when it is named `.json` or starts with `{`.
+pub fn parse_file(path: &Path, text: &str) -> Result<Input, Error> {
+    let bad = |source: AnswersError| Error::BadAnswers { path: path.to_owned(), source };
+    let is_json = path.extension().is_some_and(|ext| ext.eq_ignore_ascii_case("json"))
+        || text.trim_start().starts_with('{');
+    let value: serde_json::Value = if is_json {
+        serde_json::from_str(text).map_err(|err| bad(AnswersError::Syntax(err.to_string())))?
+    } else {
+        let table: toml::Table = text.parse().map_err(|err: toml::de::Error| bad(AnswersError::Syntax(err.to_string())))?;
+        serde_json::to_value(table).map_err(|err| bad(AnswersError::Syntax(err.to_string())))?
+    };
+    let serde_json::Value::Object(object) = &value else {
+        return Err(bad(AnswersError::Syntax("expected a table of answers".into())));
+    };
+    if object.contains_key(crate::session::VERSION_KEY) {
+        return replay(path, object);
+    }
+    let answers = Answers::from_json_value(&value).map_err(bad)?;
+    let requirements = match object.get("requirements") {
+        Some(table) => RequirementAnswers::from_json_value(table)
+            .map_err(|source| Error::BadRequirements { path: path.to_owned(), source })?,
+        None => RequirementAnswers::default(),
+    };
+    let arch = match object.get("arch") {
+        Some(value) => Some(paradigm(value).map_err(bad)?),
+        None => None,
+    };
+    Ok(Input { answers, requirements, arch, date: None })
+}
+
+fn paradigm(value: &serde_json::Value) -> Result<Paradigm, AnswersError> {
+    let text = value.as_str().unwrap_or_default();
+    text.parse().map_err(|reason: String| AnswersError::BadValue {
+        key: "arch".into(),
+        value: value.to_string(),
+        reason,
+    })
+}
+
+/// A session written by an earlier run: its answers, requirements, date and override.
+fn replay(path: &Path, session: &serde_json::Map<String, serde_json::Value>) -> Result<Input, Error> {
+    let bad = |source: AnswersError| Error::BadAnswers { path: path.to_owned(), source };
+    let section = |key: &str| {
+        session
+            .get(key)
+            .ok_or_else(|| bad(AnswersError::Syntax(format!("session file has no `{key}` section"))))
+    };
+    let answers = Answers::from_json_value(section("answers")?).map_err(bad)?;
+    let requirements = RequirementAnswers::from_json_value(section("requirements")?)
+        .map_err(|source| Error::BadRequirements { path: path.to_owned(), source })?;
+    let decision = section("decision")?;
+    let arch = if decision.get("overridden").and_then(serde_json::Value::as_bool) == Some(true) {
+        Some(paradigm(&decision["chosen"]).map_err(bad)?)
+    } else {
+        None
+    };
+    let date = section("date")?
+        .as_str()
+        .and_then(|text| text.parse().ok())
+        .ok_or_else(|| bad(AnswersError::Syntax("session `date` is not YYYY-MM-DD".into())))?;
+    Ok(Input { answers, requirements, arch, date: Some(date) })
+}

@@ -1,0 +1,253 @@
+//! Templates + the serialized decision and model → `FilePlan`, entirely in memory. Files
+//! ending in `.tera` are rendered (the suffix dropped); others are copied byte for byte, so
+//! files with `{{ }}` of their own (workflows) come out unchanged. Files under
+//! `services/__unit__/` are instantiated once per service; files under a unit's own directory
+//! exist only when the model has that unit and override the per-service ones.
+
+use std::error::Error as _;
+
+use serde_json::Value;
+use tera::Tera;
+
+use crate::error::Error;
+use crate::plan::FilePlan;
+use crate::templates::{Origin, TERA_SUFFIX, Template, TemplateSet};
+
+/// The directory whose files are instantiated for every service.
+pub const PER_SERVICE: &str = "services/__unit__/";
+
+/// What the model makes exist: which units get files, and whether the workspace is rendered.
+#[derive(Debug, Clone, Default)]
+pub struct RenderScope {
+    /// Each service's name and its serialized unit, bound to `unit` in its templates.
+    pub services: Vec<(String, Value)>,
+    /// Top-level unit directories (the gateway, the devstack) and their unit, if any.
+    pub units: Vec<(String, Value)>,
+    /// Whether files outside `docs/adr/` and `README.md` are rendered at all.
+    pub workspace: bool,
+}
+
+/// Renders every template in scope with `context` (an object; `unit` is added per unit).
+pub fn render(templates: &TemplateSet, scope: &RenderScope, context: &Value) -> Result<FilePlan, Error> {
+    let tera = compile(templates)?;
+    let base = tera::Context::from_value(context.clone()).map_err(|err| Error::Render {
+        template: "(context)".into(),
+        reason: err.to_string(),
+    })?;
+    let mut plan = FilePlan::default();
+    let (generic, specific): (Vec<_>, Vec<_>) =
+        templates.files.iter().partition(|(path, _)| path.starts_with(PER_SERVICE));
+    for (path, template) in generic.into_iter().chain(specific) {
+        for (out_path, unit) in instances(path, scope) {
+            let contents = if path.ends_with(TERA_SUFFIX) {
+                let mut ctx = base.clone();
+                if let Some(unit) = unit {
+                    ctx.insert("unit", unit);
+                }
+                tera.render(path, &ctx)
+                    .map_err(|err| template_error(path, template, &err))?
+                    .into_bytes()
+            } else {
+                template.source.clone()
+            };
+            let out_path = out_path.strip_suffix(TERA_SUFFIX).unwrap_or(&out_path).to_owned();
+            plan.insert(out_path, contents, template.mode);
+        }
+    }
+    Ok(plan)
+}
+
+/// Where a template's output goes, once per unit it belongs to (or once, unbound).
+fn instances<'a>(path: &str, scope: &'a RenderScope) -> Vec<(String, Option<&'a Value>)> {
+    if let Some(rest) = path.strip_prefix(PER_SERVICE) {
+        return scope
+            .services
+            .iter()
+            .map(|(name, unit)| (format!("services/{name}/{rest}"), Some(unit)))
+            .collect();
+    }
+    if let Some(rest) = path.strip_prefix("services/") {
+        let owner = rest.split('/').next().unwrap_or_default();
+        return scope
+            .services
+            .iter()
+            .filter(|(name, _)| name == owner)
+            .map(|(_, unit)| (path.to_owned(), Some(unit)))
+            .collect();
+    }
+    let top = path.split('/').next().unwrap_or_default();
+    if let Some((_, unit)) = scope.units.iter().find(|(name, _)| name == top) {
+        return vec![(path.to_owned(), Some(unit))];
+    }
+    let always = path.starts_with("docs/adr/") || path.starts_with("README.md");
+    if always || (scope.workspace && !is_unit_dir(top)) {
+        vec![(path.to_owned(), None)]
+    } else {
+        Vec::new()
+    }
+}
+
+/// Top-level directories that belong to a unit the model may leave out.
+fn is_unit_dir(top: &str) -> bool {
+    matches!(top, "api-gateway" | "devstack")
+}
+
+fn compile(templates: &TemplateSet) -> Result<Tera, Error> {
+    let mut tera = Tera::default();
+    tera.autoescape_on(Vec::new());
+    // Parse each template on its own first, so a syntax error names its file.
+    let mut sources = Vec::new();
+    for (path, template) in templates.files.iter().filter(|(path, _)| path.ends_with(TERA_SUFFIX)) {
+        let source = std::str::from_utf8(&template.source).map_err(|_| Error::BadTemplate {
+            template: shown(path, template),
+            line: "1".into(),
+            reason: "not UTF-8 text".into(),
+        })?;
+        Tera::default()
+            .add_raw_template(path, source)
+            .map_err(|err| template_error(path, template, &err))?;
+        sources.push((path.as_str(), source));
+    }
+    tera.add_raw_templates(sources).map_err(|err| Error::Render {
+        template: "(template set)".into(),
+        reason: chain(&err),
+    })?;
+    Ok(tera)
+}
+
+fn shown(path: &str, template: &Template) -> String {
+    match &template.origin {
+        Origin::Builtin => path.to_owned(),
+        Origin::Overlay(on_disk) => on_disk.display().to_string(),
+    }
+}
+
+/// A template failure: bad input when the template is the user's, a bug when it is ours.
+fn template_error(path: &str, template: &Template, err: &tera::Error) -> Error {
+    let reason = chain(err);
+    match template.origin {
+        Origin::Builtin => Error::Render { template: path.to_owned(), reason },
+        Origin::Overlay(_) => Error::BadTemplate {
+            template: shown(path, template),
+            line: line_of(err, &template.source).map_or_else(|| "?".into(), |line| line.to_string()),
+            reason,
+        },
+    }
+}
+
+/// Tera's causes below its "failed to parse/render" headline, on one line.
+fn chain(err: &tera::Error) -> String {
+    let mut parts = Vec::new();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        parts.push(cause.to_string());
+        source = cause.source();
+    }
+    if parts.is_empty() {
+        parts.push(err.to_string());
+    }
+    parts.join(": ").split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The line a Tera error points at: from a parse position (` --> 3:5`), or else the first
+/// line that mentions the variable or filter it names.
+fn line_of(err: &tera::Error, source: &[u8]) -> Option<usize> {
+    let mut messages = vec![err.to_string()];
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        messages.push(c.to_string());
+        cause = c.source();
+    }
+    let text = messages.join("\n");
+    if let Some(at) = text.find(" --> ") {
+        let digits: String = text[at + 5..].chars().take_while(char::is_ascii_digit).collect();
+        if let Ok(line) = digits.parse() {
+            return Some(line);
+        }
+    }
+    let named = text.split('`').nth(1)?;
+    String::from_utf8_lossy(source).lines().position(|line| line.contains(named)).map(|i| i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Mode;
+    use serde_json::json;
+
+    fn set(files: &[(&str, &str, Origin)]) -> TemplateSet {
+        let mut templates = TemplateSet::default();
+        for (path, source, origin) in files {
+            templates.files.insert(
+                (*path).to_owned(),
+                Template { source: source.as_bytes().to_vec(), mode: Mode::Regular, origin: origin.clone() },
+            );
+        }
+        templates
+    }
+
+    fn scope() -> RenderScope {
+        RenderScope {
+            services: vec![
+                ("a-service".into(), json!({ "name": "a-service", "port": 1 })),
+                ("b-service".into(), json!({ "name": "b-service", "port": 2 })),
+            ],
+            units: vec![("api-gateway".into(), json!({ "name": "api-gateway" }))],
+            workspace: true,
+        }
+    }
+
+    #[test]
+    fn per_service_templates_are_instantiated_once_per_service_and_specific_ones_win() {
+        let templates = set(&[
+            ("services/__unit__/PORT.tera", "{{ unit.name }}:{{ unit.port }}", Origin::Builtin),
+            ("services/b-service/PORT", "special", Origin::Builtin),
+            ("services/gone-service/x.rs", "never", Origin::Builtin),
+        ]);
+        let plan = render(&templates, &scope(), &json!({})).unwrap();
+        assert_eq!(plan.text("services/a-service/PORT"), Some("a-service:1"));
+        assert_eq!(plan.text("services/b-service/PORT"), Some("special"));
+        assert_eq!(plan.len(), 2, "{:?}", plan.paths().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn files_without_the_tera_suffix_are_copied_unchanged() {
+        let workflow = "run: echo ${{ github.sha }} {{ not tera }}";
+        let templates = set(&[(".github/workflows/ci.yml", workflow, Origin::Builtin)]);
+        let plan = render(&templates, &scope(), &json!({})).unwrap();
+        assert_eq!(plan.text(".github/workflows/ci.yml"), Some(workflow));
+    }
+
+    #[test]
+    fn without_a_workspace_only_the_decision_files_are_rendered() {
+        let templates = set(&[
+            ("README.md.tera", "# {{ project }}", Origin::Builtin),
+            ("docs/adr/001.md", "adr", Origin::Builtin),
+            ("Cargo.toml", "[workspace]", Origin::Builtin),
+            ("api-gateway/src/main.rs", "fn main() {}", Origin::Builtin),
+        ]);
+        let plan = render(&templates, &RenderScope::default(), &json!({ "project": "shop" })).unwrap();
+        assert_eq!(plan.paths().collect::<Vec<_>>(), ["README.md", "docs/adr/001.md"]);
+        assert_eq!(plan.text("README.md"), Some("# shop"));
+    }
+
+    #[test]
+    fn a_broken_overlay_template_names_its_file_and_line() {
+        let templates = set(&[("README.md.tera", "line one\n{% if %}yes{% endif %}\nline three\n", Origin::Overlay("mine/README.md.tera".into()))]);
+        let err = render(&templates, &scope(), &json!({})).unwrap_err();
+        let Error::BadTemplate { template, line, .. } = &err else { panic!("{err:?}") };
+        assert_eq!(template, "mine/README.md.tera");
+        assert_eq!(line, "2");
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn an_unknown_variable_in_an_overlay_names_the_line_that_uses_it() {
+        let templates =
+            set(&[("README.md.tera", "# title\n\n{{ model.nope }}\n", Origin::Overlay("mine/README.md.tera".into()))]);
+        let err = render(&templates, &scope(), &json!({ "model": {} })).unwrap_err();
+        let Error::BadTemplate { line, reason, .. } = &err else { panic!("{err:?}") };
+        assert_eq!(line, "3");
+        assert!(reason.contains("model.nope"), "{reason}");
+    }
+}

@@ -1,0 +1,263 @@
+//! `FilePlan` → disk. The target is checked first; the whole plan is written into a staging
+//! directory beside it, then renamed into place, so a failure or a kill never leaves a
+//! half-written project. Optionally `git init` and a first commit.
+
+use std::fs;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::error::Error;
+use crate::plan::FilePlan;
+
+/// What to do with a target directory that already has files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overwrite {
+    /// Refuse, writing nothing.
+    Refuse,
+    /// Write over files with the same paths; leave other files alone.
+    Force,
+}
+
+/// Whether to make the new project a git repository with a first commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Git {
+    InitAndCommit,
+    Skip,
+}
+
+/// What `write` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub files: usize,
+    pub git: GitOutcome,
+}
+
+/// How the git step went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GitOutcome {
+    Committed,
+    Skipped,
+    /// Git is missing or failed; the files are written regardless. Holds the reason.
+    Unavailable(String),
+    /// The target was already inside a git work tree, which is left to its owner.
+    AlreadyRepository,
+}
+
+/// Checks that `target` can receive the plan: absent, an empty directory, or (with `Force`)
+/// any directory.
+pub fn check_target(target: &Path, overwrite: Overwrite) -> Result<(), Error> {
+    match fs::metadata(target) {
+        Err(err) if err.kind() == ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(io("inspect", target, source)),
+        Ok(meta) if !meta.is_dir() => Err(Error::TargetNotDirectory { path: target.to_owned() }),
+        Ok(_) => {
+            let mut entries = fs::read_dir(target).map_err(|source| io("read", target, source))?;
+            if entries.next().is_none() || overwrite == Overwrite::Force {
+                Ok(())
+            } else {
+                Err(Error::TargetNotEmpty { path: target.to_owned() })
+            }
+        }
+    }
+}
+
+/// Writes `plan` into `target` (see the module docs), then runs the git step.
+pub fn write(plan: &FilePlan, target: &Path, overwrite: Overwrite, git: Git) -> Result<Written, Error> {
+    check_target(target, overwrite)?;
+    let parent = parent_of(target);
+    fs::create_dir_all(&parent).map_err(|source| io("create", &parent, source))?;
+    let staging = Staging::create(&parent, target)?;
+    for (path, file) in plan.iter() {
+        let dest = staging.path.join(path);
+        if let Some(dir) = dest.parent() {
+            fs::create_dir_all(dir).map_err(|source| io("create", dir, source))?;
+        }
+        fs::write(&dest, &file.contents).map_err(|source| io("write", &dest, source))?;
+        set_mode(&dest, file.mode.bits())?;
+    }
+    let was_repository = target.join(".git").exists();
+    staging.move_into(target)?;
+    let git = match git {
+        Git::Skip => GitOutcome::Skipped,
+        Git::InitAndCommit if was_repository => GitOutcome::AlreadyRepository,
+        Git::InitAndCommit => init_and_commit(target),
+    };
+    Ok(Written { files: plan.len(), git })
+}
+
+fn parent_of(target: &Path) -> PathBuf {
+    match target.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+        _ => PathBuf::from("."),
+    }
+}
+
+fn io(action: &'static str, path: &Path, source: std::io::Error) -> Error {
+    Error::Io { action, path: path.to_owned(), source }
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, bits: u32) -> Result<(), Error> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(bits)).map_err(|source| io("set permissions of", path, source))
+}
+
+#[cfg(not(unix))]
+fn set_mode(_: &Path, _: u32) -> Result<(), Error> {
+    Ok(())
+}
+
+/// A staging directory beside the target, removed on drop unless moved into place.
+struct Staging {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl Staging {
+    fn create(parent: &Path, target: &Path) -> Result<Self, Error> {
+        let stem = target.file_name().map_or_else(|| "project".into(), |n| n.to_string_lossy().into_owned());
+        let path = parent.join(format!(".{stem}.arch-init-staging-{}", std::process::id()));
+        // A leftover from a killed run with the same pid is ours to replace.
+        if path.exists() {
+            fs::remove_dir_all(&path).map_err(|source| io("remove", &path, source))?;
+        }
+        fs::create_dir(&path).map_err(|source| io("create", &path, source))?;
+        Ok(Self { path, keep: false })
+    }
+
+    /// Renames the staged tree to `target` (absent or empty), or moves each staged file over
+    /// the existing tree (forced).
+    fn move_into(mut self, target: &Path) -> Result<(), Error> {
+        if target.is_dir() && fs::read_dir(target).map_err(|source| io("read", target, source))?.next().is_none() {
+            fs::remove_dir(target).map_err(|source| io("replace", target, source))?;
+        }
+        if target.exists() {
+            merge(&self.path, target)?;
+        } else {
+            fs::rename(&self.path, target).map_err(|source| io("move the staged project to", target, source))?;
+            self.keep = true;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// Moves every file under `from` to the same relative path under `to`, replacing files.
+fn merge(from: &Path, to: &Path) -> Result<(), Error> {
+    for entry in fs::read_dir(from).map_err(|source| io("read", from, source))? {
+        let entry = entry.map_err(|source| io("read", from, source))?;
+        let dest = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            if dest.exists() && !dest.is_dir() {
+                fs::remove_file(&dest).map_err(|source| io("replace", &dest, source))?;
+            }
+            fs::create_dir_all(&dest).map_err(|source| io("create", &dest, source))?;
+            merge(&entry.path(), &dest)?;
+        } else {
+            if dest.is_dir() {
+                fs::remove_dir_all(&dest).map_err(|source| io("replace", &dest, source))?;
+            }
+            fs::rename(entry.path(), &dest).map_err(|source| io("write", &dest, source))?;
+        }
+    }
+    Ok(())
+}
+
+fn init_and_commit(dir: &Path) -> GitOutcome {
+    let run = |args: &[&str]| -> Result<(), String> {
+        let output = Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .map_err(|err| format!("git not available ({err})"))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(format!("`git {}` failed: {}", args.join(" "), String::from_utf8_lossy(&output.stderr).trim()))
+        }
+    };
+    let has_identity = Command::new("git")
+        .args(["config", "user.email"])
+        .current_dir(dir)
+        .output()
+        .is_ok_and(|out| out.status.success());
+    let identity: &[&str] = if has_identity {
+        &[]
+    } else {
+        &["-c", "user.name=arch-init", "-c", "user.email=arch-init@localhost"]
+    };
+    let commit: Vec<&str> = identity
+        .iter()
+        .copied()
+        .chain(["commit", "-q", "-m", "Initial commit generated by arch-init"])
+        .collect();
+    match run(&["init", "-q"]).and_then(|()| run(&["add", "-A"])).and_then(|()| run(&commit)) {
+        Ok(()) => GitOutcome::Committed,
+        Err(reason) => GitOutcome::Unavailable(reason),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Mode;
+
+    fn plan() -> FilePlan {
+        let mut plan = FilePlan::default();
+        plan.insert("README.md", "hello", Mode::Regular);
+        plan.insert("scripts/run.sh", "#!/bin/sh\n", Mode::Executable);
+        plan
+    }
+
+    #[test]
+    fn writes_into_a_new_directory_and_keeps_modes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("shop");
+        let written = write(&plan(), &target, Overwrite::Refuse, Git::Skip).unwrap();
+        assert_eq!(written.files, 2);
+        assert_eq!(fs::read_to_string(target.join("README.md")).unwrap(), "hello");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(target.join("scripts/run.sh")).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o755);
+        }
+        let leftovers: Vec<_> = fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(leftovers, vec![std::ffi::OsString::from("shop")], "no staging directory left behind");
+    }
+
+    #[test]
+    fn refuses_a_non_empty_directory_and_touches_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::write(tmp.path().join("mine.txt"), "mine").unwrap();
+        let err = write(&plan(), tmp.path(), Overwrite::Refuse, Git::Skip).unwrap_err();
+        assert!(matches!(err, Error::TargetNotEmpty { .. }));
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn forcing_writes_over_same_paths_and_keeps_other_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::write(tmp.path().join("mine.txt"), "mine").unwrap();
+        fs::write(tmp.path().join("README.md"), "old").unwrap();
+        write(&plan(), tmp.path(), Overwrite::Force, Git::Skip).unwrap();
+        assert_eq!(fs::read_to_string(tmp.path().join("README.md")).unwrap(), "hello");
+        assert_eq!(fs::read_to_string(tmp.path().join("mine.txt")).unwrap(), "mine");
+    }
+
+    #[test]
+    fn a_file_in_the_way_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("shop");
+        fs::write(&target, "a file").unwrap();
+        assert!(matches!(check_target(&target, Overwrite::Force), Err(Error::TargetNotDirectory { .. })));
+    }
+}
