@@ -8,7 +8,11 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::catalog::{Catalog, Paradigm, ParadigmInfo, Weight};
-use crate::context::{ProjectContext, Question};
+use crate::context::ProjectContext;
+
+mod explain;
+
+use explain::{alternative, label, rationale};
 
 /// A margin of at least this many points over the runner-up gives `Confidence::High`.
 pub const HIGH_MARGIN: i32 = 20;
@@ -16,8 +20,6 @@ pub const HIGH_MARGIN: i32 = 20;
 pub const MEDIUM_MARGIN: i32 = 10;
 /// How many runners-up are reported as alternatives.
 const ALTERNATIVES: usize = 3;
-/// How many of the primary's contributions the rationale names.
-const RATIONALE_LINES: usize = 4;
 
 /// Points one answer (or the base) adds to one paradigm's score.
 ///
@@ -250,24 +252,6 @@ fn reason(weight: &Weight, generated: impl FnOnce() -> String) -> String {
     weight.reason.clone().unwrap_or_else(generated)
 }
 
-/// "Team size" for `team_size`, "Baseline" for `base`.
-fn label(factor: &str) -> &'static str {
-    Question::find(factor).map_or("Baseline", |question| question.label)
-}
-
-/// "(+20: team size `15-50`)", or "(-20)" for the base.
-fn cite(contribution: &Contribution) -> String {
-    if contribution.factor == "base" {
-        format!("({:+})", contribution.points)
-    } else {
-        let label = label(contribution.factor).to_lowercase();
-        format!(
-            "({:+}: {label} `{}`)",
-            contribution.points, contribution.answer
-        )
-    }
-}
-
 fn secondary(catalog: &Catalog, primary: &ParadigmInfo, ranking: &[Score]) -> Option<Paradigm> {
     let total = |paradigm: Paradigm| {
         ranking
@@ -284,90 +268,6 @@ fn secondary(catalog: &Catalog, primary: &ParadigmInfo, ranking: &[Score]) -> Op
         // `max_by_key` keeps the last maximum; reversing first keeps the catalog's order of preference.
         .rev()
         .max_by_key(|&companion| total(companion))
-}
-
-fn rationale(best: &Score) -> Vec<String> {
-    let mut positive: Vec<&Contribution> =
-        best.contributions.iter().filter(|c| c.points > 0).collect();
-    positive.sort_by_key(|contribution| std::cmp::Reverse(contribution.points));
-    let mut lines: Vec<String> = positive
-        .into_iter()
-        .take(RATIONALE_LINES)
-        .map(|contribution| {
-            format!(
-                "{} {}",
-                capitalised(&contribution.reason),
-                cite(contribution)
-            )
-        })
-        .collect();
-    if lines.is_empty() {
-        lines.push("no answer favours it strongly, but every other paradigm fits worse".to_owned());
-    }
-    lines
-}
-
-fn alternative(best: &Score, other: &Score) -> Alternative {
-    let gap = best.total - other.total;
-    let points = |score: &Score, factor: &str| {
-        score
-            .contributions
-            .iter()
-            .find(|c| c.factor == factor)
-            .map_or(0, |c| c.points)
-    };
-    // The factor where the primary gained most over this paradigm explains the gap best; on
-    // equal gains, one where this paradigm loses points says "why not" in its own words.
-    let own_loss = |factor: &str| {
-        other
-            .contributions
-            .iter()
-            .any(|c| c.factor == factor && c.points < 0)
-    };
-    let deciding = best
-        .contributions
-        .iter()
-        .chain(&other.contributions)
-        .map(|c| {
-            (
-                points(best, c.factor) - points(other, c.factor),
-                own_loss(c.factor),
-                c.factor,
-            )
-        })
-        .filter(|(difference, _, _)| *difference > 0)
-        .rev()
-        .max_by_key(|(difference, own_loss, _)| (*difference, *own_loss))
-        .map(|(_, _, factor)| factor);
-    let behind = format!("{gap} points behind {}", best.paradigm.name());
-    let own = |factor| {
-        other
-            .contributions
-            .iter()
-            .find(|c| c.factor == factor && c.points < 0)
-    };
-    let theirs = |factor| best.contributions.iter().find(|c| c.factor == factor);
-    let why_not = match (deciding.and_then(own), deciding.and_then(theirs)) {
-        (Some(own), _) => format!("{behind}: {} {}", own.reason, cite(own)),
-        (None, Some(theirs)) => {
-            let (reason, cited) = (&theirs.reason, cite(theirs));
-            format!("{behind}, which gains more here: {reason} {cited}")
-        }
-        (None, None) => format!("{behind}: scores the same and comes later in catalog order"),
-    };
-    Alternative {
-        paradigm: other.paradigm,
-        score: other.total,
-        gap,
-        why_not,
-    }
-}
-
-fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    chars.next().map_or_else(String::new, |first| {
-        first.to_uppercase().chain(chars).collect()
-    })
 }
 
 #[cfg(test)]
