@@ -6,7 +6,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::catalog::Paradigm;
 use crate::context::{
-    Complexity, Language, ProjectType, Scalability, Security, TeamSize, TimeToMarket,
+    AuditTrail, Complexity, Consistency, DataFlow, Extensibility, Language, Lifespan, OpsMaturity,
+    ProjectType, Scalability, Security, TeamExperience, TeamSize, TimeToMarket, Workload,
 };
 use crate::requirements::RequirementArgs;
 
@@ -185,6 +186,40 @@ pub struct AnswerArgs {
     /// How soon it must ship.
     #[arg(long, value_name = "PACE")]
     pub time_to_market: Option<TimeToMarket>,
+
+    /// Refinement: the team's experience with distributed systems and the chosen style
+    /// (junior, mixed, senior).
+    #[arg(long, value_name = "LEVEL")]
+    pub team_experience: Option<TeamExperience>,
+
+    /// Refinement: how mature deployment, monitoring and on-call are (basic, established,
+    /// advanced).
+    #[arg(long, value_name = "LEVEL")]
+    pub ops_maturity: Option<OpsMaturity>,
+
+    /// Refinement: how long the system is expected to live (short, typical, long).
+    #[arg(long, value_name = "SPAN")]
+    pub lifespan: Option<Lifespan>,
+
+    /// Refinement: whether reads must see every write at once (eventual-ok, strong).
+    #[arg(long, value_name = "NEED")]
+    pub consistency: Option<Consistency>,
+
+    /// Refinement: whether every change must be auditable and replayable (none, required).
+    #[arg(long, value_name = "NEED")]
+    pub audit_trail: Option<AuditTrail>,
+
+    /// Refinement: the shape of the load (steady, bursty, spiky-idle).
+    #[arg(long, value_name = "SHAPE")]
+    pub workload: Option<Workload>,
+
+    /// Refinement: how data moves (request-response, streaming, batch).
+    #[arg(long, value_name = "FLOW")]
+    pub data_flow: Option<DataFlow>,
+
+    /// Refinement: whether third parties extend it with plugins (fixed, plugins).
+    #[arg(long, value_name = "NEED")]
+    pub extensibility: Option<Extensibility>,
 
     #[command(flatten)]
     pub requirements: RequirementArgs,

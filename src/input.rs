@@ -51,7 +51,14 @@ fn flag_answers(args: &AnswerArgs) -> Answers {
         scalability: args.scalability,
         security: args.security,
         time_to_market: args.time_to_market,
-        ..Answers::default()
+        team_experience: args.team_experience,
+        ops_maturity: args.ops_maturity,
+        lifespan: args.lifespan,
+        consistency: args.consistency,
+        audit_trail: args.audit_trail,
+        workload: args.workload,
+        data_flow: args.data_flow,
+        extensibility: args.extensibility,
     }
 }
 
@@ -87,10 +94,10 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Input, Error> {
 
 fn paradigm(value: &serde_json::Value) -> Result<Paradigm, AnswersError> {
     let text = value.as_str().unwrap_or_default();
-    text.parse().map_err(|reason: String| AnswersError::BadValue {
+    text.parse().map_err(|err: crate::context::ChoiceError| AnswersError::BadValue {
         key: "arch".into(),
         value: value.to_string(),
-        reason,
+        reason: err.reason(),
     })
 }
 

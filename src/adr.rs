@@ -1,0 +1,167 @@
+//! The Architecture Decision Record's content, from the context, the recommendation, the
+//! decision and the verification: what the ADR template renders. Everything project-specific
+//! (considerations, consequences, the override note) is derived here from the same numbers
+//! the ranking used, so the record explains this decision rather than paradigms in general.
+
+use serde::Serialize;
+
+use crate::catalog::{Catalog, Paradigm, ParadigmInfo};
+use crate::context::{ProjectContext, Question};
+use crate::decision::{Decision, Shape};
+use crate::recommend::{Contribution, Recommendation, Score};
+use crate::verify::VerificationReport;
+
+/// How many paradigms the rationale table shows.
+const TOP: usize = 5;
+/// How many contributions become key considerations.
+const CONSIDERATIONS: usize = 6;
+
+/// The ADR's content, serialized into the template context as `adr`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Record {
+    pub title: String,
+    pub chosen: Summary,
+    pub secondary: Option<Summary>,
+    /// The recommended paradigm when the user chose another one.
+    pub recommended: Option<Summary>,
+    pub context: Vec<Row>,
+    pub top: Vec<Ranked>,
+    pub considerations: Vec<String>,
+    pub positive: Vec<String>,
+    pub negative: Vec<String>,
+    pub mitigations: Vec<String>,
+    pub override_note: Option<String>,
+    pub shape_note: Option<String>,
+    pub language_note: Option<String>,
+}
+
+/// A paradigm's catalog facts, as the ADR quotes them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub id: Paradigm,
+    pub name: String,
+    pub description: String,
+    pub trade_off: String,
+    pub mitigation: String,
+    pub score: i32,
+}
+
+/// One answer in the context table.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub question: &'static str,
+    pub answer: String,
+    pub flag: &'static str,
+}
+
+/// One paradigm of the rationale table with its contributions spelled out.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ranked {
+    pub rank: usize,
+    pub name: String,
+    pub total: i32,
+    /// "+20 team size 15-50, −10 time to market rapid, …", largest first.
+    pub contributions: String,
+}
+
+/// Builds the record.
+#[must_use]
+pub fn record(catalog: &Catalog, ctx: &ProjectContext, rec: &Recommendation, decision: &Decision, report: &VerificationReport) -> Record {
+    let summary = |paradigm: Paradigm| summarize(catalog.get(paradigm), rec.score_of(paradigm));
+    let chosen = rec.score_of(decision.chosen);
+    let mut by_weight: Vec<&Contribution> = chosen.contributions.iter().filter(|c| c.points != 0).collect();
+    by_weight.sort_by_key(|c| std::cmp::Reverse(c.points.abs()));
+    let info = catalog.get(decision.chosen);
+    let mut negative = vec![info.trade_off.clone()];
+    negative.extend(by_weight.iter().filter(|c| c.points < 0).map(|c| sentence(c)));
+    let mut mitigations = vec![info.mitigation.clone()];
+    if report.has_failures() {
+        mitigations.push(format!(
+            "{} verified propert{} FAILED against the stated requirements; see Verification below for the counterexample and the cheapest fix.",
+            report.failures(),
+            if report.failures() == 1 { "y" } else { "ies" }
+        ));
+    }
+    Record {
+        title: match decision.secondary {
+            Some(secondary) => format!("{} with {}", decision.chosen.name(), secondary.name()),
+            None => decision.chosen.name().to_owned(),
+        },
+        chosen: summary(decision.chosen),
+        secondary: decision.secondary.map(summary),
+        recommended: decision.overridden.then(|| summary(decision.recommended)),
+        context: ctx.rows().into_iter().map(|(question, answer, flag)| Row { question, answer, flag }).collect(),
+        top: rec
+            .ranking
+            .iter()
+            .take(TOP)
+            .enumerate()
+            .map(|(index, score)| Ranked {
+                rank: index + 1,
+                name: score.paradigm.name().to_owned(),
+                total: score.total,
+                contributions: spelled(score),
+            })
+            .collect(),
+        considerations: by_weight.iter().take(CONSIDERATIONS).map(|c| consideration(c)).collect(),
+        positive: by_weight.iter().filter(|c| c.points > 0).map(|c| sentence(c)).collect(),
+        negative,
+        mitigations,
+        override_note: decision.overridden.then(|| {
+            format!(
+                "The recommendation was {} ({} points); {} ({} points) was chosen instead, {} points behind. The reasons it scored lower are listed under Consequences; revisit this decision if they start to bite.",
+                decision.recommended.name(),
+                rec.score_of(decision.recommended).total,
+                decision.chosen.name(),
+                chosen.total,
+                decision.score_gap
+            )
+        }),
+        shape_note: (decision.shape == Shape::DecisionOnly).then(|| {
+            format!(
+                "arch-init generates code for the microservices and event-driven shapes today; for {} this record and the session file are the output, and the code structure is yours to lay out along the decision above.",
+                decision.chosen.name()
+            )
+        }),
+        language_note: (!ctx.language.is_rendered()).then(|| {
+            format!(
+                "The team's language is {}; the decision applies to it, while the code arch-init generates is Rust.",
+                ctx.language
+            )
+        }),
+    }
+}
+
+fn summarize(info: &ParadigmInfo, score: &Score) -> Summary {
+    Summary {
+        id: info.id,
+        name: info.name.clone(),
+        description: info.description.clone(),
+        trade_off: info.trade_off.clone(),
+        mitigation: info.mitigation.clone(),
+        score: score.total,
+    }
+}
+
+/// The question a contribution answers, as the ADR names it.
+fn label(factor: &str) -> &'static str {
+    Question::find(factor).map_or("Baseline", |question| question.label)
+}
+
+fn consideration(c: &Contribution) -> String {
+    format!("**{} = {}** ({:+}): {}", label(c.factor), c.answer, c.points, c.reason)
+}
+
+fn sentence(c: &Contribution) -> String {
+    format!("{} ({} = {})", c.reason, label(c.factor).to_lowercase(), c.answer)
+}
+
+fn spelled(score: &Score) -> String {
+    let mut parts: Vec<&Contribution> = score.contributions.iter().filter(|c| c.points != 0).collect();
+    parts.sort_by_key(|c| std::cmp::Reverse(c.points.abs()));
+    parts
+        .iter()
+        .map(|c| format!("{:+} {} {}", c.points, label(c.factor).to_lowercase(), c.answer))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
