@@ -123,6 +123,19 @@ pub enum Method {
     Delete,
 }
 
+impl Method {
+    /// The method as HTTP spells it.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Delete => "DELETE",
+        }
+    }
+}
+
 /// A synchronous call one unit makes to another.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncCall {
@@ -198,7 +211,7 @@ pub enum Dedupe {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StoreKind {
-    /// PostgreSQL database.
+    /// `PostgreSQL` database.
     Postgres,
     /// Redis.
     Redis,
@@ -225,6 +238,10 @@ pub enum Replication {
 
 /// A datastore, the broker, or an external provider.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "independent structural facts that templates and checks read"
+)]
 pub struct Store {
     /// Name, e.g. `order-db`.
     pub name: String,
@@ -385,7 +402,9 @@ impl Default for Deployment {
             check_timeout_ms: CHECK_TIMEOUT_MS,
             switch_ms: SWITCH_MS,
             failovers_per_month: FAILOVERS_PER_MONTH,
-            replication: Replication::Asynchronous { lag_ms: CROSS_REGION_LAG_MS },
+            replication: Replication::Asynchronous {
+                lag_ms: CROSS_REGION_LAG_MS,
+            },
         }
     }
 }
@@ -461,7 +480,9 @@ impl ArchitectureModel {
     /// The call `from` makes to `to` with `method`.
     #[must_use]
     pub fn call(&self, from: &str, to: &str, method: Method) -> Option<&SyncCall> {
-        self.calls.iter().find(|c| c.from == from && c.to == to && c.method == method)
+        self.calls
+            .iter()
+            .find(|c| c.from == from && c.to == to && c.method == method)
     }
 
     /// Units of kind service, in start-up order.
@@ -490,7 +511,11 @@ impl ArchitectureModel {
     /// Units publishing `topic`.
     #[must_use]
     pub fn publishers(&self, topic: &str) -> Vec<&str> {
-        self.topics.iter().filter(|t| t.name == topic).map(|t| t.publisher.as_str()).collect()
+        self.topics
+            .iter()
+            .filter(|t| t.name == topic)
+            .map(|t| t.publisher.as_str())
+            .collect()
     }
 
     /// Units consuming `topic`.
@@ -544,13 +569,22 @@ impl ArchitectureModel {
             all.push((format!("{n}.cost_cents"), s.cost_cents.to_string()));
         }
         for t in &self.topics {
-            all.push((format!("{}.outbox_poll_ms", t.name), t.outbox_poll_ms.to_string()));
-            all.push((format!("{}.delivery_p99_ms", t.name), t.delivery_p99_ms.to_string()));
+            all.push((
+                format!("{}.outbox_poll_ms", t.name),
+                t.outbox_poll_ms.to_string(),
+            ));
+            all.push((
+                format!("{}.delivery_p99_ms", t.name),
+                t.delivery_p99_ms.to_string(),
+            ));
             all.push((format!("{}.per_order", t.name), t.per_order.to_string()));
         }
         let d = &self.deployment;
         all.push(("deployment.switch_ms".into(), d.switch_ms.to_string()));
-        all.push(("deployment.failovers_per_month".into(), d.failovers_per_month.to_string()));
+        all.push((
+            "deployment.failovers_per_month".into(),
+            d.failovers_per_month.to_string(),
+        ));
         all.into_iter()
             .filter(|(key, _)| !self.overridden.contains(key))
             .map(|(key, value)| AssumedFigure { key, value })

@@ -77,14 +77,18 @@ pub const INVENTORY_VISIBLE: &str = "inventory change visible";
 impl Requirements {
     /// Defaults from the answers (tables above), then the overrides.
     #[must_use]
-    pub fn derive(scalability: Scalability, security: Security, answers: &RequirementAnswers) -> Self {
+    pub fn derive(
+        scalability: Scalability,
+        security: Security,
+        answers: &RequirementAnswers,
+    ) -> Self {
         let (orders, busiest, p99, budget_dollars, scale_floor) = match scalability {
             Scalability::Low => (1, 20, 1_000, 500, 990_000),
             Scalability::Moderate => (10, 200, 500, 2_000, 995_000),
             Scalability::High => (100, 2_000, 300, 10_000, 999_000),
             Scalability::Extreme => (1_000, 20_000, 200, 50_000, 999_000),
         };
-        let (security_floor, error_rate_ppm, rto_s, rpo_s) = match security {
+        let (security_floor, error_rate_ppm, recovery_s, loss_window_s) = match security {
             Security::Standard => (990_000, 10_000, 600, 300),
             Security::High => (995_000, 5_000, 120, 60),
             Security::Critical => (999_000, 1_000, 30, 0),
@@ -104,11 +108,13 @@ impl Requirements {
                 INVENTORY_VISIBLE.to_owned(),
                 a.stock_visible_within.map_or(10_000, |s| s * 1_000),
             )]),
-            availability_ppm: a.availability_ppm.unwrap_or(scale_floor.max(security_floor)),
+            availability_ppm: a
+                .availability_ppm
+                .unwrap_or(scale_floor.max(security_floor)),
             error_rate_ppm: a.error_rate_ppm.unwrap_or(error_rate_ppm),
             monthly_budget_cents: a.monthly_budget_cents.unwrap_or(budget_dollars * 100),
-            rto_ms: a.rto.unwrap_or(rto_s) * 1_000,
-            rpo_ms: a.rpo.unwrap_or(rpo_s) * 1_000,
+            rto_ms: a.rto.unwrap_or(recovery_s) * 1_000,
+            rpo_ms: a.rpo.unwrap_or(loss_window_s) * 1_000,
         }
     }
 
@@ -227,7 +233,9 @@ pub enum RequirementError {
         known: String,
     },
     /// The requirements are not a table.
-    #[error("`requirements` is not a table; write `[requirements]` followed by `key = value` lines")]
+    #[error(
+        "`requirements` is not a table; write `[requirements]` followed by `key = value` lines"
+    )]
     NotATable,
 }
 

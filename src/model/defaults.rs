@@ -25,13 +25,13 @@ pub const ERROR_RATE: f64 = 0.000_2;
 /// Cost of one replica-month (0.5 vCPU, 1 GiB), in cents.
 pub const REPLICA_COST_CENTS: u64 = 3_000;
 
-/// Availability of a managed PostgreSQL primary with a synchronous standby.
+/// Availability of a managed `PostgreSQL` primary with a synchronous standby.
 pub const POSTGRES_AVAILABILITY: f64 = 0.999_5;
-/// 99th-percentile latency of one PostgreSQL transaction (synchronous commit included).
+/// 99th-percentile latency of one `PostgreSQL` transaction (synchronous commit included).
 pub const POSTGRES_P99_MS: u64 = 10;
-/// Operations per second one PostgreSQL primary sustains.
+/// Operations per second one `PostgreSQL` primary sustains.
 pub const POSTGRES_CAPACITY_RPS: u64 = 20_000;
-/// Monthly cost of one PostgreSQL primary with its standby, in cents.
+/// Monthly cost of one `PostgreSQL` primary with its standby, in cents.
 pub const POSTGRES_COST_CENTS: u64 = 20_000;
 /// Availability of a managed Redis primary with a replica.
 pub const REDIS_AVAILABILITY: f64 = 0.999_5;

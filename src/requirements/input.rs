@@ -37,59 +37,153 @@ fn shown(syntax: Syntax, key: &str, value: &str) -> String {
 }
 
 /// A whole number in `min..=max`.
-fn whole(syntax: Syntax, key: &str, value: &Value, min: u64, max: u64, expected: &'static str) -> Result<u64, RequirementError> {
+fn whole(
+    syntax: Syntax,
+    key: &str,
+    value: &Value,
+    min: u64,
+    max: u64,
+    expected: &'static str,
+) -> Result<u64, RequirementError> {
     let setting = || shown(syntax, key, &value.to_string());
     let n = value.as_u64().ok_or_else(|| match value {
-        Value::Number(_) => RequirementError::OutOfRange { setting: setting(), expected },
-        _ => RequirementError::WrongType { setting: setting(), expected: "a whole number" },
+        Value::Number(_) => RequirementError::OutOfRange {
+            setting: setting(),
+            expected,
+        },
+        _ => RequirementError::WrongType {
+            setting: setting(),
+            expected: "a whole number",
+        },
     })?;
-    if (min..=max).contains(&n) { Ok(n) } else { Err(RequirementError::OutOfRange { setting: setting(), expected }) }
+    if (min..=max).contains(&n) {
+        Ok(n)
+    } else {
+        Err(RequirementError::OutOfRange {
+            setting: setting(),
+            expected,
+        })
+    }
 }
 
 /// A decimal in `min..=max`, scaled by `scale` and rounded to an integer.
-#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "range-checked, non-negative, far below 2^53")]
-fn scaled(syntax: Syntax, key: &str, value: &Value, (min, max): (f64, f64), scale: f64, expected: &'static str) -> Result<u64, RequirementError> {
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "range-checked, non-negative, far below 2^53"
+)]
+fn scaled(
+    syntax: Syntax,
+    key: &str,
+    value: &Value,
+    (min, max): (f64, f64),
+    scale: f64,
+    expected: &'static str,
+) -> Result<u64, RequirementError> {
     let setting = || shown(syntax, key, &value.to_string());
-    let x = value.as_f64().ok_or_else(|| RequirementError::WrongType { setting: setting(), expected: "a number" })?;
+    let x = value.as_f64().ok_or_else(|| RequirementError::WrongType {
+        setting: setting(),
+        expected: "a number",
+    })?;
     if x.is_finite() && x >= min && x <= max {
         Ok((x * scale).round() as u64)
     } else {
-        Err(RequirementError::OutOfRange { setting: setting(), expected })
+        Err(RequirementError::OutOfRange {
+            setting: setting(),
+            expected,
+        })
     }
 }
 
 const SECONDS: &str = "whole seconds from 1 to 86400";
 
-fn apply(out: &mut RequirementAnswers, syntax: Syntax, key: &str, value: &Value) -> Result<(), RequirementError> {
-    let secs = |min| whole(syntax, key, value, min, 86_400, if min == 0 { "whole seconds from 0 to 86400" } else { SECONDS });
+fn apply(
+    out: &mut RequirementAnswers,
+    syntax: Syntax,
+    key: &str,
+    value: &Value,
+) -> Result<(), RequirementError> {
+    let count = |max, expected| whole(syntax, key, value, 1, max, expected).map(Some);
+    let percent = |range, expected| scaled(syntax, key, value, range, 10_000.0, expected).map(Some);
+    let secs = |min| {
+        let expected = if min == 0 {
+            "whole seconds from 0 to 86400"
+        } else {
+            SECONDS
+        };
+        whole(syntax, key, value, min, 86_400, expected).map(Some)
+    };
     match key {
-        "orders_per_second" => out.orders_per_second = Some(whole(syntax, key, value, 1, 1_000_000, "a whole number from 1 to 1000000")?),
-        "requests_per_second" => out.requests_per_second = Some(whole(syntax, key, value, 1, 10_000_000, "a whole number from 1 to 10000000")?),
-        "p99_ms" => out.p99_ms = Some(whole(syntax, key, value, 1, 60_000, "whole milliseconds from 1 to 60000")?),
-        "availability" => out.availability_ppm = Some(scaled(syntax, key, value, (90.0, 99.9999), 10_000.0, "a percentage from 90 to 99.9999, e.g. 99.9")?),
-        "error_rate" => out.error_rate_ppm = Some(scaled(syntax, key, value, (0.0001, 50.0), 10_000.0, "a percentage from 0.0001 to 50, e.g. 0.1")?),
-        "monthly_budget" => out.monthly_budget_cents = Some(scaled(syntax, key, value, (0.0, 100_000_000.0), 100.0, "dollars from 0 to 100000000")?),
-        "rto" => out.rto = Some(secs(1)?),
-        "rpo" => out.rpo = Some(secs(0)?),
-        "order_confirmed_p99" => out.order_confirmed_p99 = Some(secs(1)?),
-        "order_confirmed_within" => out.order_confirmed_within = Some(secs(1)?),
-        "stock_visible_within" => out.stock_visible_within = Some(secs(0)?),
+        "orders_per_second" => {
+            out.orders_per_second = count(1_000_000, "a whole number from 1 to 1000000")?;
+        }
+        "requests_per_second" => {
+            out.requests_per_second = count(10_000_000, "a whole number from 1 to 10000000")?;
+        }
+        "p99_ms" => out.p99_ms = count(60_000, "whole milliseconds from 1 to 60000")?,
+        "availability" => {
+            out.availability_ppm = percent(
+                (90.0, 99.9999),
+                "a percentage from 90 to 99.9999, e.g. 99.9",
+            )?;
+        }
+        "error_rate" => {
+            out.error_rate_ppm =
+                percent((0.0001, 50.0), "a percentage from 0.0001 to 50, e.g. 0.1")?;
+        }
+        "monthly_budget" => {
+            out.monthly_budget_cents = Some(scaled(
+                syntax,
+                key,
+                value,
+                (0.0, 100_000_000.0),
+                100.0,
+                "dollars from 0 to 100000000",
+            )?);
+        }
+        "rto" => out.rto = secs(1)?,
+        "rpo" => out.rpo = secs(0)?,
+        "order_confirmed_p99" => out.order_confirmed_p99 = secs(1)?,
+        "order_confirmed_within" => out.order_confirmed_within = secs(1)?,
+        "stock_visible_within" => out.stock_visible_within = secs(0)?,
         "entry_p99_ms" => {
             let Value::Object(table) = value else {
-                return Err(RequirementError::WrongType { setting: shown(syntax, key, &value.to_string()), expected: "a table of entry path = milliseconds" });
+                let setting = shown(syntax, key, &value.to_string());
+                return Err(RequirementError::WrongType {
+                    setting,
+                    expected: "a table of entry path = milliseconds",
+                });
             };
             for (entry, ms) in table {
-                let ms = whole(syntax, &format!("{key}.{entry}"), ms, 1, 60_000, "whole milliseconds from 1 to 60000")?;
+                let ms = whole(
+                    syntax,
+                    &format!("{key}.{entry}"),
+                    ms,
+                    1,
+                    60_000,
+                    "whole milliseconds from 1 to 60000",
+                )?;
                 out.entry_p99_ms.insert(entry.clone(), ms);
             }
         }
-        _ => return Err(RequirementError::UnknownKey { key: key.to_owned(), known: KEYS.map(|k| format!("`{k}`")).join(", ") }),
+        _ => {
+            let known = KEYS.map(|k| format!("`{k}`")).join(", ");
+            return Err(RequirementError::UnknownKey {
+                key: key.to_owned(),
+                known,
+            });
+        }
     }
     Ok(())
 }
 
-pub(super) fn from_table(value: &Value, syntax: Syntax) -> Result<RequirementAnswers, RequirementError> {
-    let Value::Object(table) = value else { return Err(RequirementError::NotATable) };
+pub(super) fn from_table(
+    value: &Value,
+    syntax: Syntax,
+) -> Result<RequirementAnswers, RequirementError> {
+    let Value::Object(table) = value else {
+        return Err(RequirementError::NotATable);
+    };
     let mut out = RequirementAnswers::default();
     for (key, value) in table {
         apply(&mut out, syntax, key, value)?;
@@ -114,22 +208,36 @@ pub(super) fn from_args(args: &RequirementArgs) -> Result<RequirementAnswers, Re
             apply(&mut out, Syntax::Flag, key, &Value::from(v))?;
         }
     }
-    for (key, value) in [("availability", args.availability), ("error_rate", args.error_rate), ("monthly_budget", args.monthly_budget)] {
+    for (key, value) in [
+        ("availability", args.availability),
+        ("error_rate", args.error_rate),
+        ("monthly_budget", args.monthly_budget),
+    ] {
         if let Some(v) = value {
             // A NaN or infinite flag has no JSON number; show it as typed and reject it.
-            let json = serde_json::Number::from_f64(v).map_or(Value::String(v.to_string()), Value::Number);
+            let json =
+                serde_json::Number::from_f64(v).map_or(Value::String(v.to_string()), Value::Number);
             if json.is_string() {
-                return Err(RequirementError::OutOfRange { setting: shown(Syntax::Flag, key, &v.to_string()), expected: "a finite number" });
+                return Err(RequirementError::OutOfRange {
+                    setting: shown(Syntax::Flag, key, &v.to_string()),
+                    expected: "a finite number",
+                });
             }
             apply(&mut out, Syntax::Flag, key, &json)?;
         }
     }
     for pair in &args.entry_p99 {
-        let bad = || RequirementError::WrongType { setting: format!("`--entry-p99 {pair}`"), expected: "`ENTRY=MS`, e.g. `checkout=300`" };
+        let bad = || RequirementError::WrongType {
+            setting: format!("`--entry-p99 {pair}`"),
+            expected: "`ENTRY=MS`, e.g. `checkout=300`",
+        };
         let (entry, ms) = pair.split_once('=').ok_or_else(bad)?;
         let ms: u64 = ms.trim().parse().map_err(|_| bad())?;
         if !(1..=60_000).contains(&ms) || entry.trim().is_empty() {
-            return Err(RequirementError::OutOfRange { setting: format!("`--entry-p99 {pair}`"), expected: "an entry path name and whole milliseconds from 1 to 60000" });
+            return Err(RequirementError::OutOfRange {
+                setting: format!("`--entry-p99 {pair}`"),
+                expected: "an entry path name and whole milliseconds from 1 to 60000",
+            });
         }
         out.entry_p99_ms.insert(entry.trim().to_owned(), ms);
     }
