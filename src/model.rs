@@ -599,3 +599,119 @@ pub fn percent(p: f64) -> String {
     let s = s.trim_end_matches('0').trim_end_matches('.');
     format!("{s}%")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_platform_has_the_product_tables_units_ports_and_start_up_order() {
+        let model = ArchitectureModel::microservices("shop");
+        let units: Vec<(&str, u16)> = model
+            .units
+            .iter()
+            .map(|u| (u.name.as_str(), u.port))
+            .collect();
+        assert_eq!(
+            units,
+            [
+                ("inventory-service", 8007),
+                ("user-service", 8001),
+                ("payment-service", 8006),
+                ("notification-service", 8008),
+                ("product-service", 8003),
+                ("cart-service", 8004),
+                ("order-service", 8005),
+                ("api-gateway", 8080),
+            ]
+        );
+        let order = model.unit("order-service").unwrap();
+        assert_eq!(
+            (order.crate_name.as_str(), order.env_prefix.as_str()),
+            ("order_service", "ORDER_SERVICE")
+        );
+        assert_eq!(model.gateway().unwrap().name, "api-gateway");
+        assert_eq!(model.services().count(), 7);
+        assert_eq!(model.callees("product-service"), ["inventory-service"]);
+        assert_eq!(model.publishers("payment.failed"), ["payment-service"]);
+        assert_eq!(
+            model.consumers("inventory.reserved"),
+            ["payment-service", "order-service"]
+        );
+    }
+
+    #[test]
+    fn every_topic_a_unit_lists_matches_the_topic_table() {
+        let model = ArchitectureModel::microservices("shop");
+        for unit in &model.units {
+            for t in &unit.publishes {
+                assert_eq!(model.publishers(t), [unit.name.as_str()], "{t}");
+            }
+            for t in &unit.consumes {
+                assert!(
+                    model.consumers(t).contains(&unit.name.as_str()),
+                    "{} consumes {t}",
+                    unit.name
+                );
+            }
+        }
+        let listed: usize = model.units.iter().map(|u| u.consumes.len()).sum();
+        assert_eq!(
+            listed,
+            model
+                .topics
+                .iter()
+                .map(|t| t.subscriptions.len())
+                .sum::<usize>()
+        );
+    }
+
+    #[test]
+    fn the_model_serializes_with_snake_case_fields_and_a_kebab_case_shape() {
+        let json = serde_json::to_value(ArchitectureModel::microservices("shop")).unwrap();
+        let keys: Vec<_> = json.as_object().unwrap().keys().cloned().collect();
+        assert_eq!(
+            keys,
+            [
+                "project",
+                "shape",
+                "units",
+                "calls",
+                "topics",
+                "stores",
+                "entries",
+                "flows",
+                "views",
+                "deployment",
+                "overridden"
+            ]
+        );
+        assert_eq!(json["shape"], "microservices");
+        assert_eq!(json["units"][0]["ops"]["capacity_rps"], 500);
+        assert_eq!(json["stores"][0]["replication"]["mode"], "synchronous");
+        let back: ArchitectureModel = serde_json::from_value(json).unwrap();
+        assert_eq!(back, ArchitectureModel::microservices("shop"));
+        assert_eq!(
+            serde_json::to_value(ArchitectureModel::decision_only("x")).unwrap()["shape"],
+            "decision-only"
+        );
+    }
+
+    #[test]
+    fn a_measured_figure_is_no_longer_listed_as_assumed() {
+        let mut model = ArchitectureModel::microservices("shop");
+        assert!(
+            model
+                .assumed()
+                .iter()
+                .any(|a| a.key == "order-service.p99_ms" && a.value == "50")
+        );
+        model.mark_measured("order-service.p99_ms");
+        assert!(
+            !model
+                .assumed()
+                .iter()
+                .any(|a| a.key == "order-service.p99_ms")
+        );
+    }
+}

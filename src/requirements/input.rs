@@ -215,14 +215,22 @@ pub(super) fn from_args(args: &RequirementArgs) -> Result<RequirementAnswers, Re
     ] {
         if let Some(v) = value {
             // A NaN or infinite flag has no JSON number; show it as typed and reject it.
-            let json =
-                serde_json::Number::from_f64(v).map_or(Value::String(v.to_string()), Value::Number);
-            if json.is_string() {
+            let Some(number) = serde_json::Number::from_f64(v) else {
                 return Err(RequirementError::OutOfRange {
                     setting: shown(Syntax::Flag, key, &v.to_string()),
                     expected: "a finite number",
                 });
-            }
+            };
+            // Whole values stay integers so errors show `120`, as typed, not `120.0`.
+            #[allow(
+                clippy::cast_possible_truncation,
+                reason = "whole and within i64 range"
+            )]
+            let json = if v.fract() == 0.0 && v.abs() < 1e15 {
+                Value::from(v as i64)
+            } else {
+                Value::Number(number)
+            };
             apply(&mut out, Syntax::Flag, key, &json)?;
         }
     }
