@@ -1,0 +1,81 @@
+//! Planning defaults: the figures a model uses until someone measures the real ones. Every
+//! figure built from these is listed as "assumed" in the verification report; nothing here
+//! is read at run time from anywhere else.
+
+/// Replicas per unit before optimisation: two, so one can restart while the other serves.
+pub const REPLICAS: u32 = 2;
+/// Replicas that must be up for a unit to be up (k of r); one unless a unit needs quorum.
+pub const MIN_UP: u32 = 1;
+/// Median time a service spends on a request itself (downstream calls and stores excluded).
+pub const SERVICE_P50_MS: u64 = 10;
+/// 99th-percentile time a service spends on a request itself.
+pub const SERVICE_P99_MS: u64 = 50;
+/// Median time the gateway adds (routing, authentication).
+pub const GATEWAY_P50_MS: u64 = 2;
+/// 99th-percentile time the gateway adds.
+pub const GATEWAY_P99_MS: u64 = 10;
+/// Requests per second one service replica serves (axum, one pooled database round trip).
+pub const SERVICE_CAPACITY_RPS: u64 = 500;
+/// Requests per second one gateway replica forwards.
+pub const GATEWAY_CAPACITY_RPS: u64 = 2_000;
+/// Probability that one replica is up (about 3.6 hours down a month).
+pub const REPLICA_AVAILABILITY: f64 = 0.995;
+/// Fraction of requests a healthy replica answers with an error (1 in 5,000).
+pub const ERROR_RATE: f64 = 0.000_2;
+/// Cost of one replica-month (0.5 vCPU, 1 GiB), in cents.
+pub const REPLICA_COST_CENTS: u64 = 3_000;
+
+/// Availability of a managed `PostgreSQL` primary with a synchronous standby.
+pub const POSTGRES_AVAILABILITY: f64 = 0.999_5;
+/// 99th-percentile latency of one `PostgreSQL` transaction (synchronous commit included).
+pub const POSTGRES_P99_MS: u64 = 10;
+/// Operations per second one `PostgreSQL` primary sustains.
+pub const POSTGRES_CAPACITY_RPS: u64 = 20_000;
+/// Monthly cost of one `PostgreSQL` primary with its standby, in cents.
+pub const POSTGRES_COST_CENTS: u64 = 20_000;
+/// Availability of a managed Redis primary with a replica.
+pub const REDIS_AVAILABILITY: f64 = 0.999_5;
+/// 99th-percentile latency of one Redis command.
+pub const REDIS_P99_MS: u64 = 2;
+/// Operations per second one Redis primary sustains.
+pub const REDIS_CAPACITY_RPS: u64 = 100_000;
+/// Monthly cost of one Redis primary with its replica, in cents.
+pub const REDIS_COST_CENTS: u64 = 10_000;
+/// Replication lag of Redis' asynchronous replica.
+pub const REDIS_LAG_MS: u64 = 1_000;
+/// Availability of the Kafka-protocol broker cluster.
+pub const BROKER_AVAILABILITY: f64 = 0.999_5;
+/// 99th-percentile time from publish to delivery at a consumer.
+pub const BROKER_DELIVERY_P99_MS: u64 = 50;
+/// Messages per second the broker cluster sustains.
+pub const BROKER_CAPACITY_RPS: u64 = 50_000;
+/// Monthly cost of the broker cluster (three brokers), in cents.
+pub const BROKER_COST_CENTS: u64 = 50_000;
+/// Availability of the external payment provider.
+pub const PROVIDER_AVAILABILITY: f64 = 0.999_5;
+/// 99th-percentile latency of one charge at the payment provider.
+pub const PROVIDER_P99_MS: u64 = 800;
+/// Charges per second the payment provider accepts from us (its rate limit).
+pub const PROVIDER_CAPACITY_RPS: u64 = 5_000;
+
+/// How often each outbox relay polls for unpublished events.
+pub const OUTBOX_POLL_MS: u64 = 100;
+/// How long a consumer's handler may run before the message is redelivered.
+pub const HANDLER_TIMEOUT_MS: u64 = 1_000;
+/// Deliveries of one message before it is dead-lettered.
+pub const DELIVERY_ATTEMPTS: u32 = 3;
+/// Pause between redeliveries.
+pub const REDELIVERY_BACKOFF_MS: u64 = 500;
+
+/// Interval between health checks.
+pub const HEALTH_CHECK_INTERVAL_MS: u64 = 5_000;
+/// Consecutive failed checks before the instance is declared down.
+pub const FAILURE_THRESHOLD: u32 = 3;
+/// How long one health check may take.
+pub const CHECK_TIMEOUT_MS: u64 = 2_000;
+/// Time to promote the standby and move traffic once failure is declared.
+pub const SWITCH_MS: u64 = 5_000;
+/// Region failovers planned for per month (prices the failover penalty).
+pub const FAILOVERS_PER_MONTH: u32 = 1;
+/// Lag of asynchronous cross-region replication.
+pub const CROSS_REGION_LAG_MS: u64 = 1_000;
