@@ -7,7 +7,8 @@ use serde::Serialize;
 
 use crate::catalog::{Catalog, Paradigm, ParadigmInfo};
 use crate::context::{ProjectContext, Question};
-use crate::decision::{Decision, Shape};
+use crate::decision::Decision;
+use crate::model::Shape;
 use crate::recommend::{Contribution, Recommendation, Score};
 use crate::verify::VerificationReport;
 

@@ -85,6 +85,7 @@ pub enum Format {
 
 /// Generating a project: the default action.
 #[derive(Debug, Args)]
+#[allow(clippy::struct_excessive_bools, reason = "each bool is an independent command-line switch")]
 pub struct GenerateArgs {
     /// Project name: the directory, the README title and the image names
     /// (letters, digits, `-`, `_`; starts with a letter).

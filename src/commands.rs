@@ -1,6 +1,7 @@
 //! The subcommands (`recommend`, `verify`, `paradigms`, `templates`, `completions`) and the
 //! steps they share with generation: model + verification, and model → plan.
 
+use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
 
@@ -10,7 +11,8 @@ use serde_json::json;
 use crate::catalog::{Catalog, Paradigm};
 use crate::cli::{AnswerArgs, Cli, Format, TemplatesAction};
 use crate::context::ProjectContext;
-use crate::decision::{Decision, Shape};
+use crate::decision::Decision;
+use crate::model::Shape;
 use crate::error::Error;
 use crate::model::ArchitectureModel;
 use crate::plan::{FilePlan, Mode};
@@ -57,7 +59,7 @@ pub fn verify(args: &AnswerArgs, arch: Option<Paradigm>, format: Format) -> Resu
 pub fn paradigms(format: Format) -> Result<(), Error> {
     let catalog = Catalog::builtin();
     match format {
-        Format::Json => print_json(&json!({ "paradigms": catalog.entries().collect::<Vec<_>>() })),
+        Format::Json => print_json(&json!({ "paradigms": catalog.entries() })),
         Format::Text => print_text(&present::paradigms(catalog)),
     }
 }
@@ -73,7 +75,7 @@ pub fn templates(action: &TemplatesAction) -> Result<(), Error> {
                 let per_unit = if path.starts_with(crate::render::PER_SERVICE) { "  (once per service)" } else { "" };
                 let mode = if template.mode == Mode::Executable { "  (executable)" } else { "" };
                 debug_assert_eq!(template.origin, Origin::Builtin);
-                text.push_str(&format!("{how}  {path}{per_unit}{mode}\n"));
+                let _ = writeln!(text, "{how}  {path}{per_unit}{mode}");
             }
             print_text(&text)
         }
@@ -102,7 +104,10 @@ pub fn model_and_report(project: &str, decision: &Decision, requirements: &Requi
         Shape::DecisionOnly => ArchitectureModel::decision_only(project),
     };
     let optimum = optimise(&model, requirements);
-    let model = model.with_replicas(&optimum);
+    let model = match optimum.sizing() {
+        Some(sizing) => model.with_replicas(&sizing.replicas),
+        None => model,
+    };
     let report = check(&model, requirements);
     (model, report)
 }
@@ -158,13 +163,9 @@ pub fn print_plan(plan: &FilePlan, target: &Path, format: Format) -> Result<(), 
         Format::Text => {
             let mut text = String::new();
             for (path, file) in plan.iter() {
-                text.push_str(&format!("{:>8}  {}/{path}\n", file.contents.len(), target.display()));
+                let _ = writeln!(text, "{:>8}  {}/{path}", file.contents.len(), target.display());
             }
-            text.push_str(&format!(
-                "{} files, {} bytes (dry run: nothing written)\n",
-                plan.len(),
-                plan.total_bytes()
-            ));
+            let _ = writeln!(text, "{} files, {} bytes (dry run: nothing written)", plan.len(), plan.total_bytes());
             print_text(&text)
         }
     }

@@ -4,27 +4,16 @@
 use serde::Serialize;
 
 use crate::catalog::{Catalog, Paradigm};
+use crate::model::Shape;
 use crate::recommend::Recommendation;
 
-/// The kinds of repository arch-init can render.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Shape {
-    /// Services, gateway, shared crates and devstack, talking over events.
-    Microservices,
-    /// The decision is recorded (ADR, session, README); no code is generated for it yet.
-    DecisionOnly,
-}
-
-impl Shape {
-    /// The repository shape rendered for `paradigm`.
-    #[must_use]
-    pub fn for_paradigm(paradigm: Paradigm) -> Self {
-        match paradigm {
-            // The rendered platform is services that talk through events, which is both.
-            Paradigm::Microservices | Paradigm::EventDriven => Self::Microservices,
-            _ => Self::DecisionOnly,
-        }
+/// The repository shape rendered for `paradigm`.
+#[must_use]
+pub fn shape_for(paradigm: Paradigm) -> Shape {
+    match paradigm {
+        // The rendered platform is services that talk through events, which is both.
+        Paradigm::Microservices | Paradigm::EventDriven => Shape::Microservices,
+        _ => Shape::DecisionOnly,
     }
 }
 
@@ -64,7 +53,7 @@ impl Decision {
             secondary,
             overridden,
             score_gap: rec.score_of(rec.primary).total - rec.score_of(chosen).total,
-            shape: Shape::for_paradigm(chosen),
+            shape: shape_for(chosen),
         }
     }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::context::AnswersError;
-use crate::requirements::RequirementsError;
+use crate::requirements::RequirementError;
 
 /// A failure of a run. Variants name what the user can get wrong and carry the value.
 #[derive(Debug, thiserror::Error)]
@@ -31,11 +31,11 @@ pub enum Error {
     BadRequirements {
         path: PathBuf,
         #[source]
-        source: RequirementsError,
+        source: RequirementError,
     },
 
     #[error("{0}")]
-    BadRequirementFlag(RequirementsError),
+    BadRequirementFlag(RequirementError),
 
     #[error(
         "no terminal to ask the questions on: pass `--yes` to accept the recommendation with the answers given as flags or `--answers FILE`"

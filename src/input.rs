@@ -32,11 +32,10 @@ pub fn load(args: &AnswerArgs) -> Result<Input, Error> {
         }
         None => Input::default(),
     };
-    let flags = RequirementAnswers::from(&args.requirements);
-    flags.validate().map_err(Error::BadRequirementFlag)?;
+    let flags = args.requirements.answers().map_err(Error::BadRequirementFlag)?;
     Ok(Input {
         answers: from_file.answers.overlay(flag_answers(args)),
-        requirements: from_file.requirements.overlay(flags),
+        requirements: from_file.requirements.overlay(&flags),
         ..from_file
     })
 }
@@ -110,8 +109,8 @@ fn replay(path: &Path, session: &serde_json::Map<String, serde_json::Value>) -> 
             .ok_or_else(|| bad(AnswersError::Syntax(format!("session file has no `{key}` section"))))
     };
     let answers = Answers::from_json_value(section("answers")?).map_err(bad)?;
-    let requirements = RequirementAnswers::from_json_value(section("requirements")?)
-        .map_err(|source| Error::BadRequirements { path: path.to_owned(), source })?;
+    let requirements: RequirementAnswers = serde_json::from_value(section("requirement_answers")?.clone())
+        .map_err(|err| bad(AnswersError::Syntax(format!("session `requirement_answers`: {err}"))))?;
     let decision = section("decision")?;
     let arch = if decision.get("overridden").and_then(serde_json::Value::as_bool) == Some(true) {
         Some(paradigm(&decision["chosen"]).map_err(bad)?)

@@ -38,7 +38,7 @@ use ui::Ui;
 /// Runs what the user asked for.
 pub fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
-        None => generate(cli.generate),
+        None => generate(&cli.generate),
         Some(Command::Recommend { answers, format }) => commands::recommend(&answers, format),
         Some(Command::Verify { answers, arch, format }) => commands::verify(&answers, arch, format),
         Some(Command::Paradigms { format }) => commands::paradigms(format),
@@ -51,7 +51,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
 }
 
 /// The main job: decide, record, render, write.
-fn generate(args: GenerateArgs) -> Result<(), Error> {
+fn generate(args: &GenerateArgs) -> Result<(), Error> {
     // Everything the user can get wrong is checked before the first question.
     let name = ProjectName::parse(args.name.as_deref().unwrap_or_default())?;
     let target = args.output.clone().unwrap_or_else(|| PathBuf::from(name.as_str()));
@@ -98,7 +98,7 @@ fn generate(args: GenerateArgs) -> Result<(), Error> {
     ui.step("Verifying the architecture");
     let requirements = requirements::Requirements::derive(ctx.scalability, ctx.security, &input.requirements);
     let (model, report) = commands::model_and_report(name.as_str(), &decision, &requirements);
-    ui.block(&report.to_text());
+    ui.block(&present::verification_summary(&report));
     if args.strict && report.has_failures() {
         return Err(Error::VerificationFailed { count: report.failures() });
     }
@@ -109,6 +109,7 @@ fn generate(args: GenerateArgs) -> Result<(), Error> {
         project: name.as_str(),
         date: date.to_string(),
         answers: ctx.to_answers(),
+        requirement_answers: &input.requirements,
         requirements: &requirements,
         research: brief.as_ref(),
         recommendation: &rec,

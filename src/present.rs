@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use crate::catalog::Catalog;
 use crate::recommend::Recommendation;
 use crate::research::ResearchBrief;
+use crate::verify::{VerificationReport, Verdict};
 
 /// How many paradigms the ranking shows.
 const SHOWN: usize = 5;
@@ -61,6 +62,23 @@ pub fn research(brief: &ResearchBrief) -> String {
     let _ = writeln!(out, "\nReferences");
     for reference in &brief.references {
         let _ = writeln!(out, "  - {} <{}>", reference.title, reference.url);
+    }
+    out
+}
+
+/// The verification in a few lines: counts per verdict and every FAILED check in full.
+#[must_use]
+pub fn verification_summary(report: &VerificationReport) -> String {
+    let count = |verdict: Verdict| report.checks.iter().filter(|c| c.verdict == verdict).count();
+    let mut out = format!(
+        "Verification: {} proved, {} failed, {} tested, {} unchecked (full report: `arch-init verify` with the same answers; also in the ADR)\n",
+        count(Verdict::Proved),
+        count(Verdict::Failed),
+        count(Verdict::Tested),
+        count(Verdict::Unchecked),
+    );
+    for check in report.checks.iter().filter(|c| c.verdict == Verdict::Failed) {
+        let _ = writeln!(out, "  FAILED {} ({}): {}", check.property.label(), check.subject, check.detail);
     }
     out
 }

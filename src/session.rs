@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::context::Answers;
 use crate::decision::Decision;
 use crate::recommend::Recommendation;
-use crate::requirements::Requirements;
+use crate::requirements::{RequirementAnswers, Requirements};
 use crate::research::ResearchBrief;
 use crate::verify::VerificationReport;
 
@@ -25,6 +25,9 @@ pub struct Session<'a> {
     pub date: String,
     /// Every answer, defaults filled in.
     pub answers: Answers,
+    /// The requirements the user set (flags and file), replayed by `--answers`.
+    pub requirement_answers: &'a RequirementAnswers,
+    /// The requirements in force: the user's, completed with defaults.
     pub requirements: &'a Requirements,
     /// Absent with `--skip-research`.
     pub research: Option<&'a ResearchBrief>,

@@ -5,7 +5,8 @@
 use std::io::IsTerminal;
 use std::path::Path;
 
-use crate::decision::{Decision, Shape};
+use crate::decision::Decision;
+use crate::model::Shape;
 use crate::write::{GitOutcome, Written};
 
 /// The terminal side of a run.

@@ -192,6 +192,12 @@ impl VerificationReport {
         self.checks.iter().any(|c| c.verdict == Verdict::Failed)
     }
 
+    /// How many checks FAILED.
+    #[must_use]
+    pub fn failures(&self) -> usize {
+        self.checks.iter().filter(|c| c.verdict == Verdict::Failed).count()
+    }
+
     /// The checks about `property`.
     pub fn checks_of(&self, property: Property) -> impl Iterator<Item = &Check> {
         self.checks.iter().filter(move |c| c.property == property)
