@@ -6,6 +6,8 @@
 //! applies them.
 
 mod capacity;
+mod deployment;
+mod flows;
 mod optimise;
 mod paths;
 mod render;
@@ -224,7 +226,7 @@ pub fn verify(model: &ArchitectureModel, req: &Requirements) -> VerificationRepo
     VerificationReport {
         project: model.project.clone(),
         checks,
-        cost: capacity::bill(model),
+        cost: deployment::bill(model),
         optimum: optimise(model, req),
         assumed: model.assumed(),
     }
@@ -235,14 +237,14 @@ fn model_checks(model: &ArchitectureModel, req: &Requirements) -> Vec<Check> {
     let mut checks = Vec::new();
     checks.extend(paths::latency(model, req));
     checks.push(paths::timeouts(model));
-    checks.extend(paths::flows(model, req));
-    checks.extend(paths::staleness(model, req));
+    checks.extend(flows::flows(model, req));
+    checks.extend(flows::staleness(model, req));
     checks.push(capacity::throughput(model, req));
     checks.extend(capacity::availability(model, req));
     checks.extend(paths::error_rates(model, req));
-    checks.push(capacity::failover(model, req));
-    checks.push(capacity::data_loss(model, req));
-    checks.push(capacity::cost(model, req));
+    checks.push(deployment::failover(model, req));
+    checks.push(deployment::data_loss(model, req));
+    checks.push(deployment::cost(model, req));
     checks.extend(structure::safety(model));
     checks.extend(structure::invariants(model));
     checks.extend(structure::unchecked());

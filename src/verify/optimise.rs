@@ -10,7 +10,7 @@ use crate::model::ArchitectureModel;
 use crate::requirements::Requirements;
 
 use super::capacity::{across_regions, loads, total, touched, unit_availability};
-use super::{Optimum, Sizing, Verdict, capacity, model_checks, ppm_floor, ppm_percent};
+use super::{Optimum, Sizing, Verdict, deployment, model_checks, ppm_floor, ppm_percent};
 
 /// Replicas tried above the load minimum of each unit.
 pub const EXTRA_REPLICAS: u32 = 8;
@@ -181,7 +181,7 @@ pub fn optimise(model: &ArchitectureModel, req: &Requirements) -> Optimum {
     let sized = model.with_replicas(&counts);
     let sizing = Sizing {
         replicas: counts,
-        monthly_cost_cents: capacity::bill(&sized).iter().map(|i| i.cents).sum(),
+        monthly_cost_cents: deployment::bill(&sized).iter().map(|i| i.cents).sum(),
     };
     let reasons: Vec<String> = model_checks(&sized, req)
         .into_iter()

@@ -674,7 +674,7 @@ fn brute_force(model: &ArchitectureModel, r: &Requirements) -> Option<BTreeMap<S
         {
             continue;
         }
-        let cost: u64 = capacity::bill(&sized).iter().map(|i| i.cents).sum();
+        let cost: u64 = deployment::bill(&sized).iter().map(|i| i.cents).sum();
         if best.as_ref().is_none_or(|(c, p)| (cost, &pick) < (*c, p)) {
             best = Some((cost, pick));
         }
