@@ -67,14 +67,29 @@ pub struct Ranked {
 
 /// Builds the record.
 #[must_use]
-pub fn record(catalog: &Catalog, ctx: &ProjectContext, rec: &Recommendation, decision: &Decision, report: &VerificationReport) -> Record {
+pub fn record(
+    catalog: &Catalog,
+    ctx: &ProjectContext,
+    rec: &Recommendation,
+    decision: &Decision,
+    report: &VerificationReport,
+) -> Record {
     let summary = |paradigm: Paradigm| summarize(catalog.get(paradigm), rec.score_of(paradigm));
     let chosen = rec.score_of(decision.chosen);
-    let mut by_weight: Vec<&Contribution> = chosen.contributions.iter().filter(|c| c.points != 0).collect();
+    let mut by_weight: Vec<&Contribution> = chosen
+        .contributions
+        .iter()
+        .filter(|c| c.points != 0)
+        .collect();
     by_weight.sort_by_key(|c| std::cmp::Reverse(c.points.abs()));
     let info = catalog.get(decision.chosen);
     let mut negative = vec![info.trade_off.clone()];
-    negative.extend(by_weight.iter().filter(|c| c.points < 0).map(|c| sentence(c)));
+    negative.extend(
+        by_weight
+            .iter()
+            .filter(|c| c.points < 0)
+            .map(|c| sentence(c)),
+    );
     let mut mitigations = vec![info.mitigation.clone()];
     if report.has_failures() {
         mitigations.push(format!(
@@ -150,19 +165,41 @@ fn label(factor: &str) -> &'static str {
 }
 
 fn consideration(c: &Contribution) -> String {
-    format!("**{} = {}** ({:+}): {}", label(c.factor), c.answer, c.points, c.reason)
+    format!(
+        "**{} = {}** ({:+}): {}",
+        label(c.factor),
+        c.answer,
+        c.points,
+        c.reason
+    )
 }
 
 fn sentence(c: &Contribution) -> String {
-    format!("{} ({} = {})", c.reason, label(c.factor).to_lowercase(), c.answer)
+    format!(
+        "{} ({} = {})",
+        c.reason,
+        label(c.factor).to_lowercase(),
+        c.answer
+    )
 }
 
 fn spelled(score: &Score) -> String {
-    let mut parts: Vec<&Contribution> = score.contributions.iter().filter(|c| c.points != 0).collect();
+    let mut parts: Vec<&Contribution> = score
+        .contributions
+        .iter()
+        .filter(|c| c.points != 0)
+        .collect();
     parts.sort_by_key(|c| std::cmp::Reverse(c.points.abs()));
     parts
         .iter()
-        .map(|c| format!("{:+} {} {}", c.points, label(c.factor).to_lowercase(), c.answer))
+        .map(|c| {
+            format!(
+                "{:+} {} {}",
+                c.points,
+                label(c.factor).to_lowercase(),
+                c.answer
+            )
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }

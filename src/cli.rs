@@ -15,7 +15,12 @@ use crate::requirements::RequirementArgs;
 /// explained architecture recommendation, an Architecture Decision Record, and a working Rust
 /// repository shaped by the decision.
 #[derive(Debug, Parser)]
-#[command(name = "arch-init", version, args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+#[command(
+    name = "arch-init",
+    version,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -85,7 +90,10 @@ pub enum Format {
 
 /// Generating a project: the default action.
 #[derive(Debug, Args)]
-#[allow(clippy::struct_excessive_bools, reason = "each bool is an independent command-line switch")]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "each bool is an independent command-line switch"
+)]
 pub struct GenerateArgs {
     /// Project name: the directory, the README title and the image names
     /// (letters, digits, `-`, `_`; starts with a letter).

@@ -12,9 +12,9 @@ use crate::catalog::{Catalog, Paradigm};
 use crate::cli::{AnswerArgs, Cli, Format, TemplatesAction};
 use crate::context::ProjectContext;
 use crate::decision::Decision;
-use crate::model::Shape;
 use crate::error::Error;
 use crate::model::ArchitectureModel;
+use crate::model::Shape;
 use crate::plan::{FilePlan, Mode};
 use crate::recommend::recommend as score;
 use crate::render::{RenderScope, render};
@@ -46,11 +46,15 @@ pub fn verify(args: &AnswerArgs, arch: Option<Paradigm>, format: Format) -> Resu
     let requirements = Requirements::derive(ctx.scalability, ctx.security, &input.requirements);
     let (_, report) = model_and_report("verify", &decision, &requirements);
     match format {
-        Format::Json => print_json(&json!({ "decision": decision, "requirements": requirements, "verification": report }))?,
+        Format::Json => print_json(
+            &json!({ "decision": decision, "requirements": requirements, "verification": report }),
+        )?,
         Format::Text => print_text(&report.to_text())?,
     }
     if report.has_failures() {
-        return Err(Error::VerificationFailed { count: report.failures() });
+        return Err(Error::VerificationFailed {
+            count: report.failures(),
+        });
     }
     Ok(())
 }
@@ -71,9 +75,21 @@ pub fn templates(action: &TemplatesAction) -> Result<(), Error> {
         TemplatesAction::List => {
             let mut text = String::new();
             for (path, template) in &builtin.files {
-                let how = if path.ends_with(TERA_SUFFIX) { "rendered" } else { "copied  " };
-                let per_unit = if path.starts_with(crate::render::PER_SERVICE) { "  (once per service)" } else { "" };
-                let mode = if template.mode == Mode::Executable { "  (executable)" } else { "" };
+                let how = if path.ends_with(TERA_SUFFIX) {
+                    "rendered"
+                } else {
+                    "copied  "
+                };
+                let per_unit = if path.starts_with(crate::render::PER_SERVICE) {
+                    "  (once per service)"
+                } else {
+                    ""
+                };
+                let mode = if template.mode == Mode::Executable {
+                    "  (executable)"
+                } else {
+                    ""
+                };
                 debug_assert_eq!(template.origin, Origin::Builtin);
                 let _ = writeln!(text, "{how}  {path}{per_unit}{mode}");
             }
@@ -93,12 +109,21 @@ pub fn templates(action: &TemplatesAction) -> Result<(), Error> {
 
 /// `arch-init completions SHELL`.
 pub fn completions(shell: clap_complete::Shell) {
-    clap_complete::generate(shell, &mut Cli::command(), "arch-init", &mut std::io::stdout());
+    clap_complete::generate(
+        shell,
+        &mut Cli::command(),
+        "arch-init",
+        &mut std::io::stdout(),
+    );
 }
 
 /// The model for the decision, sized by the replica optimiser, and its verification report.
 #[must_use]
-pub fn model_and_report(project: &str, decision: &Decision, requirements: &Requirements) -> (ArchitectureModel, VerificationReport) {
+pub fn model_and_report(
+    project: &str,
+    decision: &Decision,
+    requirements: &Requirements,
+) -> (ArchitectureModel, VerificationReport) {
     let model = match decision.shape {
         Shape::Microservices => ArchitectureModel::microservices(project),
         Shape::DecisionOnly => ArchitectureModel::decision_only(project),
@@ -113,7 +138,12 @@ pub fn model_and_report(project: &str, decision: &Decision, requirements: &Requi
 }
 
 /// Every file of the project: the rendered templates plus the session record.
-pub fn plan(templates: &TemplateSet, model: &ArchitectureModel, session: &Session<'_>, adr: &crate::adr::Record) -> Result<FilePlan, Error> {
+pub fn plan(
+    templates: &TemplateSet,
+    model: &ArchitectureModel,
+    session: &Session<'_>,
+    adr: &crate::adr::Record,
+) -> Result<FilePlan, Error> {
     let model_value = serde_json::to_value(model).map_err(|err| Error::Render {
         template: "(model)".into(),
         reason: err.to_string(),
@@ -126,13 +156,18 @@ pub fn plan(templates: &TemplateSet, model: &ArchitectureModel, session: &Sessio
             .unwrap_or_default()
     };
     let scope = RenderScope {
-        services: model.services().map(|u| (u.name.clone(), unit(&u.name))).collect(),
+        services: model
+            .services()
+            .map(|u| (u.name.clone(), unit(&u.name)))
+            .collect(),
         units: model
             .units
             .iter()
             .filter(|u| !model.services().any(|s| s.name == u.name))
             .map(|u| (u.name.clone(), unit(&u.name)))
-            .chain((!model.units.is_empty()).then(|| ("devstack".to_owned(), serde_json::Value::Null)))
+            .chain(
+                (!model.units.is_empty()).then(|| ("devstack".to_owned(), serde_json::Value::Null)),
+            )
             .collect(),
         workspace: !model.units.is_empty(),
     };
@@ -163,9 +198,19 @@ pub fn print_plan(plan: &FilePlan, target: &Path, format: Format) -> Result<(), 
         Format::Text => {
             let mut text = String::new();
             for (path, file) in plan.iter() {
-                let _ = writeln!(text, "{:>8}  {}/{path}", file.contents.len(), target.display());
+                let _ = writeln!(
+                    text,
+                    "{:>8}  {}/{path}",
+                    file.contents.len(),
+                    target.display()
+                );
             }
-            let _ = writeln!(text, "{} files, {} bytes (dry run: nothing written)", plan.len(), plan.total_bytes());
+            let _ = writeln!(
+                text,
+                "{} files, {} bytes (dry run: nothing written)",
+                plan.len(),
+                plan.total_bytes()
+            );
             print_text(&text)
         }
     }
@@ -173,11 +218,15 @@ pub fn print_plan(plan: &FilePlan, target: &Path, format: Format) -> Result<(), 
 
 /// Pretty JSON and a newline on stdout.
 pub fn print_json(value: &serde_json::Value) -> Result<(), Error> {
-    let text = serde_json::to_string_pretty(value).map_err(|err| Error::Stdout(std::io::Error::other(err)))?;
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|err| Error::Stdout(std::io::Error::other(err)))?;
     print_text(&format!("{text}\n"))
 }
 
 fn print_text(text: &str) -> Result<(), Error> {
     let mut stdout = std::io::stdout().lock();
-    stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()).map_err(Error::Stdout)
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(Error::Stdout)
 }

@@ -43,7 +43,9 @@ impl Decision {
                 .companions
                 .iter()
                 .copied()
-                .max_by_key(|&companion| (rec.score_of(companion).total, std::cmp::Reverse(companion)))
+                .max_by_key(|&companion| {
+                    (rec.score_of(companion).total, std::cmp::Reverse(companion))
+                })
         } else {
             rec.secondary
         };

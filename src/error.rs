@@ -58,7 +58,11 @@ pub enum Error {
     BadTemplatesDir { path: PathBuf, reason: String },
 
     #[error("template `{template}` line {line}: {reason}")]
-    BadTemplate { template: String, line: String, reason: String },
+    BadTemplate {
+        template: String,
+        line: String,
+        reason: String,
+    },
 
     #[error("failed to render built-in template `{template}`: {reason}")]
     Render { template: String, reason: String },
@@ -98,7 +102,10 @@ impl Error {
             | Self::BadTemplate { .. }
             | Self::ExportNotEmpty { .. } => 2,
             Self::Interrupted => 130,
-            Self::Render { .. } | Self::VerificationFailed { .. } | Self::Io { .. } | Self::Stdout(_) => 1,
+            Self::Render { .. }
+            | Self::VerificationFailed { .. }
+            | Self::Io { .. }
+            | Self::Stdout(_) => 1,
         }
     }
 
@@ -145,7 +152,13 @@ mod tests {
     #[test]
     fn bad_input_exits_with_two() {
         assert_eq!(Error::NeedsYes.exit_code(), 2);
-        assert_eq!(Error::TargetNotEmpty { path: "shop".into() }.exit_code(), 2);
+        assert_eq!(
+            Error::TargetNotEmpty {
+                path: "shop".into()
+            }
+            .exit_code(),
+            2
+        );
         assert_eq!(Error::Interrupted.exit_code(), 130);
     }
 }

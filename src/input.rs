@@ -26,13 +26,19 @@ pub struct Input {
 pub fn load(args: &AnswerArgs) -> Result<Input, Error> {
     let from_file = match &args.answers {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| Error::AnswersUnreadable { path: path.clone(), source })?;
+            let text =
+                std::fs::read_to_string(path).map_err(|source| Error::AnswersUnreadable {
+                    path: path.clone(),
+                    source,
+                })?;
             parse_file(path, &text)?
         }
         None => Input::default(),
     };
-    let flags = args.requirements.answers().map_err(Error::BadRequirementFlag)?;
+    let flags = args
+        .requirements
+        .answers()
+        .map_err(Error::BadRequirementFlag)?;
     Ok(Input {
         answers: from_file.answers.overlay(flag_answers(args)),
         requirements: from_file.requirements.overlay(&flags),
@@ -63,56 +69,91 @@ fn flag_answers(args: &AnswerArgs) -> Answers {
 
 /// Parses an answers file's text; JSON when it is named `.json` or starts with `{`.
 pub fn parse_file(path: &Path, text: &str) -> Result<Input, Error> {
-    let bad = |source: AnswersError| Error::BadAnswers { path: path.to_owned(), source };
-    let is_json = path.extension().is_some_and(|ext| ext.eq_ignore_ascii_case("json"))
+    let bad = |source: AnswersError| Error::BadAnswers {
+        path: path.to_owned(),
+        source,
+    };
+    let is_json = path
+        .extension()
+        .is_some_and(|ext| ext.eq_ignore_ascii_case("json"))
         || text.trim_start().starts_with('{');
     let value: serde_json::Value = if is_json {
         serde_json::from_str(text).map_err(|err| bad(AnswersError::Syntax(err.to_string())))?
     } else {
-        let table: toml::Table = text.parse().map_err(|err: toml::de::Error| bad(AnswersError::Syntax(err.to_string())))?;
+        let table: toml::Table = text
+            .parse()
+            .map_err(|err: toml::de::Error| bad(AnswersError::Syntax(err.to_string())))?;
         serde_json::to_value(table).map_err(|err| bad(AnswersError::Syntax(err.to_string())))?
     };
     let serde_json::Value::Object(object) = &value else {
-        return Err(bad(AnswersError::Syntax("expected a table of answers".into())));
+        return Err(bad(AnswersError::Syntax(
+            "expected a table of answers".into(),
+        )));
     };
     if object.contains_key(crate::session::VERSION_KEY) {
         return replay(path, object);
     }
     let answers = Answers::from_json_value(&value).map_err(bad)?;
     let requirements = match object.get("requirements") {
-        Some(table) => RequirementAnswers::from_json_value(table)
-            .map_err(|source| Error::BadRequirements { path: path.to_owned(), source })?,
+        Some(table) => {
+            RequirementAnswers::from_json_value(table).map_err(|source| Error::BadRequirements {
+                path: path.to_owned(),
+                source,
+            })?
+        }
         None => RequirementAnswers::default(),
     };
     let arch = match object.get("arch") {
         Some(value) => Some(paradigm(value).map_err(bad)?),
         None => None,
     };
-    Ok(Input { answers, requirements, arch, date: None })
+    Ok(Input {
+        answers,
+        requirements,
+        arch,
+        date: None,
+    })
 }
 
 fn paradigm(value: &serde_json::Value) -> Result<Paradigm, AnswersError> {
     let text = value.as_str().unwrap_or_default();
-    text.parse().map_err(|err: crate::context::ChoiceError| AnswersError::BadValue {
-        key: "arch".into(),
-        value: value.to_string(),
-        reason: err.reason(),
-    })
+    text.parse()
+        .map_err(|err: crate::context::ChoiceError| AnswersError::BadValue {
+            key: "arch".into(),
+            value: value.to_string(),
+            reason: err.reason(),
+        })
 }
 
 /// A session written by an earlier run: its answers, requirements, date and override.
-fn replay(path: &Path, session: &serde_json::Map<String, serde_json::Value>) -> Result<Input, Error> {
-    let bad = |source: AnswersError| Error::BadAnswers { path: path.to_owned(), source };
+fn replay(
+    path: &Path,
+    session: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Input, Error> {
+    let bad = |source: AnswersError| Error::BadAnswers {
+        path: path.to_owned(),
+        source,
+    };
     let section = |key: &str| {
-        session
-            .get(key)
-            .ok_or_else(|| bad(AnswersError::Syntax(format!("session file has no `{key}` section"))))
+        session.get(key).ok_or_else(|| {
+            bad(AnswersError::Syntax(format!(
+                "session file has no `{key}` section"
+            )))
+        })
     };
     let answers = Answers::from_json_value(section("answers")?).map_err(bad)?;
-    let requirements: RequirementAnswers = serde_json::from_value(section("requirement_answers")?.clone())
-        .map_err(|err| bad(AnswersError::Syntax(format!("session `requirement_answers`: {err}"))))?;
+    let requirements: RequirementAnswers =
+        serde_json::from_value(section("requirement_answers")?.clone()).map_err(|err| {
+            bad(AnswersError::Syntax(format!(
+                "session `requirement_answers`: {err}"
+            )))
+        })?;
     let decision = section("decision")?;
-    let arch = if decision.get("overridden").and_then(serde_json::Value::as_bool) == Some(true) {
+    let arch = if decision
+        .get("overridden")
+        .and_then(serde_json::Value::as_bool)
+        == Some(true)
+    {
         Some(paradigm(&decision["chosen"]).map_err(bad)?)
     } else {
         None
@@ -120,6 +161,15 @@ fn replay(path: &Path, session: &serde_json::Map<String, serde_json::Value>) -> 
     let date = section("date")?
         .as_str()
         .and_then(|text| text.parse().ok())
-        .ok_or_else(|| bad(AnswersError::Syntax("session `date` is not YYYY-MM-DD".into())))?;
-    Ok(Input { answers, requirements, arch, date: Some(date) })
+        .ok_or_else(|| {
+            bad(AnswersError::Syntax(
+                "session `date` is not YYYY-MM-DD".into(),
+            ))
+        })?;
+    Ok(Input {
+        answers,
+        requirements,
+        arch,
+        date: Some(date),
+    })
 }

@@ -40,7 +40,11 @@ pub fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
         None => generate(&cli.generate),
         Some(Command::Recommend { answers, format }) => commands::recommend(&answers, format),
-        Some(Command::Verify { answers, arch, format }) => commands::verify(&answers, arch, format),
+        Some(Command::Verify {
+            answers,
+            arch,
+            format,
+        }) => commands::verify(&answers, arch, format),
         Some(Command::Paradigms { format }) => commands::paradigms(format),
         Some(Command::Templates { action }) => commands::templates(&action),
         Some(Command::Completions { shell }) => {
@@ -54,23 +58,38 @@ pub fn run(cli: Cli) -> Result<(), Error> {
 fn generate(args: &GenerateArgs) -> Result<(), Error> {
     // Everything the user can get wrong is checked before the first question.
     let name = ProjectName::parse(args.name.as_deref().unwrap_or_default())?;
-    let target = args.output.clone().unwrap_or_else(|| PathBuf::from(name.as_str()));
-    let overwrite = if args.force { write::Overwrite::Force } else { write::Overwrite::Refuse };
+    let target = args
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(name.as_str()));
+    let overwrite = if args.force {
+        write::Overwrite::Force
+    } else {
+        write::Overwrite::Refuse
+    };
     if !args.dry_run {
         write::check_target(&target, overwrite)?;
     }
     let input = input::load(&args.answers)?;
     let templates = match &args.templates {
-        Some(dir) => templates::TemplateSet::builtin().overlaid(templates::TemplateSet::load_overlay(dir)?),
+        Some(dir) => {
+            templates::TemplateSet::builtin().overlaid(templates::TemplateSet::load_overlay(dir)?)
+        }
         None => templates::TemplateSet::builtin(),
     };
-    let interactive = !args.yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    render::check(&templates)?;
+    let interactive =
+        !args.yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     if !args.yes && !interactive {
         return Err(Error::NeedsYes);
     }
     let ui = Ui::new(args.quiet || args.format == Format::Json);
 
-    let answers = if interactive { questionnaire::ask(input.answers)? } else { input.answers };
+    let answers = if interactive {
+        questionnaire::ask(input.answers)?
+    } else {
+        input.answers
+    };
     let ctx = ProjectContext::from_answers(&answers);
     let catalog = catalog::Catalog::builtin();
     let date = args.date.or(input.date).unwrap_or_else(ui::today);
@@ -96,11 +115,14 @@ fn generate(args: &GenerateArgs) -> Result<(), Error> {
     }
 
     ui.step("Verifying the architecture");
-    let requirements = requirements::Requirements::derive(ctx.scalability, ctx.security, &input.requirements);
+    let requirements =
+        requirements::Requirements::derive(ctx.scalability, ctx.security, &input.requirements);
     let (model, report) = commands::model_and_report(name.as_str(), &decision, &requirements);
     ui.block(&present::verification_summary(&report));
     if args.strict && report.has_failures() {
-        return Err(Error::VerificationFailed { count: report.failures() });
+        return Err(Error::VerificationFailed {
+            count: report.failures(),
+        });
     }
 
     ui.step("Rendering");
@@ -123,7 +145,11 @@ fn generate(args: &GenerateArgs) -> Result<(), Error> {
         return commands::print_plan(&plan, &target, args.format);
     }
     ui.step("Writing");
-    let git = if args.no_git { write::Git::Skip } else { write::Git::InitAndCommit };
+    let git = if args.no_git {
+        write::Git::Skip
+    } else {
+        write::Git::InitAndCommit
+    };
     let written = write::write(&plan, &target, overwrite, git)?;
     if args.format == Format::Json {
         commands::print_json(&serde_json::json!({

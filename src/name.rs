@@ -5,7 +5,9 @@ use std::fmt;
 
 /// Why a `--name` was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`--name` {shown}: {reason}; use letters, digits, `-` and `_`, starting with a letter (e.g. `ecommerce-platform`)")]
+#[error(
+    "`--name` {shown}: {reason}; use letters, digits, `-` and `_`, starting with a letter (e.g. `ecommerce-platform`)"
+)]
 pub struct NameError {
     shown: String,
     reason: &'static str,
@@ -24,7 +26,11 @@ impl ProjectName {
     pub fn parse(name: &str) -> Result<Self, NameError> {
         let refuse = |reason| {
             Err(NameError {
-                shown: if name.is_empty() { "is empty".to_owned() } else { format!("`{name}`") },
+                shown: if name.is_empty() {
+                    "is empty".to_owned()
+                } else {
+                    format!("`{name}`")
+                },
                 reason,
             })
         };
@@ -32,7 +38,9 @@ impl ProjectName {
             return refuse("a name is required");
         }
         if name.contains(['/', '\\']) {
-            return refuse("a name cannot contain a path separator (use `--output DIR` to choose where it goes)");
+            return refuse(
+                "a name cannot contain a path separator (use `--output DIR` to choose where it goes)",
+            );
         }
         if name == ".." || name.starts_with('.') {
             return refuse("a name cannot start with `.`");
@@ -46,7 +54,10 @@ impl ProjectName {
         if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
             return refuse("a name must start with a letter");
         }
-        if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        if !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
             return refuse("a name cannot contain spaces or other symbols");
         }
         Ok(Self(name.to_owned()))

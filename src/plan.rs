@@ -40,7 +40,13 @@ pub struct FilePlan {
 impl FilePlan {
     /// Adds or replaces the file at `path`.
     pub fn insert(&mut self, path: impl Into<String>, contents: impl Into<Vec<u8>>, mode: Mode) {
-        self.files.insert(path.into(), PlannedFile { contents: contents.into(), mode });
+        self.files.insert(
+            path.into(),
+            PlannedFile {
+                contents: contents.into(),
+                mode,
+            },
+        );
     }
 
     /// The file at `path`, if planned.
@@ -52,7 +58,8 @@ impl FilePlan {
     /// The file at `path` as text, if planned and UTF-8.
     #[must_use]
     pub fn text(&self, path: &str) -> Option<&str> {
-        self.get(path).and_then(|file| std::str::from_utf8(&file.contents).ok())
+        self.get(path)
+            .and_then(|file| std::str::from_utf8(&file.contents).ok())
     }
 
     /// Every path, sorted.

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use crate::catalog::Catalog;
 use crate::recommend::Recommendation;
 use crate::research::ResearchBrief;
-use crate::verify::{VerificationReport, Verdict};
+use crate::verify::{Verdict, VerificationReport};
 
 /// How many paradigms the ranking shows.
 const SHOWN: usize = 5;
@@ -17,17 +17,38 @@ pub fn recommendation(catalog: &Catalog, rec: &Recommendation) -> String {
     let mut out = String::new();
     let best = rec.best();
     let _ = writeln!(out, "Recommendation");
-    let _ = writeln!(out, "  Primary:    {} (score {})", rec.primary.name(), best.total);
+    let _ = writeln!(
+        out,
+        "  Primary:    {} (score {})",
+        rec.primary.name(),
+        best.total
+    );
     match rec.secondary {
         Some(secondary) => {
-            let _ = writeln!(out, "  Secondary:  {} (score {})", secondary.name(), rec.score_of(secondary).total);
+            let _ = writeln!(
+                out,
+                "  Secondary:  {} (score {})",
+                secondary.name(),
+                rec.score_of(secondary).total
+            );
         }
         None => {
-            let _ = writeln!(out, "  Secondary:  none (no companion of {} fits these answers)", rec.primary.name());
+            let _ = writeln!(
+                out,
+                "  Secondary:  none (no companion of {} fits these answers)",
+                rec.primary.name()
+            );
         }
     }
-    let runner_up = rec.ranking.get(1).map_or("nothing", |score| score.paradigm.name());
-    let _ = writeln!(out, "  Confidence: {} (leads {runner_up} by {} points)", rec.confidence, rec.margin);
+    let runner_up = rec
+        .ranking
+        .get(1)
+        .map_or("nothing", |score| score.paradigm.name());
+    let _ = writeln!(
+        out,
+        "  Confidence: {} (leads {runner_up} by {} points)",
+        rec.confidence, rec.margin
+    );
     let _ = writeln!(out, "\nWhy {}", rec.primary.name());
     for line in &rec.rationale {
         let _ = writeln!(out, "  - {line}");
@@ -35,11 +56,24 @@ pub fn recommendation(catalog: &Catalog, rec: &Recommendation) -> String {
     let _ = writeln!(out, "\nRanking");
     for (rank, score) in rec.ranking.iter().take(SHOWN).enumerate() {
         let category = catalog.get(score.paradigm).category;
-        let _ = writeln!(out, "  {:>2}. {:<28} {:>4}  ({category})", rank + 1, score.paradigm.name(), score.total);
+        let _ = writeln!(
+            out,
+            "  {:>2}. {:<28} {:>4}  ({category})",
+            rank + 1,
+            score.paradigm.name(),
+            score.total
+        );
     }
     let _ = writeln!(out, "\nAlternatives considered");
     for alt in &rec.alternatives {
-        let _ = writeln!(out, "  - {} ({}, {} behind): {}", alt.paradigm.name(), alt.score, alt.gap, alt.why_not);
+        let _ = writeln!(
+            out,
+            "  - {} ({}, {} behind): {}",
+            alt.paradigm.name(),
+            alt.score,
+            alt.gap,
+            alt.why_not
+        );
     }
     let _ = writeln!(out, "\nTrade-offs");
     let _ = writeln!(out, "  Accepted:   {}", rec.trade_offs.accepted);
@@ -69,7 +103,13 @@ pub fn research(brief: &ResearchBrief) -> String {
 /// The verification in a few lines: counts per verdict and every FAILED check in full.
 #[must_use]
 pub fn verification_summary(report: &VerificationReport) -> String {
-    let count = |verdict: Verdict| report.checks.iter().filter(|c| c.verdict == verdict).count();
+    let count = |verdict: Verdict| {
+        report
+            .checks
+            .iter()
+            .filter(|c| c.verdict == verdict)
+            .count()
+    };
     let mut out = format!(
         "Verification: {} proved, {} failed, {} tested, {} unchecked (full report: `arch-init verify` with the same answers; also in the ADR)\n",
         count(Verdict::Proved),
@@ -77,8 +117,18 @@ pub fn verification_summary(report: &VerificationReport) -> String {
         count(Verdict::Tested),
         count(Verdict::Unchecked),
     );
-    for check in report.checks.iter().filter(|c| c.verdict == Verdict::Failed) {
-        let _ = writeln!(out, "  FAILED {} ({}): {}", check.property.label(), check.subject, check.detail);
+    for check in report
+        .checks
+        .iter()
+        .filter(|c| c.verdict == Verdict::Failed)
+    {
+        let _ = writeln!(
+            out,
+            "  FAILED {} ({}): {}",
+            check.property.label(),
+            check.subject,
+            check.detail
+        );
     }
     out
 }
@@ -87,10 +137,20 @@ pub fn verification_summary(report: &VerificationReport) -> String {
 #[must_use]
 pub fn paradigms(catalog: &Catalog) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{:<20} {:<28} {:<14} best for", "id", "name", "category");
+    let _ = writeln!(
+        out,
+        "{:<20} {:<28} {:<14} best for",
+        "id", "name", "category"
+    );
     for entry in catalog.entries() {
         let best_for = entry.best_for.first().map_or("", String::as_str);
-        let _ = writeln!(out, "{:<20} {:<28} {:<14} {best_for}", entry.id.to_string(), entry.name, entry.category.to_string());
+        let _ = writeln!(
+            out,
+            "{:<20} {:<28} {:<14} {best_for}",
+            entry.id.to_string(),
+            entry.name,
+            entry.category.to_string()
+        );
     }
     out
 }

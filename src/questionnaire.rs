@@ -30,7 +30,8 @@ fn theme() -> Box<dyn Theme> {
 pub fn ask(given: Answers) -> Result<Answers, Error> {
     let theme = theme();
     let mut answers = given;
-    let (main, refinements): (Vec<&Question>, Vec<&Question>) = QUESTIONS.iter().partition(|q| !q.refinement);
+    let (main, refinements): (Vec<&Question>, Vec<&Question>) =
+        QUESTIONS.iter().partition(|q| !q.refinement);
     let total = QUESTIONS.len();
     for (index, question) in main.iter().enumerate() {
         ask_one(theme.as_ref(), question, index + 1, total, &mut answers)?;
@@ -44,29 +45,62 @@ pub fn ask(given: Answers) -> Result<Answers, Error> {
         .interact()?;
     if refine {
         for (index, question) in refinements.iter().enumerate() {
-            ask_one(theme.as_ref(), question, main.len() + index + 1, total, &mut answers)?;
+            ask_one(
+                theme.as_ref(),
+                question,
+                main.len() + index + 1,
+                total,
+                &mut answers,
+            )?;
         }
     }
     Ok(answers)
 }
 
-fn ask_one(theme: &dyn Theme, question: &Question, number: usize, total: usize, answers: &mut Answers) -> Result<(), Error> {
+fn ask_one(
+    theme: &dyn Theme,
+    question: &Question,
+    number: usize,
+    total: usize,
+    answers: &mut Answers,
+) -> Result<(), Error> {
     let current = ProjectContext::from_answers(answers).value(question.key);
     let prompt = format!("[{number}/{total}] {} — {}", question.label, question.help);
     let options = (question.options)();
     let value = if options.is_empty() {
-        Input::<String>::with_theme(theme).with_prompt(prompt).default(current).interact_text()?
+        Input::<String>::with_theme(theme)
+            .with_prompt(prompt)
+            .default(current)
+            .interact_text()?
     } else {
         let items: Vec<String> = options
             .iter()
-            .map(|(value, help)| if help.is_empty() { (*value).to_owned() } else { format!("{value}  ({help})") })
+            .map(|(value, help)| {
+                if help.is_empty() {
+                    (*value).to_owned()
+                } else {
+                    format!("{value}  ({help})")
+                }
+            })
             .collect();
-        let default = options.iter().position(|(value, _)| *value == current).unwrap_or(0);
-        let chosen = Select::with_theme(theme).with_prompt(prompt).items(&items).default(default).interact()?;
+        let default = options
+            .iter()
+            .position(|(value, _)| *value == current)
+            .unwrap_or(0);
+        let chosen = Select::with_theme(theme)
+            .with_prompt(prompt)
+            .items(&items)
+            .default(default)
+            .interact()?;
         options[chosen].0.to_owned()
     };
     // Values offered by the prompt always parse; free text is checked like a flag.
-    answers.set(question.key, &value).map_err(|source| Error::BadAnswers { path: "(prompt)".into(), source })
+    answers
+        .set(question.key, &value)
+        .map_err(|source| Error::BadAnswers {
+            path: "(prompt)".into(),
+            source,
+        })
 }
 
 /// Asks whether to accept the recommendation; on "no", lets the user pick any paradigm.
@@ -74,7 +108,10 @@ fn ask_one(theme: &dyn Theme, question: &Question, number: usize, total: usize, 
 pub fn confirm(catalog: &Catalog, rec: &Recommendation) -> Result<Option<Paradigm>, Error> {
     let theme = theme();
     let accept = Confirm::with_theme(theme.as_ref())
-        .with_prompt(format!("Accept this recommendation ({})?", rec.primary.name()))
+        .with_prompt(format!(
+            "Accept this recommendation ({})?",
+            rec.primary.name()
+        ))
         .default(true)
         .interact()?;
     if accept {
@@ -83,9 +120,18 @@ pub fn confirm(catalog: &Catalog, rec: &Recommendation) -> Result<Option<Paradig
     let entries = catalog.entries();
     let items: Vec<String> = entries
         .iter()
-        .map(|entry| format!("{:<26} score {:>4}", entry.name, rec.score_of(entry.id).total))
+        .map(|entry| {
+            format!(
+                "{:<26} score {:>4}",
+                entry.name,
+                rec.score_of(entry.id).total
+            )
+        })
         .collect();
-    let default = entries.iter().position(|entry| entry.id == rec.primary).unwrap_or(0);
+    let default = entries
+        .iter()
+        .position(|entry| entry.id == rec.primary)
+        .unwrap_or(0);
     let chosen = Select::with_theme(theme.as_ref())
         .with_prompt("Choose the paradigm to use")
         .items(&items)

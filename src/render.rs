@@ -28,15 +28,21 @@ pub struct RenderScope {
 }
 
 /// Renders every template in scope with `context` (an object; `unit` is added per unit).
-pub fn render(templates: &TemplateSet, scope: &RenderScope, context: &Value) -> Result<FilePlan, Error> {
+pub fn render(
+    templates: &TemplateSet,
+    scope: &RenderScope,
+    context: &Value,
+) -> Result<FilePlan, Error> {
     let tera = compile(templates)?;
     let base = tera::Context::from_value(context.clone()).map_err(|err| Error::Render {
         template: "(context)".into(),
         reason: err.to_string(),
     })?;
     let mut plan = FilePlan::default();
-    let (generic, specific): (Vec<_>, Vec<_>) =
-        templates.files.iter().partition(|(path, _)| path.starts_with(PER_SERVICE));
+    let (generic, specific): (Vec<_>, Vec<_>) = templates
+        .files
+        .iter()
+        .partition(|(path, _)| path.starts_with(PER_SERVICE));
     for (path, template) in generic.into_iter().chain(specific) {
         for (out_path, unit) in instances(path, scope) {
             let contents = if path.ends_with(TERA_SUFFIX) {
@@ -50,7 +56,10 @@ pub fn render(templates: &TemplateSet, scope: &RenderScope, context: &Value) -> 
             } else {
                 template.source.clone()
             };
-            let out_path = out_path.strip_suffix(TERA_SUFFIX).unwrap_or(&out_path).to_owned();
+            let out_path = out_path
+                .strip_suffix(TERA_SUFFIX)
+                .unwrap_or(&out_path)
+                .to_owned();
             plan.insert(out_path, contents, template.mode);
         }
     }
@@ -92,12 +101,21 @@ fn is_unit_dir(top: &str) -> bool {
     matches!(top, "api-gateway" | "devstack")
 }
 
+/// Parses every template, so a syntax error in an overlay is reported before any question.
+pub fn check(templates: &TemplateSet) -> Result<(), Error> {
+    compile(templates).map(drop)
+}
+
 fn compile(templates: &TemplateSet) -> Result<Tera, Error> {
     let mut tera = Tera::default();
     tera.autoescape_on(Vec::new());
     // Parse each template on its own first, so a syntax error names its file.
     let mut sources = Vec::new();
-    for (path, template) in templates.files.iter().filter(|(path, _)| path.ends_with(TERA_SUFFIX)) {
+    for (path, template) in templates
+        .files
+        .iter()
+        .filter(|(path, _)| path.ends_with(TERA_SUFFIX))
+    {
         let source = std::str::from_utf8(&template.source).map_err(|_| Error::BadTemplate {
             template: shown(path, template),
             line: "1".into(),
@@ -108,10 +126,11 @@ fn compile(templates: &TemplateSet) -> Result<Tera, Error> {
             .map_err(|err| template_error(path, template, &err))?;
         sources.push((path.as_str(), source));
     }
-    tera.add_raw_templates(sources).map_err(|err| Error::Render {
-        template: "(template set)".into(),
-        reason: chain(&err),
-    })?;
+    tera.add_raw_templates(sources)
+        .map_err(|err| Error::Render {
+            template: "(template set)".into(),
+            reason: chain(&err),
+        })?;
     Ok(tera)
 }
 
@@ -126,10 +145,14 @@ fn shown(path: &str, template: &Template) -> String {
 fn template_error(path: &str, template: &Template, err: &tera::Error) -> Error {
     let reason = chain(err);
     match template.origin {
-        Origin::Builtin => Error::Render { template: path.to_owned(), reason },
+        Origin::Builtin => Error::Render {
+            template: path.to_owned(),
+            reason,
+        },
         Origin::Overlay(_) => Error::BadTemplate {
             template: shown(path, template),
-            line: line_of(err, &template.source).map_or_else(|| "?".into(), |line| line.to_string()),
+            line: line_of(err, &template.source)
+                .map_or_else(|| "?".into(), |line| line.to_string()),
             reason,
         },
     }
@@ -146,7 +169,14 @@ fn chain(err: &tera::Error) -> String {
     if parts.is_empty() {
         parts.push(err.to_string());
     }
-    parts.join(": ").split_whitespace().collect::<Vec<_>>().join(" ")
+    let text = parts.join(": ");
+    // A parse error quotes the source with a caret; its reason follows the last ` = `.
+    let reason = text
+        .rsplit_once("\n  = ")
+        .map_or(text.as_str(), |(_, reason)| reason);
+    // The template is named by our message already.
+    let reason = reason.split(" while rendering ").next().unwrap_or(reason);
+    reason.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The line a Tera error points at: from a parse position (` --> 3:5`), or else the first
@@ -160,13 +190,19 @@ fn line_of(err: &tera::Error, source: &[u8]) -> Option<usize> {
     }
     let text = messages.join("\n");
     if let Some(at) = text.find(" --> ") {
-        let digits: String = text[at + 5..].chars().take_while(char::is_ascii_digit).collect();
+        let digits: String = text[at + 5..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
         if let Ok(line) = digits.parse() {
             return Some(line);
         }
     }
     let named = text.split('`').nth(1)?;
-    String::from_utf8_lossy(source).lines().position(|line| line.contains(named)).map(|i| i + 1)
+    String::from_utf8_lossy(source)
+        .lines()
+        .position(|line| line.contains(named))
+        .map(|i| i + 1)
 }
 
 #[cfg(test)]
@@ -180,7 +216,11 @@ mod tests {
         for (path, source, origin) in files {
             templates.files.insert(
                 (*path).to_owned(),
-                Template { source: source.as_bytes().to_vec(), mode: Mode::Regular, origin: origin.clone() },
+                Template {
+                    source: source.as_bytes().to_vec(),
+                    mode: Mode::Regular,
+                    origin: origin.clone(),
+                },
             );
         }
         templates
@@ -189,8 +229,14 @@ mod tests {
     fn scope() -> RenderScope {
         RenderScope {
             services: vec![
-                ("a-service".into(), json!({ "name": "a-service", "port": 1 })),
-                ("b-service".into(), json!({ "name": "b-service", "port": 2 })),
+                (
+                    "a-service".into(),
+                    json!({ "name": "a-service", "port": 1 }),
+                ),
+                (
+                    "b-service".into(),
+                    json!({ "name": "b-service", "port": 2 }),
+                ),
             ],
             units: vec![("api-gateway".into(), json!({ "name": "api-gateway" }))],
             workspace: true,
@@ -200,7 +246,11 @@ mod tests {
     #[test]
     fn per_service_templates_are_instantiated_once_per_service_and_specific_ones_win() {
         let templates = set(&[
-            ("services/__unit__/PORT.tera", "{{ unit.name }}:{{ unit.port }}", Origin::Builtin),
+            (
+                "services/__unit__/PORT.tera",
+                "{{ unit.name }}:{{ unit.port }}",
+                Origin::Builtin,
+            ),
             ("services/b-service/PORT", "special", Origin::Builtin),
             ("services/gone-service/x.rs", "never", Origin::Builtin),
         ]);
@@ -226,16 +276,30 @@ mod tests {
             ("Cargo.toml", "[workspace]", Origin::Builtin),
             ("api-gateway/src/main.rs", "fn main() {}", Origin::Builtin),
         ]);
-        let plan = render(&templates, &RenderScope::default(), &json!({ "project": "shop" })).unwrap();
-        assert_eq!(plan.paths().collect::<Vec<_>>(), ["README.md", "docs/adr/001.md"]);
+        let plan = render(
+            &templates,
+            &RenderScope::default(),
+            &json!({ "project": "shop" }),
+        )
+        .unwrap();
+        assert_eq!(
+            plan.paths().collect::<Vec<_>>(),
+            ["README.md", "docs/adr/001.md"]
+        );
         assert_eq!(plan.text("README.md"), Some("# shop"));
     }
 
     #[test]
     fn a_broken_overlay_template_names_its_file_and_line() {
-        let templates = set(&[("README.md.tera", "line one\n{% if %}yes{% endif %}\nline three\n", Origin::Overlay("mine/README.md.tera".into()))]);
+        let templates = set(&[(
+            "README.md.tera",
+            "line one\n{% if %}yes{% endif %}\nline three\n",
+            Origin::Overlay("mine/README.md.tera".into()),
+        )]);
         let err = render(&templates, &scope(), &json!({})).unwrap_err();
-        let Error::BadTemplate { template, line, .. } = &err else { panic!("{err:?}") };
+        let Error::BadTemplate { template, line, .. } = &err else {
+            panic!("{err:?}")
+        };
         assert_eq!(template, "mine/README.md.tera");
         assert_eq!(line, "2");
         assert_eq!(err.exit_code(), 2);
@@ -243,10 +307,15 @@ mod tests {
 
     #[test]
     fn an_unknown_variable_in_an_overlay_names_the_line_that_uses_it() {
-        let templates =
-            set(&[("README.md.tera", "# title\n\n{{ model.nope }}\n", Origin::Overlay("mine/README.md.tera".into()))]);
+        let templates = set(&[(
+            "README.md.tera",
+            "# title\n\n{{ model.nope }}\n",
+            Origin::Overlay("mine/README.md.tera".into()),
+        )]);
         let err = render(&templates, &scope(), &json!({ "model": {} })).unwrap_err();
-        let Error::BadTemplate { line, reason, .. } = &err else { panic!("{err:?}") };
+        let Error::BadTemplate { line, reason, .. } = &err else {
+            panic!("{err:?}")
+        };
         assert_eq!(line, "3");
         assert!(reason.contains("model.nope"), "{reason}");
     }

@@ -56,15 +56,23 @@ impl TemplateSet {
 
     /// Reads every file under `dir` as an overlay.
     pub fn load_overlay(dir: &Path) -> Result<Self, Error> {
-        let bad = |reason: String| Error::BadTemplatesDir { path: dir.to_owned(), reason };
+        let bad = |reason: String| Error::BadTemplatesDir {
+            path: dir.to_owned(),
+            reason,
+        };
         let meta = fs::metadata(dir).map_err(|err| bad(format!("cannot be read ({err})")))?;
         if !meta.is_dir() {
-            return Err(bad("is not a directory; pass a directory made by `arch-init templates export DIR`".into()));
+            return Err(bad(
+                "is not a directory; pass a directory made by `arch-init templates export DIR`"
+                    .into(),
+            ));
         }
         let mut files = BTreeMap::new();
         collect_overlay(dir, dir, &mut files).map_err(|err| bad(err.to_string()))?;
         if files.is_empty() {
-            return Err(bad("has no files; start from `arch-init templates export DIR`".into()));
+            return Err(bad(
+                "has no files; start from `arch-init templates export DIR`".into(),
+            ));
         }
         Ok(Self { files })
     }
@@ -74,21 +82,32 @@ impl TemplateSet {
         if dir.exists() {
             let mut entries = fs::read_dir(dir).map_err(|source| io("read", dir, source))?;
             if entries.next().is_some() {
-                return Err(Error::ExportNotEmpty { path: dir.to_owned() });
+                return Err(Error::ExportNotEmpty {
+                    path: dir.to_owned(),
+                });
             }
         }
         let mut plan = crate::plan::FilePlan::default();
         for (path, template) in &self.files {
             plan.insert(path.clone(), template.source.clone(), template.mode);
         }
-        crate::write::write(&plan, dir, crate::write::Overwrite::Refuse, crate::write::Git::Skip).map(|w| w.files)
+        crate::write::write(
+            &plan,
+            dir,
+            crate::write::Overwrite::Refuse,
+            crate::write::Git::Skip,
+        )
+        .map(|w| w.files)
     }
 }
 
 /// The mode a built-in file is written with: shell scripts are executable.
 fn builtin_mode(path: &str) -> Mode {
     let output = path.strip_suffix(TERA_SUFFIX).unwrap_or(path);
-    if Path::new(output).extension().is_some_and(|ext| ext.eq_ignore_ascii_case("sh")) {
+    if Path::new(output)
+        .extension()
+        .is_some_and(|ext| ext.eq_ignore_ascii_case("sh"))
+    {
         Mode::Executable
     } else {
         Mode::Regular
@@ -99,14 +118,25 @@ fn collect_builtin(dir: &Dir<'_>, files: &mut BTreeMap<String, Template>) {
     for file in dir.files() {
         let path = file.path().to_string_lossy().replace('\\', "/");
         let mode = builtin_mode(&path);
-        files.insert(path, Template { source: file.contents().to_vec(), mode, origin: Origin::Builtin });
+        files.insert(
+            path,
+            Template {
+                source: file.contents().to_vec(),
+                mode,
+                origin: Origin::Builtin,
+            },
+        );
     }
     for sub in dir.dirs() {
         collect_builtin(sub, files);
     }
 }
 
-fn collect_overlay(root: &Path, dir: &Path, files: &mut BTreeMap<String, Template>) -> std::io::Result<()> {
+fn collect_overlay(
+    root: &Path,
+    dir: &Path,
+    files: &mut BTreeMap<String, Template>,
+) -> std::io::Result<()> {
     let mut entries: Vec<_> = fs::read_dir(dir)?.collect::<Result<_, _>>()?;
     entries.sort_by_key(fs::DirEntry::file_name);
     for entry in entries {
@@ -121,7 +151,14 @@ fn collect_overlay(root: &Path, dir: &Path, files: &mut BTreeMap<String, Templat
         let relative = path.strip_prefix(root).map_err(std::io::Error::other)?;
         let key = relative.to_string_lossy().replace('\\', "/");
         let source = fs::read(&path)?;
-        files.insert(key, Template { source, mode: disk_mode(&path)?, origin: Origin::Overlay(path) });
+        files.insert(
+            key,
+            Template {
+                source,
+                mode: disk_mode(&path)?,
+                origin: Origin::Overlay(path),
+            },
+        );
     }
     Ok(())
 }
@@ -130,7 +167,11 @@ fn collect_overlay(root: &Path, dir: &Path, files: &mut BTreeMap<String, Templat
 fn disk_mode(path: &Path) -> std::io::Result<Mode> {
     use std::os::unix::fs::PermissionsExt;
     let executable = fs::metadata(path)?.permissions().mode() & 0o111 != 0;
-    Ok(if executable { Mode::Executable } else { Mode::Regular })
+    Ok(if executable {
+        Mode::Executable
+    } else {
+        Mode::Regular
+    })
 }
 
 #[cfg(not(unix))]
@@ -139,5 +180,9 @@ fn disk_mode(_: &Path) -> std::io::Result<Mode> {
 }
 
 fn io(action: &'static str, path: &Path, source: std::io::Error) -> Error {
-    Error::Io { action, path: path.to_owned(), source }
+    Error::Io {
+        action,
+        path: path.to_owned(),
+        source,
+    }
 }

@@ -20,7 +20,10 @@ impl Ui {
     /// Silent when `quiet`; progress steps only when stderr is a terminal.
     #[must_use]
     pub fn new(quiet: bool) -> Self {
-        Self { quiet, progress: !quiet && std::io::stderr().is_terminal() }
+        Self {
+            quiet,
+            progress: !quiet && std::io::stderr().is_terminal(),
+        }
     }
 
     /// A progress line for the step starting now.
@@ -54,7 +57,9 @@ impl Ui {
         match &written.git {
             GitOutcome::Committed => eprintln!("Initialised a git repository with a first commit"),
             GitOutcome::Unavailable(reason) => eprintln!("note: no git commit made: {reason}"),
-            GitOutcome::AlreadyRepository => eprintln!("note: target is already a git repository; nothing committed"),
+            GitOutcome::AlreadyRepository => {
+                eprintln!("note: target is already a git repository; nothing committed")
+            }
             GitOutcome::Skipped => {}
         }
         match decision.shape {
@@ -76,5 +81,7 @@ impl Ui {
 /// Today's date in UTC.
 #[must_use]
 pub fn today() -> jiff::civil::Date {
-    jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date()
+    jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
 }

@@ -197,7 +197,10 @@ impl VerificationReport {
     /// How many checks FAILED.
     #[must_use]
     pub fn failures(&self) -> usize {
-        self.checks.iter().filter(|c| c.verdict == Verdict::Failed).count()
+        self.checks
+            .iter()
+            .filter(|c| c.verdict == Verdict::Failed)
+            .count()
     }
 
     /// The checks about `property`.

@@ -50,20 +50,29 @@ pub fn check_target(target: &Path, overwrite: Overwrite) -> Result<(), Error> {
     match fs::metadata(target) {
         Err(err) if err.kind() == ErrorKind::NotFound => Ok(()),
         Err(source) => Err(io("inspect", target, source)),
-        Ok(meta) if !meta.is_dir() => Err(Error::TargetNotDirectory { path: target.to_owned() }),
+        Ok(meta) if !meta.is_dir() => Err(Error::TargetNotDirectory {
+            path: target.to_owned(),
+        }),
         Ok(_) => {
             let mut entries = fs::read_dir(target).map_err(|source| io("read", target, source))?;
             if entries.next().is_none() || overwrite == Overwrite::Force {
                 Ok(())
             } else {
-                Err(Error::TargetNotEmpty { path: target.to_owned() })
+                Err(Error::TargetNotEmpty {
+                    path: target.to_owned(),
+                })
             }
         }
     }
 }
 
 /// Writes `plan` into `target` (see the module docs), then runs the git step.
-pub fn write(plan: &FilePlan, target: &Path, overwrite: Overwrite, git: Git) -> Result<Written, Error> {
+pub fn write(
+    plan: &FilePlan,
+    target: &Path,
+    overwrite: Overwrite,
+    git: Git,
+) -> Result<Written, Error> {
     check_target(target, overwrite)?;
     let parent = parent_of(target);
     fs::create_dir_all(&parent).map_err(|source| io("create", &parent, source))?;
@@ -83,7 +92,10 @@ pub fn write(plan: &FilePlan, target: &Path, overwrite: Overwrite, git: Git) -> 
         Git::InitAndCommit if was_repository => GitOutcome::AlreadyRepository,
         Git::InitAndCommit => init_and_commit(target),
     };
-    Ok(Written { files: plan.len(), git })
+    Ok(Written {
+        files: plan.len(),
+        git,
+    })
 }
 
 fn parent_of(target: &Path) -> PathBuf {
@@ -94,13 +106,18 @@ fn parent_of(target: &Path) -> PathBuf {
 }
 
 fn io(action: &'static str, path: &Path, source: std::io::Error) -> Error {
-    Error::Io { action, path: path.to_owned(), source }
+    Error::Io {
+        action,
+        path: path.to_owned(),
+        source,
+    }
 }
 
 #[cfg(unix)]
 fn set_mode(path: &Path, bits: u32) -> Result<(), Error> {
     use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(path, fs::Permissions::from_mode(bits)).map_err(|source| io("set permissions of", path, source))
+    fs::set_permissions(path, fs::Permissions::from_mode(bits))
+        .map_err(|source| io("set permissions of", path, source))
 }
 
 #[cfg(not(unix))]
@@ -116,7 +133,9 @@ struct Staging {
 
 impl Staging {
     fn create(parent: &Path, target: &Path) -> Result<Self, Error> {
-        let stem = target.file_name().map_or_else(|| "project".into(), |n| n.to_string_lossy().into_owned());
+        let stem = target
+            .file_name()
+            .map_or_else(|| "project".into(), |n| n.to_string_lossy().into_owned());
         let path = parent.join(format!(".{stem}.arch-init-staging-{}", std::process::id()));
         // A leftover from a killed run with the same pid is ours to replace.
         if path.exists() {
@@ -129,13 +148,19 @@ impl Staging {
     /// Renames the staged tree to `target` (absent or empty), or moves each staged file over
     /// the existing tree (forced).
     fn move_into(mut self, target: &Path) -> Result<(), Error> {
-        if target.is_dir() && fs::read_dir(target).map_err(|source| io("read", target, source))?.next().is_none() {
+        if target.is_dir()
+            && fs::read_dir(target)
+                .map_err(|source| io("read", target, source))?
+                .next()
+                .is_none()
+        {
             fs::remove_dir(target).map_err(|source| io("replace", target, source))?;
         }
         if target.exists() {
             merge(&self.path, target)?;
         } else {
-            fs::rename(&self.path, target).map_err(|source| io("move the staged project to", target, source))?;
+            fs::rename(&self.path, target)
+                .map_err(|source| io("move the staged project to", target, source))?;
             self.keep = true;
         }
         Ok(())
@@ -181,7 +206,11 @@ fn init_and_commit(dir: &Path) -> GitOutcome {
         if output.status.success() {
             Ok(())
         } else {
-            Err(format!("`git {}` failed: {}", args.join(" "), String::from_utf8_lossy(&output.stderr).trim()))
+            Err(format!(
+                "`git {}` failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&output.stderr).trim()
+            ))
         }
     };
     let has_identity = Command::new("git")
@@ -192,14 +221,27 @@ fn init_and_commit(dir: &Path) -> GitOutcome {
     let identity: &[&str] = if has_identity {
         &[]
     } else {
-        &["-c", "user.name=arch-init", "-c", "user.email=arch-init@localhost"]
+        &[
+            "-c",
+            "user.name=arch-init",
+            "-c",
+            "user.email=arch-init@localhost",
+        ]
     };
     let commit: Vec<&str> = identity
         .iter()
         .copied()
-        .chain(["commit", "-q", "-m", "Initial commit generated by arch-init"])
+        .chain([
+            "commit",
+            "-q",
+            "-m",
+            "Initial commit generated by arch-init",
+        ])
         .collect();
-    match run(&["init", "-q"]).and_then(|()| run(&["add", "-A"])).and_then(|()| run(&commit)) {
+    match run(&["init", "-q"])
+        .and_then(|()| run(&["add", "-A"]))
+        .and_then(|()| run(&commit))
+    {
         Ok(()) => GitOutcome::Committed,
         Err(reason) => GitOutcome::Unavailable(reason),
     }
@@ -223,15 +265,28 @@ mod tests {
         let target = tmp.path().join("shop");
         let written = write(&plan(), &target, Overwrite::Refuse, Git::Skip).unwrap();
         assert_eq!(written.files, 2);
-        assert_eq!(fs::read_to_string(target.join("README.md")).unwrap(), "hello");
+        assert_eq!(
+            fs::read_to_string(target.join("README.md")).unwrap(),
+            "hello"
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(target.join("scripts/run.sh")).unwrap().permissions().mode();
+            let mode = fs::metadata(target.join("scripts/run.sh"))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o755);
         }
-        let leftovers: Vec<_> = fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(leftovers, vec![std::ffi::OsString::from("shop")], "no staging directory left behind");
+        let leftovers: Vec<_> = fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            leftovers,
+            vec![std::ffi::OsString::from("shop")],
+            "no staging directory left behind"
+        );
     }
 
     #[test]
@@ -249,8 +304,14 @@ mod tests {
         fs::write(tmp.path().join("mine.txt"), "mine").unwrap();
         fs::write(tmp.path().join("README.md"), "old").unwrap();
         write(&plan(), tmp.path(), Overwrite::Force, Git::Skip).unwrap();
-        assert_eq!(fs::read_to_string(tmp.path().join("README.md")).unwrap(), "hello");
-        assert_eq!(fs::read_to_string(tmp.path().join("mine.txt")).unwrap(), "mine");
+        assert_eq!(
+            fs::read_to_string(tmp.path().join("README.md")).unwrap(),
+            "hello"
+        );
+        assert_eq!(
+            fs::read_to_string(tmp.path().join("mine.txt")).unwrap(),
+            "mine"
+        );
     }
 
     #[test]
@@ -258,6 +319,9 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let target = tmp.path().join("shop");
         fs::write(&target, "a file").unwrap();
-        assert!(matches!(check_target(&target, Overwrite::Force), Err(Error::TargetNotDirectory { .. })));
+        assert!(matches!(
+            check_target(&target, Overwrite::Force),
+            Err(Error::TargetNotDirectory { .. })
+        ));
     }
 }

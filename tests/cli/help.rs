@@ -1,0 +1,76 @@
+use predicates::str::contains;
+
+use crate::support::arch_init;
+
+#[test]
+fn help_lists_every_question_flag_and_the_generation_switches() {
+    let tmp = tempfile::tempdir().unwrap();
+    let assert = arch_init(tmp.path()).arg("--help").assert().success();
+    let out = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    for flag in [
+        "--name",
+        "--output",
+        "--yes",
+        "--accept-recommendation",
+        "--arch",
+        "--skip-research",
+        "--force",
+        "--dry-run",
+        "--no-git",
+        "--templates",
+        "--strict",
+        "--format",
+        "--quiet",
+        "--answers",
+        "--project-type",
+        "--complexity",
+        "--team-size",
+        "--language",
+        "--framework",
+        "--scalability",
+        "--security",
+        "--time-to-market",
+        "--team-experience",
+        "--ops-maturity",
+        "--workload",
+        "--availability",
+        "--rto",
+    ] {
+        assert!(out.contains(flag), "--help does not mention {flag}");
+    }
+    for command in [
+        "recommend",
+        "verify",
+        "paradigms",
+        "templates",
+        "completions",
+    ] {
+        assert!(out.contains(command), "--help does not mention `{command}`");
+    }
+}
+
+#[test]
+fn version_prints_the_package_version() {
+    let tmp = tempfile::tempdir().unwrap();
+    arch_init(tmp.path())
+        .arg("--version")
+        .assert()
+        .success()
+        .stdout(contains(env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn completions_are_printed_for_each_shell() {
+    let tmp = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let assert = arch_init(tmp.path())
+            .args(["completions", shell])
+            .assert()
+            .success();
+        let out = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+        assert!(
+            out.contains("arch-init") && out.contains("project-type"),
+            "{shell}: {out:.200}"
+        );
+    }
+}

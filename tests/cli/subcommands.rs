@@ -1,0 +1,184 @@
+//! `recommend`, `verify`, `paradigms` and `templates`: data on stdout, nothing written.
+
+use predicates::str::contains;
+use serde_json::Value;
+
+use crate::support::{REFERENCE, arch_init, assert_empty, files};
+
+fn json(args: &[&str]) -> Value {
+    let tmp = tempfile::tempdir().unwrap();
+    let assert = arch_init(tmp.path()).args(args).assert();
+    let out = assert.get_output().stdout.clone();
+    assert_empty(tmp.path());
+    serde_json::from_slice(&out).unwrap()
+}
+
+#[test]
+fn recommend_explains_the_reference_case_in_text() {
+    let tmp = tempfile::tempdir().unwrap();
+    arch_init(tmp.path())
+        .arg("recommend")
+        .args(REFERENCE)
+        .assert()
+        .success()
+        .stdout(contains("Primary:    Microservices"))
+        .stdout(contains("Secondary:  Event-Driven"))
+        .stdout(contains("Confidence: HIGH"))
+        .stdout(contains("Modular Monolith"));
+    assert_empty(tmp.path());
+}
+
+#[test]
+fn recommend_json_has_the_ranking_with_contributions() {
+    let out = json(&[&["recommend", "--format", "json"], REFERENCE].concat());
+    let rec = &out["recommendation"];
+    assert_eq!(rec["primary"], "microservices");
+    assert_eq!(rec["secondary"], "event-driven");
+    assert_eq!(rec["confidence"], "high");
+    assert_eq!(rec["ranking"].as_array().unwrap().len(), 14);
+    assert_eq!(out["answers"]["security"], "critical");
+}
+
+#[test]
+fn paradigms_lists_the_whole_catalog() {
+    let out = json(&["paradigms", "--format", "json"]);
+    let all = out["paradigms"].as_array().unwrap();
+    assert_eq!(all.len(), 14);
+    for entry in all {
+        for field in [
+            "id",
+            "name",
+            "category",
+            "description",
+            "trade_off",
+            "mitigation",
+            "best_for",
+            "avoid_when",
+            "references",
+        ] {
+            assert!(!entry[field].is_null(), "{} lacks {field}", entry["id"]);
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    arch_init(tmp.path())
+        .arg("paradigms")
+        .assert()
+        .success()
+        .stdout(contains("cqrs-es"))
+        .stdout(contains("space-based"));
+}
+
+#[test]
+fn verify_fails_with_exit_1_when_a_property_fails() {
+    let tmp = tempfile::tempdir().unwrap();
+    arch_init(tmp.path())
+        .arg("verify")
+        .args(REFERENCE)
+        .assert()
+        .code(1)
+        .stdout(contains("FAILED"))
+        .stderr(contains("FAILED verification"));
+}
+
+#[test]
+fn verify_passes_for_a_modest_platform() {
+    let out = json(&[
+        "verify",
+        "--format",
+        "json",
+        "--scalability",
+        "moderate",
+        "--arch",
+        "microservices",
+    ]);
+    let checks = out["verification"]["checks"].as_array().unwrap();
+    assert!(
+        checks.iter().all(|c| c["verdict"] != "FAILED"),
+        "{checks:#?}"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    arch_init(tmp.path())
+        .args([
+            "verify",
+            "--scalability",
+            "moderate",
+            "--arch",
+            "microservices",
+        ])
+        .assert()
+        .success()
+        .stdout(contains("PROVED"));
+}
+
+#[test]
+fn templates_can_be_listed_exported_and_used_as_an_identical_overlay() {
+    let tmp = tempfile::tempdir().unwrap();
+    arch_init(tmp.path())
+        .args(["templates", "list"])
+        .assert()
+        .success()
+        .stdout(contains(
+            "rendered  docs/adr/001-architecture-paradigm.md.tera",
+        ));
+    arch_init(tmp.path())
+        .args(["templates", "export", "tpl"])
+        .assert()
+        .success();
+    assert!(
+        files(&tmp.path().join("tpl"))
+            .contains(&"docs/adr/001-architecture-paradigm.md.tera".to_owned())
+    );
+    let plan = |extra: &[&str]| {
+        let assert = arch_init(tmp.path())
+            .args([
+                "--name",
+                "shop",
+                "--yes",
+                "--dry-run",
+                "--format",
+                "json",
+                "--date",
+                "2026-01-01",
+            ])
+            .args(extra)
+            .assert()
+            .success();
+        serde_json::from_slice::<Value>(&assert.get_output().stdout).unwrap()
+    };
+    assert_eq!(plan(&[]), plan(&["--templates", "tpl"]));
+}
+
+#[test]
+fn an_overlay_replaces_one_file_and_adds_another() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp.path().join("mine/docs/adr")).unwrap();
+    std::fs::write(
+        tmp.path()
+            .join("mine/docs/adr/001-architecture-paradigm.md.tera"),
+        "ours: {{ adr.chosen.name }}\n",
+    )
+    .unwrap();
+    std::fs::write(tmp.path().join("mine/CODEOWNERS"), "* @platform-team\n").unwrap();
+    arch_init(tmp.path())
+        .args([
+            "--name",
+            "shop",
+            "--yes",
+            "--no-git",
+            "--templates",
+            "mine",
+            "--team-size",
+            "50+",
+        ])
+        .assert()
+        .success();
+    let project = tmp.path().join("shop");
+    assert_eq!(
+        std::fs::read_to_string(project.join("docs/adr/001-architecture-paradigm.md")).unwrap(),
+        "ours: Event-Driven\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(project.join("CODEOWNERS")).unwrap(),
+        "* @platform-team\n"
+    );
+}
