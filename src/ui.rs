@@ -58,7 +58,7 @@ impl Ui {
             GitOutcome::Committed => eprintln!("Initialised a git repository with a first commit"),
             GitOutcome::Unavailable(reason) => eprintln!("note: no git commit made: {reason}"),
             GitOutcome::AlreadyRepository => {
-                eprintln!("note: target is already a git repository; nothing committed")
+                eprintln!("note: target is already a git repository; nothing committed");
             }
             GitOutcome::Skipped => {}
         }
