@@ -10,7 +10,8 @@ use crate::context::{ProjectContext, Question};
 use crate::decision::Decision;
 use crate::model::Shape;
 use crate::recommend::{Contribution, Recommendation, Score};
-use crate::verify::VerificationReport;
+use crate::requirements::Requirements;
+use crate::verify::{Verdict, VerificationReport};
 
 /// How many paradigms the rationale table shows.
 const TOP: usize = 5;
@@ -28,12 +29,22 @@ pub struct Record {
     pub context: Vec<Row>,
     pub top: Vec<Ranked>,
     pub considerations: Vec<String>,
+    pub alternatives: Vec<Considered>,
     pub positive: Vec<String>,
     pub negative: Vec<String>,
     pub mitigations: Vec<String>,
     pub override_note: Option<String>,
     pub shape_note: Option<String>,
     pub language_note: Option<String>,
+}
+
+/// An alternative that lost, with its name and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Considered {
+    pub name: String,
+    pub score: i32,
+    pub gap: i32,
+    pub why_not: String,
 }
 
 /// A paradigm's catalog facts, as the ADR quotes them.
@@ -65,15 +76,30 @@ pub struct Ranked {
     pub contributions: String,
 }
 
+/// What the ADR is built from.
+#[derive(Debug, Clone, Copy)]
+pub struct Sources<'a> {
+    pub catalog: &'a Catalog,
+    pub ctx: &'a ProjectContext,
+    pub rec: &'a Recommendation,
+    pub decision: &'a Decision,
+    pub requirements: &'a Requirements,
+    pub report: &'a VerificationReport,
+    /// How many services the rendered model has (0 when no code is rendered).
+    pub services: usize,
+}
+
 /// Builds the record.
 #[must_use]
-pub fn record(
-    catalog: &Catalog,
-    ctx: &ProjectContext,
-    rec: &Recommendation,
-    decision: &Decision,
-    report: &VerificationReport,
-) -> Record {
+pub fn record(sources: &Sources<'_>) -> Record {
+    let Sources {
+        catalog,
+        ctx,
+        rec,
+        decision,
+        report,
+        ..
+    } = *sources;
     let summary = |paradigm: Paradigm| summarize(catalog.get(paradigm), rec.score_of(paradigm));
     let chosen = rec.score_of(decision.chosen);
     let mut by_weight: Vec<&Contribution> = chosen
@@ -84,6 +110,9 @@ pub fn record(
     by_weight.sort_by_key(|c| std::cmp::Reverse(c.points.abs()));
     let info = catalog.get(decision.chosen);
     let mut negative = vec![info.trade_off.clone()];
+    if let Some(secondary) = decision.secondary {
+        negative.push(catalog.get(secondary).trade_off.clone());
+    }
     negative.extend(
         by_weight
             .iter()
@@ -119,8 +148,18 @@ pub fn record(
                 contributions: spelled(score),
             })
             .collect(),
-        considerations: by_weight.iter().take(CONSIDERATIONS).map(|c| consideration(c)).collect(),
-        positive: by_weight.iter().filter(|c| c.points > 0).map(|c| sentence(c)).collect(),
+        considerations: considerations(sources, &by_weight),
+        alternatives: rec
+            .alternatives
+            .iter()
+            .map(|alt| Considered {
+                name: alt.paradigm.name().to_owned(),
+                score: alt.score,
+                gap: alt.gap,
+                why_not: alt.why_not.clone(),
+            })
+            .collect(),
+        positive: positive(catalog, decision),
         negative,
         mitigations,
         override_note: decision.overridden.then(|| {
@@ -164,14 +203,101 @@ fn label(factor: &str) -> &'static str {
     Question::find(factor).map_or("Baseline", |question| question.label)
 }
 
-fn consideration(c: &Contribution) -> String {
-    format!(
-        "**{} = {}** ({:+}): {}",
-        label(c.factor),
-        c.answer,
-        c.points,
-        c.reason
-    )
+/// What this decision means for this project: the requirements it is held to, the team it
+/// must fit, what counts against it, what verification found, and when to revisit it.
+fn considerations(sources: &Sources<'_>, by_weight: &[&Contribution]) -> Vec<String> {
+    let Sources {
+        catalog,
+        ctx,
+        decision,
+        requirements: req,
+        report,
+        services,
+        ..
+    } = *sources;
+    let mut out = Vec::new();
+    if services > 0 {
+        out.push(format!(
+            "**Requirements it is held to** (from scalability `{}` and security `{}`; each can be set with a flag): {} orders/s and {} requests/s at peak, p99 ≤ {} ms per request path, availability ≥ {}, failover ≤ {} s, data loss ≤ {} s, budget ${}/month.",
+            ctx.scalability,
+            ctx.security,
+            req.orders_per_second,
+            req.busiest_rps,
+            req.p99_ms,
+            crate::model::percent(ppm(req.availability_ppm)),
+            req.rto_ms / 1000,
+            req.rpo_ms / 1000,
+            req.monthly_budget_cents / 100,
+        ));
+        out.push(format!(
+            "**Team size = {}**: {services} services to own; give each a team of its own before splitting any further, and merge services a single team cannot keep up with.",
+            ctx.team_size
+        ));
+    }
+    out.extend(
+        by_weight
+            .iter()
+            .filter(|c| c.points < 0)
+            .take(CONSIDERATIONS)
+            .map(|c| {
+                format!(
+                    "**Against it: {} = {}** ({:+}): {}",
+                    label(c.factor),
+                    c.answer,
+                    c.points,
+                    c.reason
+                )
+            }),
+    );
+    out.extend(
+        report
+            .checks
+            .iter()
+            .filter(|c| c.verdict == Verdict::Failed)
+            .map(|c| {
+                format!(
+                    "**Verification FAILED: {} ({})**: {}",
+                    c.property.label(),
+                    c.subject,
+                    c.detail
+                )
+            }),
+    );
+    let avoid = &catalog.get(decision.chosen).avoid_when;
+    if !avoid.is_empty() {
+        out.push(format!(
+            "**Revisit this decision if**: {}.",
+            avoid.join("; ")
+        ));
+    }
+    out
+}
+
+#[allow(clippy::cast_precision_loss, reason = "ppm values stay far below 2^53")]
+fn ppm(value: u64) -> f64 {
+    value as f64 / 1_000_000.0
+}
+
+/// What the chosen paradigm (and its companion) are best at, from the catalog.
+fn positive(catalog: &Catalog, decision: &Decision) -> Vec<String> {
+    let mut out: Vec<String> = catalog
+        .get(decision.chosen)
+        .best_for
+        .iter()
+        .map(|b| format!("Suited to {b}."))
+        .collect();
+    if let Some(secondary) = decision.secondary {
+        let name = secondary.name();
+        out.extend(
+            catalog
+                .get(secondary)
+                .best_for
+                .iter()
+                .take(2)
+                .map(|b| format!("{name} suits {b}.")),
+        );
+    }
+    out
 }
 
 fn sentence(c: &Contribution) -> String {

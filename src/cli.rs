@@ -44,6 +44,9 @@ pub enum Command {
     Verify {
         #[command(flatten)]
         answers: AnswerArgs,
+        /// The project name shown in the report.
+        #[arg(long, default_value = "project")]
+        name: String,
         /// Verify this paradigm's model instead of the recommended one.
         #[arg(long, value_name = "PARADIGM")]
         arch: Option<Paradigm>,

@@ -15,10 +15,13 @@ use crate::decision::Decision;
 use crate::error::Error;
 use crate::model::ArchitectureModel;
 use crate::model::Shape;
+use crate::name::ProjectName;
 use crate::plan::{FilePlan, Mode};
+use crate::recommend::Recommendation;
 use crate::recommend::recommend as score;
 use crate::render::{RenderScope, render};
-use crate::requirements::Requirements;
+use crate::requirements::{RequirementAnswers, Requirements};
+use crate::research::ResearchBrief;
 use crate::session::{self, Session};
 use crate::templates::{Origin, TERA_SUFFIX, TemplateSet};
 use crate::verify::{VerificationReport, optimise, verify as check};
@@ -37,18 +40,24 @@ pub fn recommend(args: &AnswerArgs, format: Format) -> Result<(), Error> {
 }
 
 /// `arch-init verify`: the verification report; `VerificationFailed` (exit 1) if a property FAILED.
-pub fn verify(args: &AnswerArgs, arch: Option<Paradigm>, format: Format) -> Result<(), Error> {
+pub fn verify(
+    args: &AnswerArgs,
+    name: &ProjectName,
+    arch: Option<Paradigm>,
+    format: Format,
+) -> Result<(), Error> {
     let input = input::load(args)?;
     let ctx = ProjectContext::from_answers(&input.answers);
     let catalog = Catalog::builtin();
     let rec = score(catalog, &ctx);
     let decision = Decision::new(catalog, &rec, arch.or(input.arch));
     let requirements = Requirements::derive(ctx.scalability, ctx.security, &input.requirements);
-    let (_, report) = model_and_report("verify", &decision, &requirements);
+    let (_, report) = model_and_report(name.as_str(), &decision, &requirements);
     match format {
         Format::Json => print_json(
             &json!({ "decision": decision, "requirements": requirements, "verification": report }),
         )?,
+        Format::Text if report.checks.is_empty() => print_text(present::NOTHING_TO_VERIFY)?,
         Format::Text => print_text(&report.to_text())?,
     }
     if report.has_failures() {
@@ -137,8 +146,69 @@ pub fn model_and_report(
     (model, report)
 }
 
+/// What a run decided, ready to be verified and rendered.
+#[derive(Debug, Clone, Copy)]
+pub struct Decided<'a> {
+    pub name: &'a ProjectName,
+    pub date: jiff::civil::Date,
+    pub ctx: &'a ProjectContext,
+    pub requirement_answers: &'a RequirementAnswers,
+    pub rec: &'a Recommendation,
+    pub brief: Option<&'a ResearchBrief>,
+    pub decision: &'a Decision,
+    pub templates: &'a TemplateSet,
+}
+
+/// The verified model and every file of the project, in memory.
+#[derive(Debug)]
+pub struct Rendered {
+    pub report: VerificationReport,
+    /// The session record as written to `.arch-init/arch-init-session.json`.
+    pub session: serde_json::Value,
+    pub plan: FilePlan,
+}
+
+/// Requirements → model → verification → ADR → session → plan.
+pub fn render_project(decided: &Decided<'_>) -> Result<Rendered, Error> {
+    let ctx = decided.ctx;
+    let requirements =
+        Requirements::derive(ctx.scalability, ctx.security, decided.requirement_answers);
+    let (model, report) = model_and_report(decided.name.as_str(), decided.decision, &requirements);
+    let session = Session {
+        arch_init_version: env!("CARGO_PKG_VERSION"),
+        project: decided.name.as_str(),
+        date: decided.date.to_string(),
+        answers: ctx.to_answers(),
+        requirement_answers: decided.requirement_answers,
+        requirements: &requirements,
+        research: decided.brief,
+        recommendation: decided.rec,
+        decision: decided.decision,
+        verification: &report,
+    };
+    let adr = crate::adr::record(&crate::adr::Sources {
+        catalog: Catalog::builtin(),
+        ctx,
+        rec: decided.rec,
+        decision: decided.decision,
+        requirements: &requirements,
+        report: &report,
+        services: model.services().count(),
+    });
+    let plan = plan(decided.templates, &model, &session, &adr)?;
+    let session = serde_json::to_value(&session).map_err(|err| Error::Render {
+        template: session::PATH.into(),
+        reason: err.to_string(),
+    })?;
+    Ok(Rendered {
+        report,
+        session,
+        plan,
+    })
+}
+
 /// Every file of the project: the rendered templates plus the session record.
-pub fn plan(
+fn plan(
     templates: &TemplateSet,
     model: &ArchitectureModel,
     session: &Session<'_>,

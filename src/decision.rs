@@ -38,14 +38,7 @@ impl Decision {
         let chosen = forced.unwrap_or(rec.primary);
         let overridden = chosen != rec.primary;
         let secondary = if overridden {
-            catalog
-                .get(chosen)
-                .companions
-                .iter()
-                .copied()
-                .max_by_key(|&companion| {
-                    (rec.score_of(companion).total, std::cmp::Reverse(companion))
-                })
+            crate::recommend::secondary(catalog, catalog.get(chosen), &rec.ranking)
         } else {
             rec.secondary
         };
@@ -56,6 +49,59 @@ impl Decision {
             overridden,
             score_gap: rec.score_of(rec.primary).total - rec.score_of(chosen).total,
             shape: shape_for(chosen),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::ProjectContext;
+    use crate::recommend::recommend;
+
+    fn decide(answers: &str, forced: Option<Paradigm>) -> Decision {
+        let ctx = ProjectContext::from_toml(answers).unwrap();
+        let catalog = Catalog::builtin();
+        Decision::new(catalog, &recommend(catalog, &ctx), forced)
+    }
+
+    #[test]
+    fn accepting_the_recommendation_is_no_override_and_no_gap() {
+        let decision = decide("team_size = \"15-50\"\nscalability = \"extreme\"", None);
+        assert!(!decision.overridden);
+        assert_eq!(decision.score_gap, 0);
+        assert_eq!(decision.chosen, decision.recommended);
+    }
+
+    #[test]
+    fn an_override_records_the_gap_and_picks_a_companion_by_the_same_rule() {
+        let decision = decide("team_size = \"<5\"", Some(Paradigm::Microservices));
+        assert!(decision.overridden);
+        assert!(decision.score_gap > 0);
+        let catalog = Catalog::builtin();
+        if let Some(secondary) = decision.secondary {
+            assert!(
+                catalog
+                    .get(Paradigm::Microservices)
+                    .companions
+                    .contains(&secondary)
+            );
+            assert_ne!(
+                catalog.get(secondary).category,
+                catalog.get(Paradigm::Microservices).category
+            );
+        }
+    }
+
+    #[test]
+    fn only_microservices_and_event_driven_render_code() {
+        for paradigm in Paradigm::ALL {
+            let expected = matches!(paradigm, Paradigm::Microservices | Paradigm::EventDriven);
+            assert_eq!(
+                shape_for(*paradigm) == Shape::Microservices,
+                expected,
+                "{paradigm}"
+            );
         }
     }
 }

@@ -70,8 +70,11 @@ pub enum Error {
     #[error("export directory `{path}` exists and is not empty: choose an empty or new directory", path = path.display())]
     ExportNotEmpty { path: PathBuf },
 
-    #[error("{count} propert{ies} FAILED verification (see the report above); fix the model or the requirements, or drop `--strict`", ies = if *count == 1 { "y" } else { "ies" })]
+    #[error("{count} propert{ies} FAILED verification; change the requirements or the architecture", ies = if *count == 1 { "y" } else { "ies" })]
     VerificationFailed { count: usize },
+
+    #[error("{count} propert{ies} FAILED verification and `--strict` is set, so nothing was written; `arch-init verify` with the same answers shows why", ies = if *count == 1 { "y" } else { "ies" })]
+    StrictVerification { count: usize },
 
     #[error("cannot {action} `{path}`", path = path.display())]
     Io {
@@ -104,6 +107,7 @@ impl Error {
             Self::Interrupted => 130,
             Self::Render { .. }
             | Self::VerificationFailed { .. }
+            | Self::StrictVerification { .. }
             | Self::Io { .. }
             | Self::Stdout(_) => 1,
         }

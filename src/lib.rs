@@ -42,9 +42,10 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Some(Command::Recommend { answers, format }) => commands::recommend(&answers, format),
         Some(Command::Verify {
             answers,
+            name,
             arch,
             format,
-        }) => commands::verify(&answers, arch, format),
+        }) => commands::verify(&answers, &ProjectName::parse(&name)?, arch, format),
         Some(Command::Paradigms { format }) => commands::paradigms(format),
         Some(Command::Templates { action }) => commands::templates(&action),
         Some(Command::Completions { shell }) => {
@@ -86,27 +87,14 @@ fn generate(args: &GenerateArgs) -> Result<(), Error> {
     let ui = Ui::new(args.quiet || args.format == Format::Json);
 
     let answers = if interactive {
-        questionnaire::ask(input.answers)?
+        questionnaire::ask(input.answers.clone())?
     } else {
-        input.answers
+        input.answers.clone()
     };
     let ctx = ProjectContext::from_answers(&answers);
-    let catalog = catalog::Catalog::builtin();
     let date = args.date.or(input.date).unwrap_or_else(ui::today);
 
-    ui.step("Scoring the paradigms and researching");
-    let rec = recommend::recommend(catalog, &ctx);
-    let brief = (!args.skip_research).then(|| research::brief(&ctx, &rec, catalog, date.year()));
-    if let Some(brief) = &brief {
-        ui.block(&present::research(brief));
-    }
-    ui.block(&present::recommendation(catalog, &rec));
-    let forced = match args.arch.or(input.arch) {
-        Some(paradigm) => Some(paradigm),
-        None if interactive => questionnaire::confirm(catalog, &rec)?,
-        None => None,
-    };
-    let decision = Decision::new(catalog, &rec, forced);
+    let (rec, decision, brief) = decide(args, &ctx, &input, interactive, ui, date)?;
     if !ctx.language.is_rendered() {
         ui.note(&format!(
             "arch-init renders Rust only: the decision and ADR are for {}, the generated code is Rust",
@@ -114,32 +102,25 @@ fn generate(args: &GenerateArgs) -> Result<(), Error> {
         ));
     }
 
-    ui.step("Verifying the architecture");
-    let requirements =
-        requirements::Requirements::derive(ctx.scalability, ctx.security, &input.requirements);
-    let (model, report) = commands::model_and_report(name.as_str(), &decision, &requirements);
-    ui.block(&present::verification_summary(&report));
+    ui.step("Verifying the architecture and rendering");
+    let project = commands::render_project(&commands::Decided {
+        name: &name,
+        date,
+        ctx: &ctx,
+        requirement_answers: &input.requirements,
+        rec: &rec,
+        brief: brief.as_ref(),
+        decision: &decision,
+        templates: &templates,
+    })?;
+    let report = &project.report;
+    ui.block(&present::verification_summary(report));
     if args.strict && report.has_failures() {
-        return Err(Error::VerificationFailed {
+        return Err(Error::StrictVerification {
             count: report.failures(),
         });
     }
-
-    ui.step("Rendering");
-    let session = session::Session {
-        arch_init_version: env!("CARGO_PKG_VERSION"),
-        project: name.as_str(),
-        date: date.to_string(),
-        answers: ctx.to_answers(),
-        requirement_answers: &input.requirements,
-        requirements: &requirements,
-        research: brief.as_ref(),
-        recommendation: &rec,
-        decision: &decision,
-        verification: &report,
-    };
-    let adr = adr::record(catalog, &ctx, &rec, &decision, &report);
-    let plan = commands::plan(&templates, &model, &session, &adr)?;
+    let plan = project.plan;
 
     if args.dry_run {
         return commands::print_plan(&plan, &target, args.format);
@@ -155,9 +136,61 @@ fn generate(args: &GenerateArgs) -> Result<(), Error> {
         commands::print_json(&serde_json::json!({
             "target": target,
             "files": written.files,
-            "session": serde_json::from_str::<serde_json::Value>(&session.to_json()).unwrap_or_default(),
+            "session": project.session,
         }))?;
     }
     ui.done(&target, &decision, &written);
     Ok(())
+}
+
+/// Scores the paradigms, shows the research and the recommendation, and settles the paradigm:
+/// forced by `--arch` or the answers file, chosen at the prompt, or the recommendation.
+fn decide(
+    args: &GenerateArgs,
+    ctx: &ProjectContext,
+    input: &input::Input,
+    interactive: bool,
+    ui: Ui,
+    date: jiff::civil::Date,
+) -> Result<
+    (
+        recommend::Recommendation,
+        Decision,
+        Option<research::ResearchBrief>,
+    ),
+    Error,
+> {
+    let catalog = catalog::Catalog::builtin();
+    ui.step("Scoring the paradigms and researching");
+    let rec = recommend::recommend(catalog, ctx);
+    // Research what will be built: the forced paradigm when known up front, else the
+    // recommendation; redone below if the user chooses another paradigm at the prompt.
+    let research_for = |decision: &Decision| {
+        (!args.skip_research).then(|| {
+            research::brief(
+                ctx,
+                decision.chosen,
+                decision.secondary,
+                catalog,
+                date.year(),
+            )
+        })
+    };
+    let forced_upfront = args.arch.or(input.arch);
+    let upfront = Decision::new(catalog, &rec, forced_upfront);
+    let mut brief = research_for(&upfront);
+    if let Some(brief) = &brief {
+        ui.block(&present::research(brief));
+    }
+    ui.block(&present::recommendation(catalog, &rec));
+    let forced = match forced_upfront {
+        Some(paradigm) => Some(paradigm),
+        None if interactive => questionnaire::confirm(catalog, &rec)?,
+        None => None,
+    };
+    let decision = Decision::new(catalog, &rec, forced);
+    if decision != upfront {
+        brief = research_for(&decision);
+    }
+    Ok((rec, decision, brief))
 }

@@ -100,9 +100,16 @@ pub fn research(brief: &ResearchBrief) -> String {
     out
 }
 
+/// What is said when the decision renders no system model.
+pub const NOTHING_TO_VERIFY: &str =
+    "Verification: nothing to verify; no system model is generated for this paradigm\n";
+
 /// The verification in a few lines: counts per verdict and every FAILED check in full.
 #[must_use]
 pub fn verification_summary(report: &VerificationReport) -> String {
+    if report.checks.is_empty() {
+        return NOTHING_TO_VERIFY.to_owned();
+    }
     let count = |verdict: Verdict| {
         report
             .checks

@@ -252,7 +252,10 @@ fn reason(weight: &Weight, generated: impl FnOnce() -> String) -> String {
     weight.reason.clone().unwrap_or_else(generated)
 }
 
-fn secondary(catalog: &Catalog, primary: &ParadigmInfo, ranking: &[Score]) -> Option<Paradigm> {
+/// The best-scoring companion of `primary` from another category with a positive score: the
+/// recommendation's secondary, and the secondary of an overriding choice.
+#[must_use]
+pub fn secondary(catalog: &Catalog, primary: &ParadigmInfo, ranking: &[Score]) -> Option<Paradigm> {
     let total = |paradigm: Paradigm| {
         ranking
             .iter()

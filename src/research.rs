@@ -12,7 +12,6 @@ use crate::context::{
     AuditTrail, Complexity, DataFlow, ProjectContext, Scalability, Security, TeamSize,
     TimeToMarket, Workload,
 };
-use crate::recommend::Recommendation;
 
 /// How many searches a brief proposes.
 const QUERIES: usize = 6;
@@ -70,16 +69,18 @@ pub struct BriefReference {
     pub url: String,
 }
 
-/// The research brief for `ctx` and its recommendation, with queries stamped with `year`.
+/// The research brief for `ctx` and the paradigms decided on (the recommendation's, or the
+/// user's choice), with queries stamped with `year`.
 #[must_use]
 pub fn brief(
     ctx: &ProjectContext,
-    rec: &Recommendation,
+    primary: Paradigm,
+    secondary: Option<Paradigm>,
     catalog: &Catalog,
     year: i16,
 ) -> ResearchBrief {
-    let primary = catalog.get(rec.primary);
-    let secondary = rec.secondary.map(|paradigm| catalog.get(paradigm));
+    let primary = catalog.get(primary);
+    let secondary = secondary.map(|paradigm| catalog.get(paradigm));
     let queries = candidates(ctx, primary, secondary)
         .into_iter()
         .flatten()
@@ -324,7 +325,7 @@ mod tests {
     fn brief_for(answers: &str) -> ResearchBrief {
         let ctx = ProjectContext::from_toml(answers).unwrap();
         let rec = recommend(Catalog::builtin(), &ctx);
-        brief(&ctx, &rec, Catalog::builtin(), 2026)
+        brief(&ctx, rec.primary, rec.secondary, Catalog::builtin(), 2026)
     }
 
     fn texts(brief: &ResearchBrief) -> Vec<&str> {

@@ -224,6 +224,17 @@ impl VerificationReport {
 /// Checks every property of `model` against `req`.
 #[must_use]
 pub fn verify(model: &ArchitectureModel, req: &Requirements) -> VerificationReport {
+    if model.units.is_empty() {
+        // Nothing is rendered, so there is nothing to hold to the requirements; checks over
+        // an empty model would all hold vacuously and say nothing.
+        return VerificationReport {
+            project: model.project.clone(),
+            checks: Vec::new(),
+            cost: Vec::new(),
+            optimum: Optimum::NothingToSize,
+            assumed: Vec::new(),
+        };
+    }
     let mut checks = model_checks(model, req);
     checks.sort_by_key(|c| c.property);
     VerificationReport {

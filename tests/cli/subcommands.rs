@@ -182,3 +182,13 @@ fn an_overlay_replaces_one_file_and_adds_another() {
         "* @platform-team\n"
     );
 }
+
+#[test]
+fn verify_says_there_is_nothing_to_verify_for_a_paradigm_without_a_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    arch_init(tmp.path())
+        .args(["verify", "--arch", "layered"])
+        .assert()
+        .success()
+        .stdout(contains("nothing to verify"));
+}

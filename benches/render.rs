@@ -1,0 +1,85 @@
+//! How long the in-memory stages take for the reference project: scoring and research, then
+//! verification + rendering of the whole `FilePlan`. Run with `cargo bench --bench render`;
+//! prints the median and the fastest of many runs. No disk is touched.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use arch_init::catalog::Catalog;
+use arch_init::commands::{Decided, render_project};
+use arch_init::context::ProjectContext;
+use arch_init::decision::Decision;
+use arch_init::name::ProjectName;
+use arch_init::recommend::recommend;
+use arch_init::requirements::RequirementAnswers;
+use arch_init::research;
+use arch_init::templates::TemplateSet;
+
+const REFERENCE: &str = r#"
+project_type = "microservice"
+complexity = "complex"
+team_size = "15-50"
+scalability = "extreme"
+security = "critical"
+"#;
+const RUNS: usize = 50;
+
+fn measure(label: &str, mut run: impl FnMut()) {
+    run(); // warm-up: lazily parsed catalog, page cache
+    let mut times: Vec<Duration> = (0..RUNS)
+        .map(|_| {
+            let started = Instant::now();
+            run();
+            started.elapsed()
+        })
+        .collect();
+    times.sort();
+    println!(
+        "{label:<40} median {:>8.2?}  fastest {:>8.2?}  ({RUNS} runs)",
+        times[RUNS / 2],
+        times[0]
+    );
+}
+
+fn main() {
+    let ctx = ProjectContext::from_toml(REFERENCE).expect("the reference answers parse");
+    let catalog = Catalog::builtin();
+    let name = ProjectName::parse("ecommerce-platform").expect("a valid name");
+    let templates = TemplateSet::builtin();
+    let date = jiff::civil::date(2026, 11, 22);
+    let answers = RequirementAnswers::default();
+
+    measure("recommend + research", || {
+        let rec = recommend(catalog, &ctx);
+        black_box(research::brief(
+            &ctx,
+            rec.primary,
+            rec.secondary,
+            catalog,
+            2026,
+        ));
+    });
+
+    let rec = recommend(catalog, &ctx);
+    let brief = research::brief(&ctx, rec.primary, rec.secondary, catalog, 2026);
+    let decision = Decision::new(catalog, &rec, None);
+    let decided = Decided {
+        name: &name,
+        date,
+        ctx: &ctx,
+        requirement_answers: &answers,
+        rec: &rec,
+        brief: Some(&brief),
+        decision: &decision,
+        templates: &templates,
+    };
+    let rendered = render_project(&decided).expect("the built-in templates render");
+    println!(
+        "plan: {} files, {} bytes",
+        rendered.plan.len(),
+        rendered.plan.total_bytes()
+    );
+    measure("verify + optimise + render whole plan", || {
+        black_box(render_project(&decided).expect("renders"));
+    });
+}

@@ -1,0 +1,373 @@
+//! The proxy: routes each request to the upstream owning its path prefix, after
+//! authentication and rate limiting, through that upstream's circuit breaker, retrying
+//! idempotent requests with exponential backoff.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use platform::ApiError;
+use platform::auth::{Claims, JwtKeys};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::breaker::CircuitBreaker;
+use crate::config::Settings;
+use crate::policy;
+use crate::rate_limit::RateLimiter;
+
+/// One upstream at run time: where it is, and its breaker.
+struct Upstream {
+    name: String,
+    base_url: String,
+    routes: Vec<String>,
+    timeout: Duration,
+    breaker: Mutex<CircuitBreaker>,
+}
+
+impl Upstream {
+    fn breaker(&self) -> MutexGuard<'_, CircuitBreaker> {
+        self.breaker.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+struct Inner {
+    upstreams: Vec<Upstream>,
+    keys: JwtKeys,
+    http: reqwest::Client,
+    limiter: Mutex<RateLimiter>,
+    settings: Settings,
+}
+
+/// The gateway's shared state. Cloning shares it.
+#[derive(Clone)]
+pub struct Gateway(Arc<Inner>);
+
+impl Gateway {
+    /// A gateway verifying tokens with `keys`; upstream attempts time out after
+    /// `default_timeout` unless their settings say otherwise.
+    pub fn new(
+        settings: Settings,
+        keys: JwtKeys,
+        default_timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        settings.validate()?;
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let upstreams = settings
+            .upstreams
+            .iter()
+            .map(|u| Upstream {
+                name: u.name.clone(),
+                base_url: u.base_url.trim_end_matches('/').to_owned(),
+                routes: u.routes.clone(),
+                timeout: u.timeout.unwrap_or(default_timeout),
+                breaker: Mutex::new(CircuitBreaker::new(
+                    settings.breaker.failure_threshold,
+                    settings.breaker.cool_down,
+                )),
+            })
+            .collect();
+        let limiter = RateLimiter::new(settings.rate_limit.per_second, settings.rate_limit.burst);
+        Ok(Self(Arc::new(Inner {
+            upstreams,
+            keys,
+            http,
+            limiter: Mutex::new(limiter),
+            settings,
+        })))
+    }
+
+    fn upstream_for(&self, path: &str) -> Option<&Upstream> {
+        self.0
+            .upstreams
+            .iter()
+            .find(|u| u.routes.iter().any(|prefix| policy::under(prefix, path)))
+    }
+}
+
+/// Every upstream prefix routed to the proxy, CORS around it, 404 problem for the rest.
+pub fn router(gateway: Gateway) -> Router {
+    let cors = cors_layer(gateway.0.settings.cors_origins.as_deref());
+    let mut router = Router::new();
+    for prefix in gateway.0.upstreams.iter().flat_map(|u| &u.routes) {
+        router = router
+            .route(prefix, any(proxy))
+            .route(&format!("{prefix}/{{*rest}}"), any(proxy));
+    }
+    router
+        .fallback(unknown_route)
+        .with_state(gateway)
+        .layer(cors)
+}
+
+/// CORS for browser clients: the listed origins, or any origin when none are configured.
+fn cors_layer(origins: Option<&[String]>) -> CorsLayer {
+    let Some(origins) = origins else {
+        return CorsLayer::permissive();
+    };
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|origin| {
+            let value = HeaderValue::from_str(origin).ok();
+            if value.is_none() {
+                tracing::warn!(%origin, "ignoring unusable CORS origin");
+            }
+            value
+        })
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("idempotency-key"),
+            platform::server::REQUEST_ID,
+        ])
+        .expose_headers([platform::server::REQUEST_ID, header::RETRY_AFTER])
+        .max_age(Duration::from_secs(600))
+}
+
+async fn unknown_route(request: Request) -> ApiError {
+    ApiError::not_found(format!(
+        "no route for {} {}",
+        request.method(),
+        request.uri().path()
+    ))
+}
+
+/// A problem response with a `retry-after` of `wait`, rounded up to whole seconds.
+fn with_retry_after(error: ApiError, wait: Duration) -> Response {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let mut response = error.into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+    response
+}
+
+/// The caller's verified claims, or why the token was refused (`None` when there is none).
+fn authenticate(keys: &JwtKeys, headers: &HeaderMap) -> Result<Option<Claims>, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| ApiError::unauthorized("authorization must be a bearer token"))?;
+    keys.verify(token).map(Some)
+}
+
+async fn proxy(State(gateway): State<Gateway>, request: Request) -> Response {
+    match forward(&gateway, request).await {
+        Ok(response) | Err(response) => response,
+    }
+}
+
+async fn forward(gateway: &Gateway, request: Request) -> Result<Response, Response> {
+    let inner = &gateway.0;
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path();
+    let upstream = gateway
+        .upstream_for(path)
+        .ok_or_else(|| ApiError::not_found(format!("no route for {path}")).into_response())?;
+
+    let auth = authenticate(&inner.keys, &parts.headers);
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0);
+    let ip = policy::client_ip(&parts.headers, peer, inner.settings.trust_forwarded_for);
+    let key = policy::client_key(auth.as_ref().ok().and_then(Option::as_ref), ip);
+    let limited = inner
+        .limiter
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .check(&key, Instant::now());
+    if let Err(wait) = limited {
+        tracing::info!(%key, "rate limited");
+        return Err(with_retry_after(
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many requests; slow down",
+            ),
+            wait,
+        ));
+    }
+    if !policy::is_public(&parts.method, path) {
+        match auth {
+            Ok(Some(_)) => {}
+            Ok(None) => return Err(ApiError::unauthorized("missing bearer token").into_response()),
+            Err(err) => return Err(err.into_response()),
+        }
+    }
+
+    let body = axum::body::to_bytes(body, inner.settings.max_body_bytes)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "request body exceeds {} bytes",
+                    inner.settings.max_body_bytes
+                ),
+            )
+            .into_response()
+        })?;
+    let mut headers = parts.headers.clone();
+    policy::strip_hop_by_hop(&mut headers);
+    if let Some(peer) = peer {
+        append_forwarded_for(&mut headers, peer.ip());
+    }
+    let url = match parts.uri.query() {
+        Some(query) => format!("{}{path}?{query}", upstream.base_url),
+        None => format!("{}{path}", upstream.base_url),
+    };
+    let outgoing = Outgoing {
+        method: parts.method.clone(),
+        url,
+        headers,
+        body,
+    };
+    call_with_retries(gateway, upstream, &outgoing).await
+}
+
+/// Appends the address this hop received the request from, as every proxy does.
+fn append_forwarded_for(headers: &mut HeaderMap, ip: std::net::IpAddr) {
+    let value = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(existing) => format!("{existing}, {ip}"),
+        None => ip.to_string(),
+    };
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        headers.insert("x-forwarded-for", value);
+    }
+}
+
+/// One request as it goes upstream.
+struct Outgoing {
+    method: Method,
+    url: String,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+/// An upstream answer, read in full.
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Answer {
+    fn into_response(self) -> Response {
+        let mut headers = self.headers;
+        policy::strip_hop_by_hop(&mut headers);
+        let mut response = Response::new(Body::from(self.body));
+        *response.status_mut() = self.status;
+        *response.headers_mut() = headers;
+        response
+    }
+}
+
+async fn send(
+    gateway: &Gateway,
+    upstream: &Upstream,
+    outgoing: &Outgoing,
+) -> Result<Answer, reqwest::Error> {
+    let response = gateway
+        .0
+        .http
+        .request(outgoing.method.clone(), &outgoing.url)
+        .headers(outgoing.headers.clone())
+        .body(outgoing.body.clone())
+        .timeout(upstream.timeout)
+        .send()
+        .await?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.bytes().await?;
+    Ok(Answer {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// Sends through the upstream's breaker; GET and HEAD are retried on transport errors and
+/// transient 5xx answers, everything else is sent once.
+async fn call_with_retries(
+    gateway: &Gateway,
+    upstream: &Upstream,
+    outgoing: &Outgoing,
+) -> Result<Response, Response> {
+    let retry = gateway.0.settings.retry;
+    let attempts = if policy::is_idempotent(&outgoing.method) {
+        retry.max_attempts
+    } else {
+        1
+    };
+    let mut attempt = 1;
+    loop {
+        let admitted = upstream.breaker().try_acquire(Instant::now());
+        if let Err(wait) = admitted {
+            return Err(with_retry_after(
+                ApiError::unavailable(format!(
+                    "{} is unavailable: circuit open after repeated failures",
+                    upstream.name
+                )),
+                wait,
+            ));
+        }
+        let outcome = match send(gateway, upstream, outgoing).await {
+            Ok(answer) if !policy::is_failure(answer.status) => {
+                upstream.breaker().record_success();
+                return Ok(answer.into_response());
+            }
+            failed => {
+                upstream.breaker().record_failure(Instant::now());
+                failed
+            }
+        };
+        let retryable = match &outcome {
+            Ok(answer) => policy::is_retryable(answer.status),
+            Err(_) => true,
+        };
+        if !retryable || attempt >= attempts {
+            tracing::warn!(upstream = %upstream.name, attempt, "upstream call failed");
+            return Err(match outcome {
+                Ok(answer) => answer.into_response(),
+                Err(err) if err.is_timeout() => ApiError::new(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    format!(
+                        "{} did not answer within {} ms",
+                        upstream.name,
+                        upstream.timeout.as_millis()
+                    ),
+                )
+                .into_response(),
+                Err(err) => {
+                    ApiError::unavailable(format!("{} is unavailable: {err}", upstream.name))
+                        .into_response()
+                }
+            });
+        }
+        tokio::time::sleep(policy::backoff(retry.initial_backoff, attempt)).await;
+        attempt += 1;
+    }
+}

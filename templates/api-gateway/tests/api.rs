@@ -1,0 +1,676 @@
+//! The gateway in front of fake upstreams listening on ephemeral ports.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use api_gateway::config::Upstream;
+use api_gateway::{Settings, start_with};
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
+use platform::ServiceConfig;
+use platform::auth::{JwtKeys, Role};
+use platform::config::DEV_JWT_SECRET;
+use platform::health::Readiness;
+use platform::topology::{self, API_GATEWAY};
+use serde_json::{Value, json};
+use shared_events::InMemoryEventBus;
+use shared_types::UserId;
+use tower::ServiceExt;
+
+/// What a fake upstream saw.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: Method,
+    uri: String,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+/// A fake upstream: counts and records requests; answers 503 while `failures_left` > 0,
+/// after `delay_ms`, else 200 with a JSON echo.
+#[derive(Clone, Default)]
+struct Fake {
+    name: &'static str,
+    hits: Arc<AtomicUsize>,
+    failures_left: Arc<AtomicUsize>,
+    delay_ms: Arc<AtomicU64>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Fake {
+    fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+    fn fail_next(&self, times: usize) {
+        self.failures_left.store(times, Ordering::SeqCst);
+    }
+    fn last(&self) -> Seen {
+        self.seen
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .expect("a request")
+    }
+}
+
+async fn fake_handler(State(fake): State<Fake>, request: Request) -> Response {
+    fake.hits.fetch_add(1, Ordering::SeqCst);
+    let (parts, body) = request.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    fake.seen.lock().unwrap().push(Seen {
+        method: parts.method.clone(),
+        uri: parts.uri.to_string(),
+        headers: parts.headers.clone(),
+        body,
+    });
+    let delay = fake.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    let failing = fake
+        .failures_left
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
+    if failing {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            json!({"type": "about:blank", "title": "Service Unavailable", "status": 503,
+                   "detail": format!("{} is failing", fake.name)})
+            .to_string(),
+        )
+            .into_response();
+    }
+    (
+        StatusCode::OK,
+        [("x-upstream", fake.name)],
+        axum::Json(json!({"upstream": fake.name, "uri": parts.uri.to_string()})),
+    )
+        .into_response()
+}
+
+async fn spawn_fake(name: &'static str) -> (String, Fake) {
+    let fake = Fake {
+        name,
+        ..Fake::default()
+    };
+    let app = Router::new()
+        .fallback(fake_handler)
+        .with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}"), fake)
+}
+
+/// A base URL nothing listens on.
+async fn dead_url() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}")
+}
+
+struct Fixture {
+    gateway: Router,
+    fakes: Vec<Fake>,
+}
+
+impl Fixture {
+    async fn new(tweak: impl FnOnce(&mut Settings)) -> Self {
+        let mut fakes = Vec::new();
+        let mut upstreams = Vec::new();
+        for unit in topology::SERVICES {
+            let (url, fake) = spawn_fake(unit.name).await;
+            fakes.push(fake);
+            upstreams.push(Upstream::for_unit(*unit, url));
+        }
+        let mut settings = Settings {
+            upstreams,
+            ..Settings::default()
+        };
+        settings.retry.initial_backoff = Duration::from_millis(1);
+        settings.breaker.failure_threshold = 100;
+        settings.rate_limit.per_second = 1000.0;
+        settings.rate_limit.burst = 1000;
+        tweak(&mut settings);
+        let mut config = ServiceConfig::for_tests(API_GATEWAY);
+        config.upstream_timeout = Duration::from_millis(500);
+        let gateway = start_with(
+            config,
+            settings,
+            Arc::new(InMemoryEventBus::default()),
+            Readiness::default(),
+        )
+        .await
+        .unwrap();
+        Self { gateway, fakes }
+    }
+
+    fn fake(&self, name: &str) -> &Fake {
+        self.fakes.iter().find(|f| f.name == name).unwrap()
+    }
+
+    fn total_hits(&self) -> usize {
+        self.fakes.iter().map(Fake::hits).sum()
+    }
+
+    async fn send(&self, request: Request) -> Response {
+        self.gateway.clone().oneshot(request).await.unwrap()
+    }
+}
+
+fn token(user: UserId) -> String {
+    JwtKeys::new(DEV_JWT_SECRET.as_bytes())
+        .issue(user, Role::Customer, chrono::Utc::now().timestamp())
+        .unwrap()
+        .0
+}
+
+fn authed(method: Method, uri: &str) -> axum::http::request::Builder {
+    Request::builder().method(method).uri(uri).header(
+        header::AUTHORIZATION,
+        format!("Bearer {}", token(UserId::new())),
+    )
+}
+
+fn get(uri: &str) -> Request {
+    authed(Method::GET, uri).body(Body::empty()).unwrap()
+}
+
+fn post(uri: &str) -> Request {
+    authed(Method::POST, uri)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from("{}"))
+        .unwrap()
+}
+
+async fn json_body(response: Response) -> Value {
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[tokio::test]
+async fn each_prefix_reaches_its_owning_service() {
+    let f = Fixture::new(|_| {}).await;
+    let cases = [
+        ("/api/v1/users/me", "user-service"),
+        ("/api/v1/auth/login", "user-service"),
+        ("/api/v1/products/42", "product-service"),
+        ("/api/v1/inventory", "inventory-service"),
+        ("/api/v1/cart/items", "cart-service"),
+        ("/api/v1/orders", "order-service"),
+        ("/api/v1/payments/7", "payment-service"),
+        ("/api/v1/notifications", "notification-service"),
+    ];
+    for (path, owner) in cases {
+        let response = f.send(get(path)).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(response.headers()["x-upstream"], owner, "{path}");
+        assert_eq!(json_body(response).await["uri"], path);
+    }
+    assert_eq!(f.total_hits(), cases.len());
+}
+
+#[tokio::test]
+async fn method_path_query_body_and_headers_are_forwarded() {
+    let f = Fixture::new(|_| {}).await;
+    let bearer = format!("Bearer {}", token(UserId::new()));
+    let request = Request::builder()
+        .method(Method::PATCH)
+        .uri("/api/v1/orders/abc/items?page=2&sort=desc")
+        .header(header::AUTHORIZATION, &bearer)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header("idempotency-key", "key-123")
+        .header(header::CONNECTION, "x-hop-secret")
+        .header("x-hop-secret", "do not forward")
+        .body(Body::from(r#"{"quantity":3}"#))
+        .unwrap();
+    let response = f.send(request).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let seen = f.fake("order-service").last();
+    assert_eq!(seen.method, Method::PATCH);
+    assert_eq!(seen.uri, "/api/v1/orders/abc/items?page=2&sort=desc");
+    assert_eq!(&seen.body[..], br#"{"quantity":3}"#);
+    assert_eq!(seen.headers[header::AUTHORIZATION], bearer.as_str());
+    assert_eq!(seen.headers[header::CONTENT_TYPE], "application/json");
+    assert_eq!(seen.headers["idempotency-key"], "key-123");
+    assert!(!seen.headers.contains_key("x-hop-secret"));
+    assert_eq!(f.total_hits(), 1, "no other upstream was called");
+}
+
+#[tokio::test]
+async fn the_request_id_is_propagated_or_created() {
+    let f = Fixture::new(|_| {}).await;
+    let request = authed(Method::GET, "/api/v1/cart")
+        .header("x-request-id", "req-42")
+        .body(Body::empty())
+        .unwrap();
+    let response = f.send(request).await;
+    assert_eq!(response.headers()["x-request-id"], "req-42");
+    assert_eq!(
+        f.fake("cart-service").last().headers["x-request-id"],
+        "req-42"
+    );
+
+    let response = f.send(get("/api/v1/cart")).await;
+    let created = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(!created.is_empty());
+    assert_eq!(
+        f.fake("cart-service").last().headers["x-request-id"],
+        created.as_str()
+    );
+}
+
+#[tokio::test]
+async fn protected_routes_need_a_valid_token() {
+    let f = Fixture::new(|_| {}).await;
+    for request in [
+        Request::get("/api/v1/orders").body(Body::empty()).unwrap(),
+        Request::get("/api/v1/users/me")
+            .header(header::AUTHORIZATION, "Bearer not-a-jwt")
+            .body(Body::empty())
+            .unwrap(),
+        Request::post("/api/v1/auth/logout")
+            .body(Body::empty())
+            .unwrap(),
+        Request::post("/api/v1/products")
+            .body(Body::empty())
+            .unwrap(),
+        Request::get("/api/v1/notifications")
+            .header(header::AUTHORIZATION, "Basic dXNlcjpwYXNz")
+            .body(Body::empty())
+            .unwrap(),
+    ] {
+        let label = format!("{} {}", request.method(), request.uri());
+        let response = f.send(request).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{label}");
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+    }
+    let expired = JwtKeys::new(DEV_JWT_SECRET.as_bytes())
+        .issue(
+            UserId::new(),
+            Role::Customer,
+            chrono::Utc::now().timestamp() - 3600,
+        )
+        .unwrap()
+        .0;
+    let response = f
+        .send(
+            Request::get("/api/v1/orders")
+                .header(header::AUTHORIZATION, format!("Bearer {expired}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(f.total_hits(), 0, "nothing reached an upstream");
+}
+
+#[tokio::test]
+async fn public_routes_pass_without_a_token() {
+    let f = Fixture::new(|_| {}).await;
+    for path in [
+        "/api/v1/auth/register",
+        "/api/v1/auth/login",
+        "/api/v1/auth/refresh",
+        "/api/v1/auth/password-reset",
+        "/api/v1/auth/password-reset/confirm",
+    ] {
+        let response = f
+            .send(Request::post(path).body(Body::from("{}")).unwrap())
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+    }
+    for path in ["/api/v1/products", "/api/v1/products/42?q=shoes"] {
+        let response = f
+            .send(Request::get(path).body(Body::empty()).unwrap())
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+    }
+    assert_eq!(f.fake("user-service").hits(), 5);
+    assert_eq!(f.fake("product-service").hits(), 2);
+}
+
+#[tokio::test]
+async fn an_unknown_route_is_a_404_problem() {
+    let f = Fixture::new(|_| {}).await;
+    for path in ["/api/v1/unknown", "/api/v1/cartel", "/elsewhere"] {
+        let response = f.send(get(path)).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+    }
+    assert_eq!(f.total_hits(), 0);
+}
+
+#[tokio::test]
+async fn a_get_is_retried_on_transient_failures_until_it_succeeds() {
+    let f = Fixture::new(|s| s.retry.max_attempts = 3).await;
+    let products = f.fake("product-service");
+    products.fail_next(2);
+    let response = f.send(get("/api/v1/products/1")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(products.hits(), 3);
+}
+
+#[tokio::test]
+async fn a_get_gives_up_after_its_attempts_with_the_upstream_answer() {
+    let f = Fixture::new(|s| s.retry.max_attempts = 3).await;
+    let orders = f.fake("order-service");
+    orders.fail_next(usize::MAX);
+    let response = f.send(get("/api/v1/orders")).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(orders.hits(), 3);
+    assert_eq!(
+        json_body(response).await["detail"],
+        "order-service is failing"
+    );
+}
+
+#[tokio::test]
+async fn post_patch_and_delete_are_never_retried() {
+    let f = Fixture::new(|s| s.retry.max_attempts = 5).await;
+    let orders = f.fake("order-service");
+    orders.fail_next(usize::MAX);
+    for method in [Method::POST, Method::PATCH, Method::DELETE] {
+        let before = orders.hits();
+        let response = f
+            .send(
+                authed(method.clone(), "/api/v1/orders")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{method}"
+        );
+        assert_eq!(orders.hits() - before, 1, "{method} sent once");
+    }
+}
+
+#[tokio::test]
+async fn the_breaker_opens_after_consecutive_failures_and_recovers_after_the_cool_down() {
+    let f = Fixture::new(|s| {
+        s.breaker.failure_threshold = 2;
+        s.breaker.cool_down = Duration::from_millis(300);
+    })
+    .await;
+    let payments = f.fake("payment-service");
+    payments.fail_next(usize::MAX);
+    for _ in 0..2 {
+        let response = f.send(post("/api/v1/payments")).await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+    assert_eq!(payments.hits(), 2);
+
+    let response = f.send(post("/api/v1/payments")).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.headers().contains_key(header::RETRY_AFTER));
+    let problem = json_body(response).await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("payment-service is unavailable: circuit open"),
+        "{problem}"
+    );
+    assert_eq!(payments.hits(), 2, "the open circuit spares the upstream");
+    let response = f.send(get("/api/v1/orders")).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "other upstreams are unaffected"
+    );
+
+    payments.fail_next(0);
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let response = f.send(post("/api/v1/payments")).await;
+    assert_eq!(response.status(), StatusCode::OK, "the trial succeeds");
+    let response = f.send(post("/api/v1/payments")).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "and the circuit is closed"
+    );
+    assert_eq!(payments.hits(), 4);
+}
+
+#[tokio::test]
+async fn a_down_upstream_is_a_503_naming_it() {
+    let dead = dead_url().await;
+    let f = Fixture::new(|s| {
+        s.retry.max_attempts = 2;
+        for upstream in &mut s.upstreams {
+            if upstream.name == "inventory-service" {
+                upstream.base_url.clone_from(&dead);
+            }
+        }
+    })
+    .await;
+    let response = f.send(get("/api/v1/inventory/1")).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "application/problem+json"
+    );
+    let problem = json_body(response).await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("inventory-service is unavailable"),
+        "{problem}"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_upstream_times_out_with_504() {
+    let f = Fixture::new(|s| {
+        s.retry.max_attempts = 1;
+        for upstream in &mut s.upstreams {
+            upstream.timeout = Some(Duration::from_millis(100));
+        }
+    })
+    .await;
+    f.fake("cart-service")
+        .delay_ms
+        .store(1000, Ordering::SeqCst);
+    let response = f.send(get("/api/v1/cart")).await;
+    assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
+    let problem = json_body(response).await;
+    assert_eq!(
+        problem["detail"],
+        "cart-service did not answer within 100 ms"
+    );
+}
+
+#[tokio::test]
+async fn an_authenticated_user_over_the_limit_gets_429_with_retry_after() {
+    let f = Fixture::new(|s| {
+        s.rate_limit.per_second = 0.5;
+        s.rate_limit.burst = 2;
+    })
+    .await;
+    let ada = token(UserId::new());
+    let as_ada = || {
+        Request::get("/api/v1/cart")
+            .header(header::AUTHORIZATION, format!("Bearer {ada}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    assert_eq!(f.send(as_ada()).await.status(), StatusCode::OK);
+    assert_eq!(f.send(as_ada()).await.status(), StatusCode::OK);
+    let limited = f.send(as_ada()).await;
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(limited.headers()[header::RETRY_AFTER], "2");
+    assert_eq!(
+        limited.headers()[header::CONTENT_TYPE],
+        "application/problem+json"
+    );
+    assert_eq!(f.fake("cart-service").hits(), 2);
+    assert_eq!(
+        f.send(get("/api/v1/cart")).await.status(),
+        StatusCode::OK,
+        "another user has their own bucket"
+    );
+}
+
+#[tokio::test]
+async fn anonymous_clients_are_limited_by_address() {
+    let f = Fixture::new(|s| {
+        s.rate_limit.per_second = 0.5;
+        s.rate_limit.burst = 1;
+    })
+    .await;
+    let from = |ip: &str| {
+        let mut request = Request::get("/api/v1/products")
+            .body(Body::empty())
+            .unwrap();
+        let addr: SocketAddr = format!("{ip}:40000").parse().unwrap();
+        request.extensions_mut().insert(ConnectInfo(addr));
+        request
+    };
+    assert_eq!(f.send(from("192.0.2.1")).await.status(), StatusCode::OK);
+    assert_eq!(
+        f.send(from("192.0.2.1")).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(f.send(from("192.0.2.2")).await.status(), StatusCode::OK);
+    let seen = f.fake("product-service").last();
+    assert_eq!(
+        seen.headers["x-forwarded-for"], "192.0.2.2",
+        "the peer address is passed on"
+    );
+}
+
+#[tokio::test]
+async fn forwarded_for_keys_the_limit_only_when_trusted() {
+    let request = |ip: &str| {
+        Request::get("/api/v1/products")
+            .header("x-forwarded-for", ip)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let trusted = Fixture::new(|s| {
+        s.trust_forwarded_for = true;
+        s.rate_limit.per_second = 0.5;
+        s.rate_limit.burst = 1;
+    })
+    .await;
+    assert_eq!(
+        trusted.send(request("198.51.100.1")).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        trusted.send(request("198.51.100.2")).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        trusted.send(request("198.51.100.2")).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let seen = trusted.fake("product-service").last();
+    assert_eq!(seen.headers["x-forwarded-for"], "198.51.100.2");
+
+    let untrusted = Fixture::new(|s| {
+        s.rate_limit.per_second = 0.5;
+        s.rate_limit.burst = 1;
+    })
+    .await;
+    assert_eq!(
+        untrusted.send(request("198.51.100.1")).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        untrusted.send(request("198.51.100.2")).await.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "a spoofed header does not buy a new bucket"
+    );
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_refused_with_413() {
+    let f = Fixture::new(|s| s.max_body_bytes = 16).await;
+    let response = f
+        .send(
+            authed(Method::POST, "/api/v1/orders")
+                .body(Body::from(vec![b'x'; 17]))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(f.total_hits(), 0);
+}
+
+#[tokio::test]
+async fn cors_allows_listed_origins_only() {
+    let f = Fixture::new(|s| s.cors_origins = Some(vec!["https://shop.example".to_owned()])).await;
+    let preflight = |origin: &str| {
+        Request::builder()
+            .method(Method::OPTIONS)
+            .uri("/api/v1/orders")
+            .header(header::ORIGIN, origin)
+            .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+            .header(
+                header::ACCESS_CONTROL_REQUEST_HEADERS,
+                "authorization,content-type",
+            )
+            .body(Body::empty())
+            .unwrap()
+    };
+    let allowed = f.send(preflight("https://shop.example")).await;
+    assert_eq!(allowed.status(), StatusCode::OK);
+    assert_eq!(
+        allowed.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+        "https://shop.example"
+    );
+    let refused = f.send(preflight("https://evil.example")).await;
+    assert!(
+        !refused
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+    );
+    assert_eq!(f.total_hits(), 0, "preflights are answered by the gateway");
+}
+
+#[tokio::test]
+async fn cors_is_permissive_by_default_for_local_development() {
+    let f = Fixture::new(|_| {}).await;
+    let response = f
+        .send(
+            Request::get("/api/v1/products")
+                .header(header::ORIGIN, "http://localhost:3000")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+}
+
+#[tokio::test]
+async fn health_is_served_by_the_gateway_itself() {
+    let f = Fixture::new(|_| {}).await;
+    let response = f
+        .send(Request::get("/health").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(json_body(response).await["service"], "api-gateway");
+}

@@ -1,0 +1,96 @@
+//! The cart service keeps each user's shopping cart: which products, how many, at what price.
+//! Prices and existence are checked with the product service when an item is added; totals are
+//! computed in integer minor units. Carts expire after a period without changes (a TTL, as the
+//! Redis store will set), and a user's cart is cleared once their order is confirmed.
+
+pub mod api;
+pub mod config;
+pub mod events;
+pub mod models;
+pub mod repository;
+pub mod service;
+
+use std::sync::Arc;
+
+use axum::Router;
+use platform::ServiceConfig;
+use platform::auth::JwtKeys;
+use platform::client::ServiceClient;
+use platform::health::Readiness;
+use platform::topology::PRODUCT_SERVICE;
+use shared_events::{EventBus, topics};
+
+use crate::api::AppState;
+use crate::config::Settings;
+use crate::events::CartConsumer;
+use crate::repository::{Clock, InMemoryCartRepository, SystemClock};
+use crate::service::{CartService, HttpProductCatalog, ProductCatalog};
+
+/// What the service is built from besides its settings; tests substitute fakes.
+#[derive(Clone)]
+pub struct Dependencies {
+    /// Where prices and availability come from.
+    pub catalog: Arc<dyn ProductCatalog>,
+    /// The time carts expire against.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Starts the service with settings from the environment.
+pub async fn start(
+    config: ServiceConfig,
+    bus: Arc<dyn EventBus>,
+    readiness: Readiness,
+) -> anyhow::Result<Router> {
+    start_with(config, Settings::from_env()?, bus, readiness).await
+}
+
+/// Starts the service with explicit settings (tests and the devstack).
+pub async fn start_with(
+    config: ServiceConfig,
+    settings: Settings,
+    bus: Arc<dyn EventBus>,
+    readiness: Readiness,
+) -> anyhow::Result<Router> {
+    let products = ServiceClient::with_base_url(
+        PRODUCT_SERVICE.name,
+        settings.product_url.clone(),
+        config.upstream_timeout,
+    );
+    let dependencies = Dependencies {
+        catalog: Arc::new(HttpProductCatalog::new(products)),
+        clock: Arc::new(SystemClock),
+    };
+    start_with_dependencies(config, settings, bus, readiness, dependencies).await
+}
+
+/// Starts the service with explicit settings and dependencies (tests with a fake catalogue
+/// or a manual clock).
+pub async fn start_with_dependencies(
+    config: ServiceConfig,
+    settings: Settings,
+    bus: Arc<dyn EventBus>,
+    readiness: Readiness,
+    dependencies: Dependencies,
+) -> anyhow::Result<Router> {
+    let repository = Arc::new(InMemoryCartRepository::new(
+        settings.ttl,
+        dependencies.clock,
+    ));
+    let service = CartService::new(repository, dependencies.catalog);
+    bus.subscribe(
+        config.unit.name,
+        &[topics::ORDER_CONFIRMED],
+        Arc::new(CartConsumer::new(service.clone())),
+    )
+    .await?;
+    let state = AppState {
+        service,
+        keys: JwtKeys::new(config.jwt_secret.as_bytes()),
+    };
+    Ok(platform::server::app(
+        config.unit.name,
+        api::router(state),
+        config.chaos,
+        readiness,
+    ))
+}

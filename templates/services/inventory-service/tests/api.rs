@@ -1,0 +1,447 @@
+//! The inventory service through its HTTP API and its event consumers.
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::{admin, app, app_with, send, token};
+use inventory_service::config::Settings;
+use inventory_service::seed;
+use platform::auth::Role;
+use serde_json::{Value, json};
+use shared_events::{
+    EventBus, EventEnvelope, InMemoryEventBus, InventoryReservationFailed, InventoryReserved,
+    OrderCancelled, OrderConfirmed, OrderCreated, OrderLine, topics,
+};
+use shared_types::{Currency, Money, OrderId, ProductId, UserId};
+
+async fn set_stock(app: &axum::Router, product: ProductId, available: i64) {
+    let (status, _) = send(
+        app,
+        Method::PUT,
+        &format!("/api/v1/inventory/{product}"),
+        Some(&admin()),
+        Some(json!({ "available": available })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+async fn stock(app: &axum::Router, product: ProductId) -> (u64, u64) {
+    let (status, body) = send(
+        app,
+        Method::GET,
+        &format!("/api/v1/inventory/{product}"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    (
+        body["available"].as_u64().unwrap(),
+        body["reserved"].as_u64().unwrap(),
+    )
+}
+
+fn reserve_body(order: OrderId, lines: &[(ProductId, u32)]) -> Value {
+    json!({
+        "order_id": order,
+        "lines": lines
+            .iter()
+            .map(|(product_id, quantity)| json!({ "product_id": product_id, "quantity": quantity }))
+            .collect::<Vec<_>>(),
+    })
+}
+
+fn order_created(lines: &[(ProductId, u32)]) -> OrderCreated {
+    let price = Money::new(1_000, Currency::Usd);
+    OrderCreated {
+        order_id: OrderId::new(),
+        user_id: UserId::new(),
+        lines: lines
+            .iter()
+            .map(|&(product_id, quantity)| OrderLine {
+                product_id,
+                quantity,
+                unit_price: price,
+            })
+            .collect(),
+        total: price
+            .checked_mul(lines.iter().map(|(_, q)| q).sum())
+            .unwrap(),
+    }
+}
+
+fn published_on(bus: &InMemoryEventBus, topic: &str) -> Vec<EventEnvelope> {
+    bus.published()
+        .into_iter()
+        .filter(|event| event.topic() == topic)
+        .collect()
+}
+
+async fn deliver(bus: &InMemoryEventBus, event: EventEnvelope) {
+    bus.publish(event).await.unwrap();
+    bus.settled().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_reservations_never_oversell() {
+    let (app, _bus) = app().await;
+    let product = ProductId::new();
+    set_stock(&app, product, 10).await;
+    let token = admin();
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let app = app.clone();
+            let token = token.clone();
+            tokio::spawn(async move {
+                send(
+                    &app,
+                    Method::POST,
+                    "/api/v1/inventory/reservations",
+                    Some(&token),
+                    Some(reserve_body(OrderId::new(), &[(product, 1)])),
+                )
+                .await
+                .0
+            })
+        })
+        .collect();
+    let mut created = 0;
+    let mut conflicts = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            StatusCode::CREATED => created += 1,
+            StatusCode::CONFLICT => conflicts += 1,
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!(created, 10);
+    assert_eq!(conflicts, 40);
+    assert_eq!(stock(&app, product).await, (0, 10));
+}
+
+#[tokio::test]
+async fn a_reservation_takes_every_line_or_none() {
+    let (app, _bus) = app().await;
+    let plenty = ProductId::new();
+    let scarce = ProductId::new();
+    set_stock(&app, plenty, 10).await;
+    set_stock(&app, scarce, 1).await;
+    let (status, problem) = send(
+        &app,
+        Method::POST,
+        "/api/v1/inventory/reservations",
+        Some(&admin()),
+        Some(reserve_body(OrderId::new(), &[(plenty, 5), (scarce, 2)])),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&scarce.to_string()),
+        "{problem}"
+    );
+    assert_eq!(stock(&app, plenty).await, (10, 0), "nothing held");
+    assert_eq!(stock(&app, scarce).await, (1, 0));
+
+    let (status, reservation) = send(
+        &app,
+        Method::POST,
+        "/api/v1/inventory/reservations",
+        Some(&admin()),
+        Some(reserve_body(OrderId::new(), &[(plenty, 5), (scarce, 1)])),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(reservation["state"], "reserved");
+    assert_eq!(stock(&app, plenty).await, (5, 5));
+    assert_eq!(stock(&app, scarce).await, (0, 1));
+}
+
+#[tokio::test]
+async fn reserving_the_same_order_twice_holds_stock_once() {
+    let (app, _bus) = app().await;
+    let product = ProductId::new();
+    set_stock(&app, product, 5).await;
+    let order = OrderId::new();
+    for _ in 0..2 {
+        let (status, body) = send(
+            &app,
+            Method::POST,
+            "/api/v1/inventory/reservations",
+            Some(&admin()),
+            Some(reserve_body(order, &[(product, 2)])),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED);
+        assert_eq!(body["order_id"], order.to_string());
+    }
+    assert_eq!(stock(&app, product).await, (3, 2));
+}
+
+#[tokio::test]
+async fn an_unknown_product_is_a_404_and_a_malformed_id_a_400() {
+    let (app, _bus) = app().await;
+    let (status, problem) = send(
+        &app,
+        Method::GET,
+        &format!("/api/v1/inventory/{}", ProductId::new()),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(problem["status"], 404);
+    let (status, _) = send(
+        &app,
+        Method::GET,
+        "/api/v1/inventory/not-a-uuid",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn a_negative_stock_count_is_rejected_with_422() {
+    let (app, _bus) = app().await;
+    let product = ProductId::new();
+    set_stock(&app, product, 3).await;
+    let (status, problem) = send(
+        &app,
+        Method::PUT,
+        &format!("/api/v1/inventory/{product}"),
+        Some(&admin()),
+        Some(json!({ "available": -1 })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(problem["detail"].as_str().unwrap().contains("-1"));
+    assert_eq!(stock(&app, product).await, (3, 0));
+}
+
+#[tokio::test]
+async fn changing_stock_and_reserving_need_an_admin() {
+    let (app, _bus) = app().await;
+    let product = ProductId::new();
+    let uri = format!("/api/v1/inventory/{product}");
+    let body = json!({ "available": 5 });
+    let (status, _) = send(&app, Method::PUT, &uri, None, Some(body.clone())).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let customer = token(Role::Customer);
+    let (status, _) = send(&app, Method::PUT, &uri, Some(&customer), Some(body)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = send(
+        &app,
+        Method::POST,
+        "/api/v1/inventory/reservations",
+        Some(&customer),
+        Some(reserve_body(OrderId::new(), &[(product, 1)])),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = send(
+        &app,
+        Method::POST,
+        &format!("/api/v1/inventory/reservations/{}/release", OrderId::new()),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_reservation_without_lines_or_with_zero_quantity_is_a_422() {
+    let (app, _bus) = app().await;
+    let product = ProductId::new();
+    set_stock(&app, product, 5).await;
+    for lines in [vec![], vec![(product, 0)]] {
+        let (status, _) = send(
+            &app,
+            Method::POST,
+            "/api/v1/inventory/reservations",
+            Some(&admin()),
+            Some(reserve_body(OrderId::new(), &lines)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+}
+
+#[tokio::test]
+async fn order_created_reserves_and_publishes_inventory_reserved_with_user_and_total() {
+    let (app, bus) = app().await;
+    let product = ProductId::new();
+    set_stock(&app, product, 5).await;
+    let order = order_created(&[(product, 2)]);
+    deliver(&bus, EventEnvelope::wrap(&order)).await;
+    assert_eq!(stock(&app, product).await, (3, 2));
+    let reserved = published_on(&bus, topics::INVENTORY_RESERVED);
+    assert_eq!(reserved.len(), 1);
+    assert_eq!(
+        reserved[0].decode::<InventoryReserved>().unwrap(),
+        InventoryReserved {
+            order_id: order.order_id,
+            user_id: order.user_id,
+            total: order.total,
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_redelivered_order_created_reserves_once() {
+    let (app, bus) = app().await;
+    let product = ProductId::new();
+    set_stock(&app, product, 5).await;
+    let order = order_created(&[(product, 2)]);
+    let envelope = EventEnvelope::wrap(&order);
+    deliver(&bus, envelope.clone()).await;
+    deliver(&bus, envelope).await;
+    assert_eq!(published_on(&bus, topics::INVENTORY_RESERVED).len(), 1);
+    // The same order published again under a new event id still holds stock only once.
+    deliver(&bus, EventEnvelope::wrap(&order)).await;
+    assert_eq!(stock(&app, product).await, (3, 2));
+    assert!(bus.dead_letters().is_empty());
+}
+
+#[tokio::test]
+async fn order_created_without_enough_stock_publishes_a_failure_naming_the_product() {
+    let (app, bus) = app().await;
+    let plenty = ProductId::new();
+    let scarce = ProductId::new();
+    set_stock(&app, plenty, 5).await;
+    set_stock(&app, scarce, 1).await;
+    let order = order_created(&[(plenty, 1), (scarce, 3)]);
+    deliver(&bus, EventEnvelope::wrap(&order)).await;
+    let failed = published_on(&bus, topics::INVENTORY_RESERVATION_FAILED);
+    assert_eq!(failed.len(), 1);
+    let failed = failed[0].decode::<InventoryReservationFailed>().unwrap();
+    assert_eq!(failed.order_id, order.order_id);
+    assert_eq!(failed.user_id, order.user_id);
+    assert!(
+        failed.reason.contains(&scarce.to_string()),
+        "{}",
+        failed.reason
+    );
+    assert!(published_on(&bus, topics::INVENTORY_RESERVED).is_empty());
+    assert_eq!(stock(&app, plenty).await, (5, 0));
+}
+
+#[tokio::test]
+async fn a_confirmed_order_sells_its_units_and_a_later_cancel_restocks_them() {
+    let (app, bus) = app().await;
+    let product = ProductId::new();
+    set_stock(&app, product, 5).await;
+    let order = order_created(&[(product, 2)]);
+    deliver(&bus, EventEnvelope::wrap(&order)).await;
+    let confirmed = EventEnvelope::wrap(&OrderConfirmed {
+        order_id: order.order_id,
+        user_id: order.user_id,
+        total: order.total,
+    });
+    deliver(&bus, confirmed.clone()).await;
+    deliver(&bus, confirmed).await;
+    assert_eq!(stock(&app, product).await, (3, 0), "sold, not held");
+
+    deliver(
+        &bus,
+        EventEnvelope::wrap(&OrderCancelled {
+            order_id: order.order_id,
+            user_id: order.user_id,
+            reason: "refunded".to_owned(),
+        }),
+    )
+    .await;
+    assert_eq!(stock(&app, product).await, (5, 0), "restocked");
+    assert_eq!(published_on(&bus, topics::INVENTORY_RELEASED).len(), 1);
+}
+
+#[tokio::test]
+async fn releasing_twice_returns_stock_once_and_publishes_once() {
+    let (app, bus) = app().await;
+    let product = ProductId::new();
+    set_stock(&app, product, 5).await;
+    let order = order_created(&[(product, 4)]);
+    deliver(&bus, EventEnvelope::wrap(&order)).await;
+    assert_eq!(stock(&app, product).await, (1, 4));
+
+    let cancelled = OrderCancelled {
+        order_id: order.order_id,
+        user_id: order.user_id,
+        reason: "payment declined".to_owned(),
+    };
+    deliver(&bus, EventEnvelope::wrap(&cancelled)).await;
+    deliver(&bus, EventEnvelope::wrap(&cancelled)).await;
+    let uri = format!("/api/v1/inventory/reservations/{}/release", order.order_id);
+    let (status, body) = send(&app, Method::POST, &uri, Some(&admin()), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["released"], false);
+    assert_eq!(body["reservation"]["state"], "released");
+
+    assert_eq!(stock(&app, product).await, (5, 0));
+    assert_eq!(published_on(&bus, topics::INVENTORY_RELEASED).len(), 1);
+}
+
+#[tokio::test]
+async fn releasing_over_http_returns_held_units_and_an_unknown_order_is_a_no_op() {
+    let (app, bus) = app().await;
+    let product = ProductId::new();
+    set_stock(&app, product, 5).await;
+    let order = OrderId::new();
+    let (status, _) = send(
+        &app,
+        Method::POST,
+        "/api/v1/inventory/reservations",
+        Some(&admin()),
+        Some(reserve_body(order, &[(product, 3)])),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = send(
+        &app,
+        Method::POST,
+        &format!("/api/v1/inventory/reservations/{order}/release"),
+        Some(&admin()),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["released"], true);
+    assert_eq!(stock(&app, product).await, (5, 0));
+
+    let (status, body) = send(
+        &app,
+        Method::POST,
+        &format!("/api/v1/inventory/reservations/{}/release", OrderId::new()),
+        Some(&admin()),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["released"], false);
+    assert_eq!(body["reservation"], Value::Null);
+    bus.settled().await;
+    assert_eq!(published_on(&bus, topics::INVENTORY_RELEASED).len(), 1);
+}
+
+#[tokio::test]
+async fn the_demo_catalogue_is_stocked_when_seeding_is_on() {
+    let (seeded, _bus) = app_with(Settings { seed: true }).await;
+    for (product, available) in seed::DEMO_STOCK {
+        assert_eq!(stock(&seeded, product).await, (u64::from(available), 0));
+    }
+    let (empty, _bus) = app().await;
+    let (status, _) = send(
+        &empty,
+        Method::GET,
+        &format!("/api/v1/inventory/{}", seed::KEYBOARD),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

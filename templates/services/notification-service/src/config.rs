@@ -1,0 +1,43 @@
+//! Service-specific settings, read from `NOTIFICATION_SERVICE_*` environment variables.
+
+use platform::config::{ConfigError, env_or};
+
+/// Everything the notification service needs beyond [`platform::ServiceConfig`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Page size when the client does not ask for one.
+    pub default_per_page: u32,
+    /// Largest page a client may ask for.
+    pub max_per_page: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            default_per_page: 20,
+            max_per_page: 100,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads `NOTIFICATION_SERVICE_DEFAULT_PER_PAGE` and `NOTIFICATION_SERVICE_MAX_PER_PAGE`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let defaults = Self::default();
+        let settings = Self {
+            default_per_page: env_or(
+                "NOTIFICATION_SERVICE_DEFAULT_PER_PAGE",
+                defaults.default_per_page,
+            )?,
+            max_per_page: env_or("NOTIFICATION_SERVICE_MAX_PER_PAGE", defaults.max_per_page)?,
+        };
+        if settings.default_per_page == 0 || settings.default_per_page > settings.max_per_page {
+            return Err(ConfigError {
+                key: "NOTIFICATION_SERVICE_DEFAULT_PER_PAGE".to_owned(),
+                value: settings.default_per_page.to_string(),
+                reason: format!("must be between 1 and {}", settings.max_per_page),
+            });
+        }
+        Ok(settings)
+    }
+}

@@ -1,0 +1,53 @@
+//! Settings of the order service, from `ORDER_SERVICE_*` variables (plus `CART_SERVICE_URL`).
+
+use std::time::Duration;
+
+use platform::config::{ConfigError, env_or};
+use platform::topology;
+
+/// What the order service needs beyond the common `ServiceConfig`.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where cart-service answers (`CART_SERVICE_URL`, default `http://127.0.0.1:8004`).
+    pub cart_service_url: String,
+    /// How long a duplicate `POST /api/v1/orders` waits for the first request with its
+    /// idempotency key to finish before answering 409 (`ORDER_SERVICE_IDEMPOTENCY_WAIT_MS`,
+    /// default 10 000).
+    pub idempotency_wait: Duration,
+    /// Largest page a listing returns (`ORDER_SERVICE_MAX_PAGE_SIZE`, default 100).
+    pub max_page_size: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            cart_service_url: topology::CART_SERVICE.base_url(),
+            idempotency_wait: Duration::from_secs(10),
+            max_page_size: 100,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads the settings from the environment; unset variables keep their defaults.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let defaults = Self::default();
+        let wait_ms = env_or(
+            "ORDER_SERVICE_IDEMPOTENCY_WAIT_MS",
+            u64::try_from(defaults.idempotency_wait.as_millis()).unwrap_or(u64::MAX),
+        )?;
+        let max_page_size: u32 = env_or("ORDER_SERVICE_MAX_PAGE_SIZE", defaults.max_page_size)?;
+        if max_page_size == 0 {
+            return Err(ConfigError {
+                key: "ORDER_SERVICE_MAX_PAGE_SIZE".to_owned(),
+                value: "0".to_owned(),
+                reason: "must be at least 1".to_owned(),
+            });
+        }
+        Ok(Self {
+            cart_service_url: defaults.cart_service_url,
+            idempotency_wait: Duration::from_millis(wait_ms),
+            max_page_size,
+        })
+    }
+}

@@ -1,0 +1,75 @@
+//! The order service owns orders and runs the checkout saga: `POST /api/v1/orders` turns the
+//! caller's cart into a pending order exactly once per idempotency key and publishes
+//! `order.created`; inventory and payment outcomes then move the order to confirmed or
+//! cancelled, announced as `order.confirmed` / `order.cancelled` so the other services commit
+//! or compensate.
+
+pub mod api;
+pub mod config;
+pub mod events;
+pub mod models;
+pub mod repository;
+pub mod service;
+
+use std::sync::Arc;
+
+use axum::Router;
+use platform::ServiceConfig;
+use platform::auth::JwtKeys;
+use platform::client::ServiceClient;
+use platform::health::Readiness;
+use platform::topology;
+use shared_events::EventBus;
+
+pub use config::Settings;
+
+use crate::repository::InMemoryOrderRepository;
+use crate::service::{CartReader, HttpCartReader, OrderService};
+
+/// Starts the service with settings from the environment.
+pub async fn start(
+    config: ServiceConfig,
+    bus: Arc<dyn EventBus>,
+    readiness: Readiness,
+) -> anyhow::Result<Router> {
+    start_with(config, Settings::from_env()?, bus, readiness).await
+}
+
+/// Starts the service with explicit settings (tests and the devstack).
+pub async fn start_with(
+    config: ServiceConfig,
+    settings: Settings,
+    bus: Arc<dyn EventBus>,
+    readiness: Readiness,
+) -> anyhow::Result<Router> {
+    let cart = Arc::new(HttpCartReader::new(ServiceClient::with_base_url(
+        topology::CART_SERVICE.name,
+        settings.cart_service_url.clone(),
+        config.upstream_timeout,
+    )));
+    start_with_cart(config, settings, cart, bus, readiness).await
+}
+
+/// Starts the service reading carts through `cart` instead of cart-service over HTTP (tests).
+pub async fn start_with_cart(
+    config: ServiceConfig,
+    settings: Settings,
+    cart: Arc<dyn CartReader>,
+    bus: Arc<dyn EventBus>,
+    readiness: Readiness,
+) -> anyhow::Result<Router> {
+    let repo = Arc::new(InMemoryOrderRepository::new());
+    let service = OrderService::new(repo, cart, bus.clone(), settings.idempotency_wait);
+    events::subscribe(bus.as_ref(), service.clone()).await?;
+    let state = api::AppState {
+        service,
+        keys: JwtKeys::new(config.jwt_secret.as_bytes()),
+        max_page_size: settings.max_page_size,
+    };
+    Ok(platform::server::app(
+        config.unit.name,
+        api::router(state),
+        config.chaos,
+        readiness,
+    ))
+}

@@ -1,0 +1,496 @@
+//! The order use cases: checkout with idempotency keys, reading and cancelling orders, and
+//! applying the saga's events. The cart is read through [`CartReader`] (HTTP to cart-service
+//! in production, a fake in tests).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use platform::ApiError;
+use platform::auth::Claims;
+use platform::client::ServiceClient;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use shared_events::{
+    EventBus, EventEnvelope, OrderCancelled, OrderConfirmed, OrderCreated, OrderLine,
+};
+use shared_types::{Money, OrderId, Page, ProductId, UserId};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::models::{Order, OrderEvent, OrderStatus};
+use crate::repository::{Claim, OrderRepository, RepositoryError, StoredResponse};
+
+/// The longest accepted `Idempotency-Key`.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+
+/// How often a waiting duplicate re-checks the store, in case the first request finished in
+/// another replica (whose wake-up this process cannot see).
+const DUPLICATE_POLL: Duration = Duration::from_millis(50);
+
+/// One line of the caller's cart as cart-service reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CartItem {
+    pub product_id: ProductId,
+    pub quantity: u32,
+    #[serde(alias = "price")]
+    pub unit_price: Money,
+}
+
+/// The caller's cart (cart-service's `GET /api/v1/cart`; other fields are ignored).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cart {
+    #[serde(default, alias = "lines")]
+    pub items: Vec<CartItem>,
+}
+
+/// Reads the cart of the user a bearer token belongs to.
+#[async_trait]
+pub trait CartReader: Send + Sync {
+    async fn read_cart(&self, bearer: &str) -> Result<Cart, ApiError>;
+}
+
+/// [`CartReader`] over HTTP: `GET /api/v1/cart` on cart-service, forwarding the caller's token.
+#[derive(Debug, Clone)]
+pub struct HttpCartReader {
+    client: ServiceClient,
+}
+
+impl HttpCartReader {
+    #[must_use]
+    pub fn new(client: ServiceClient) -> Self {
+        Self { client }
+    }
+}
+
+#[async_trait]
+impl CartReader for HttpCartReader {
+    async fn read_cart(&self, bearer: &str) -> Result<Cart, ApiError> {
+        match self
+            .client
+            .get_json::<Cart>("/api/v1/cart", Some(bearer))
+            .await
+        {
+            // A user who never added anything may have no cart at all.
+            Err(err) if err.status.as_u16() == 404 => Ok(Cart::default()),
+            other => other,
+        }
+    }
+}
+
+/// The optional body of `POST /api/v1/orders`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlaceOrderRequest {
+    /// The total the customer saw; if the cart now totals something else (a price changed),
+    /// the order is refused rather than charged differently.
+    #[serde(default)]
+    pub expected_total: Option<Money>,
+}
+
+/// The answer to `POST /api/v1/orders`: the stored response, and whether it is a replay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placed {
+    pub response: StoredResponse,
+    pub replayed: bool,
+}
+
+/// Checks an `Idempotency-Key` header value: 1 to 255 visible ASCII characters.
+pub fn validate_idempotency_key(key: &str) -> Result<(), ApiError> {
+    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN {
+        return Err(ApiError::bad_request(format!(
+            "header `Idempotency-Key` must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} characters"
+        )));
+    }
+    if !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::bad_request(
+            "header `Idempotency-Key` must be visible ASCII characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Parses the request body (empty means `{}`) and fingerprints it: the SHA-256 of its
+/// canonical JSON, so key order and whitespace do not make two equal requests differ.
+pub fn parse_body(body: &[u8]) -> Result<(PlaceOrderRequest, String), ApiError> {
+    let value: serde_json::Value = if body.iter().all(u8::is_ascii_whitespace) {
+        serde_json::Value::Object(serde_json::Map::new())
+    } else {
+        serde_json::from_slice(body)
+            .map_err(|err| ApiError::bad_request(format!("invalid JSON body: {err}")))?
+    };
+    let request: PlaceOrderRequest = serde_json::from_value(value.clone())
+        .map_err(|err| ApiError::unprocessable(format!("invalid order request: {err}")))?;
+    let digest = Sha256::digest(value.to_string().as_bytes());
+    let fingerprint = digest
+        .iter()
+        .fold(String::with_capacity(64), |mut hex, byte| {
+            use std::fmt::Write as _;
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        });
+    Ok((request, fingerprint))
+}
+
+type KeySlot = (UserId, String);
+
+/// Wake-ups for requests waiting on an idempotency key another request holds.
+#[derive(Debug, Default)]
+struct Waiters(Mutex<HashMap<KeySlot, Arc<Notify>>>);
+
+impl Waiters {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<KeySlot, Arc<Notify>>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn get(&self, slot: &KeySlot) -> Arc<Notify> {
+        self.lock().entry(slot.clone()).or_default().clone()
+    }
+
+    /// Wakes everyone waiting on `slot`.
+    fn wake(&self, slot: &KeySlot) {
+        if let Some(notify) = self.lock().remove(slot) {
+            notify.notify_waiters();
+        }
+    }
+
+    /// Drops the entry of `slot` if no one holds it any more.
+    fn prune(&self, slot: &KeySlot) {
+        let mut map = self.lock();
+        if map.get(slot).is_some_and(|n| Arc::strong_count(n) == 1) {
+            map.remove(slot);
+        }
+    }
+}
+
+/// Why a saga event could not be applied; the bus retries, then dead-letters it.
+#[derive(Debug, thiserror::Error)]
+pub enum SagaError {
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+    #[error(transparent)]
+    Bus(#[from] shared_events::BusError),
+}
+
+/// The order use cases. Cloning shares everything.
+#[derive(Clone)]
+pub struct OrderService {
+    repo: Arc<dyn OrderRepository>,
+    cart: Arc<dyn CartReader>,
+    bus: Arc<dyn EventBus>,
+    waiters: Arc<Waiters>,
+    idempotency_wait: Duration,
+}
+
+fn storage(err: RepositoryError) -> ApiError {
+    match err {
+        RepositoryError::NotFound(id) => ApiError::not_found(format!("order {id} not found")),
+        RepositoryError::Illegal(illegal) => ApiError::conflict(illegal.to_string()),
+        RepositoryError::Duplicate(_) | RepositoryError::Unavailable(_) => ApiError::internal(err),
+    }
+}
+
+impl OrderService {
+    #[must_use]
+    pub fn new(
+        repo: Arc<dyn OrderRepository>,
+        cart: Arc<dyn CartReader>,
+        bus: Arc<dyn EventBus>,
+        idempotency_wait: Duration,
+    ) -> Self {
+        Self {
+            repo,
+            cart,
+            bus,
+            waiters: Arc::default(),
+            idempotency_wait,
+        }
+    }
+
+    /// Checkout: places an order from `user`'s cart once per idempotency `key`. A repeated
+    /// key replays the first response; a concurrent one waits for the first to finish (up to
+    /// the configured wait, then 409); a key reused with another body is refused (422).
+    pub async fn place_order(
+        &self,
+        user: UserId,
+        bearer: &str,
+        key: &str,
+        body: &[u8],
+    ) -> Result<Placed, ApiError> {
+        validate_idempotency_key(key)?;
+        let (request, fingerprint) = parse_body(body)?;
+        let slot: KeySlot = (user, key.to_owned());
+        let outcome = self.claim_or_wait(&slot, &fingerprint).await;
+        self.waiters.prune(&slot);
+        if let Some(earlier) = outcome? {
+            return earlier;
+        }
+        // The key is ours. Finish the work even if the client goes away, so the claim is
+        // always completed or released.
+        let this = self.clone();
+        let bearer = bearer.to_owned();
+        tokio::spawn(async move {
+            let result = this.place_claimed(user, &bearer, request).await;
+            let result = match result {
+                Ok(response) => match this.repo.complete(user, &slot.1, response.clone()).await {
+                    Ok(()) => Ok(Placed {
+                        response,
+                        replayed: false,
+                    }),
+                    Err(err) => Err(storage(err)),
+                },
+                Err(err) => Err(err),
+            };
+            if result.is_err()
+                && let Err(err) = this.repo.release(user, &slot.1).await
+            {
+                tracing::error!(error = %err, "could not release an idempotency key");
+            }
+            this.waiters.wake(&slot);
+            result
+        })
+        .await
+        .map_err(ApiError::internal)?
+    }
+
+    /// Claims `slot` for this request (`None`), or says how to answer without doing the work:
+    /// a replay, a mismatch, or still in progress after the wait.
+    async fn claim_or_wait(
+        &self,
+        slot: &KeySlot,
+        fingerprint: &str,
+    ) -> Result<Option<Result<Placed, ApiError>>, ApiError> {
+        let (user, key) = (slot.0, slot.1.as_str());
+        let deadline = Instant::now() + self.idempotency_wait;
+        loop {
+            let notify = self.waiters.get(slot);
+            let notified = notify.notified();
+            tokio::pin!(notified);
+            // Registered before looking, so a completion right after the look still wakes us.
+            notified.as_mut().enable();
+            return Ok(
+                match self
+                    .repo
+                    .claim(user, key, fingerprint)
+                    .await
+                    .map_err(storage)?
+                {
+                    Claim::Claimed => None,
+                    Claim::Completed(response) => Some(Ok(Placed {
+                        response,
+                        replayed: true,
+                    })),
+                    Claim::Mismatch => Some(Err(ApiError::unprocessable(format!(
+                        "Idempotency-Key `{key}` was already used with a different request body"
+                    )))),
+                    Claim::InProgress => {
+                        let now = Instant::now();
+                        if now >= deadline {
+                            Some(Err(ApiError::conflict(format!(
+                                "a request with Idempotency-Key `{key}` is still in progress; retry later"
+                            ))))
+                        } else {
+                            let wait = (deadline - now).min(DUPLICATE_POLL);
+                            let _ = tokio::time::timeout(wait, notified).await;
+                            continue;
+                        }
+                    }
+                },
+            );
+        }
+    }
+
+    async fn place_claimed(
+        &self,
+        user: UserId,
+        bearer: &str,
+        request: PlaceOrderRequest,
+    ) -> Result<StoredResponse, ApiError> {
+        let cart = self.cart.read_cart(bearer).await?;
+        if cart.items.is_empty() {
+            return Err(ApiError::unprocessable("the cart is empty"));
+        }
+        let lines = cart
+            .items
+            .into_iter()
+            .map(|item| OrderLine {
+                product_id: item.product_id,
+                quantity: item.quantity,
+                unit_price: item.unit_price,
+            })
+            .collect();
+        let order = Order::place(user, lines, Utc::now())
+            .map_err(|err| ApiError::unprocessable(err.to_string()))?;
+        if let Some(expected) = request.expected_total
+            && expected != order.total
+        {
+            return Err(ApiError::unprocessable(format!(
+                "the cart totals {} but {expected} was expected; review the cart",
+                order.total
+            )));
+        }
+        let created = OrderCreated {
+            order_id: order.id,
+            user_id: order.user_id,
+            lines: order.lines.clone(),
+            total: order.total,
+        };
+        let id = order.id;
+        self.repo.create(order).await.map_err(storage)?;
+        // The Postgres repository writes this event to its outbox in the `create`
+        // transaction; in memory, publishing right after the write is the equivalent.
+        self.bus.publish(EventEnvelope::wrap(&created)).await?;
+        tracing::info!(order_id = %id, user_id = %user, "order placed");
+        Ok(StoredResponse {
+            status: 202,
+            body: serde_json::json!({ "order_id": id, "status": OrderStatus::Pending }),
+            location: Some(format!("/api/v1/orders/{id}")),
+        })
+    }
+
+    /// The order, if `caller` may see it (its owner or an admin).
+    pub async fn get_order(&self, caller: &Claims, id: OrderId) -> Result<Order, ApiError> {
+        let order = self
+            .repo
+            .get(id)
+            .await
+            .map_err(storage)?
+            .ok_or_else(|| ApiError::not_found(format!("order {id} not found")))?;
+        if !caller.may_act_for(order.user_id) {
+            return Err(ApiError::forbidden("this order belongs to another user"));
+        }
+        Ok(order)
+    }
+
+    /// One page of `user`'s orders, newest first.
+    pub async fn list_orders(
+        &self,
+        user: UserId,
+        page: u32,
+        per_page: u32,
+    ) -> Result<Page<Order>, ApiError> {
+        self.repo
+            .list_for_user(user, page, per_page)
+            .await
+            .map_err(storage)
+    }
+
+    /// Cancels the order for its owner or an admin and publishes `order.cancelled`, so
+    /// inventory releases or restocks and payment refunds. Already cancelled → 409.
+    pub async fn cancel_order(&self, caller: &Claims, id: OrderId) -> Result<Order, ApiError> {
+        let order = self.get_order(caller, id).await?;
+        if order.status == OrderStatus::Cancelled {
+            return Err(ApiError::conflict(format!(
+                "order {id} is already cancelled"
+            )));
+        }
+        let cancelled = self
+            .repo
+            .transition(id, &OrderEvent::CancelledByCustomer, Utc::now())
+            .await
+            .map_err(storage)?
+            // Someone else cancelled it between the read and the transition.
+            .ok_or_else(|| ApiError::conflict(format!("order {id} is already cancelled")))?;
+        self.publish_follow_up(&cancelled).await?;
+        tracing::info!(order_id = %id, by = %caller.sub, "order cancelled");
+        Ok(cancelled)
+    }
+
+    /// Applies a saga event to its order and publishes what the new status means
+    /// (`order.confirmed` or `order.cancelled`). A no-op event publishes nothing; an unknown
+    /// order or an illegal transition is an error.
+    pub async fn apply_saga_event(
+        &self,
+        id: OrderId,
+        event: &OrderEvent,
+    ) -> Result<Option<Order>, SagaError> {
+        let Some(order) = self.repo.transition(id, event, Utc::now()).await? else {
+            tracing::debug!(order_id = %id, event = event.name(), "no-op saga event");
+            return Ok(None);
+        };
+        self.publish_follow_up(&order).await?;
+        tracing::info!(order_id = %id, status = %order.status, "order status changed");
+        Ok(Some(order))
+    }
+
+    /// Publishes the event a status change announces, if it announces one.
+    async fn publish_follow_up(&self, order: &Order) -> Result<(), shared_events::BusError> {
+        if let Some(envelope) = follow_up(order) {
+            self.bus.publish(envelope).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The event announcing `order`'s current status: `order.confirmed` or `order.cancelled`.
+#[must_use]
+pub fn follow_up(order: &Order) -> Option<EventEnvelope> {
+    match order.status {
+        OrderStatus::Confirmed => Some(EventEnvelope::wrap(&OrderConfirmed {
+            order_id: order.id,
+            user_id: order.user_id,
+            total: order.total,
+        })),
+        OrderStatus::Cancelled => Some(EventEnvelope::wrap(&OrderCancelled {
+            order_id: order.id,
+            user_id: order.user_id,
+            reason: order.last_reason().unwrap_or("cancelled").to_owned(),
+        })),
+        OrderStatus::Pending | OrderStatus::Reserved => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idempotency_keys_are_bounded_visible_ascii() {
+        assert!(validate_idempotency_key("checkout-1").is_ok());
+        assert!(validate_idempotency_key(&"k".repeat(255)).is_ok());
+        assert!(validate_idempotency_key("").is_err());
+        assert!(validate_idempotency_key(&"k".repeat(256)).is_err());
+        assert!(validate_idempotency_key("has space").is_err());
+    }
+
+    #[test]
+    fn equal_bodies_share_a_fingerprint_whatever_their_formatting() {
+        let total = r#"{"amount_minor":100,"currency":"USD"}"#;
+        let (_, a) = parse_body(format!(r#"{{"expected_total": {total}}}"#).as_bytes()).unwrap();
+        let (_, b) =
+            parse_body(br#"{ "expected_total" : { "currency":"USD", "amount_minor":100 } }"#)
+                .unwrap();
+        let (_, empty) = parse_body(b"").unwrap();
+        let (_, braces) = parse_body(b"{}").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(empty, braces);
+        assert_ne!(a, empty);
+        assert_eq!(a.len(), 64);
+    }
+
+    #[test]
+    fn a_body_that_is_not_an_order_request_is_refused() {
+        assert_eq!(parse_body(b"{").unwrap_err().status.as_u16(), 400);
+        assert_eq!(
+            parse_body(br#"{"surprise":1}"#)
+                .unwrap_err()
+                .status
+                .as_u16(),
+            422
+        );
+    }
+
+    #[test]
+    fn the_cart_is_read_whether_cart_service_says_items_or_lines() {
+        let product = ProductId::new();
+        let json = format!(
+            r#"{{"user_id":"x","lines":[{{"product_id":"{product}","quantity":2,"price":{{"amount_minor":5,"currency":"USD"}}}}]}}"#
+        );
+        let cart: Cart = serde_json::from_str(&json).unwrap();
+        assert_eq!(cart.items.len(), 1);
+        assert_eq!(cart.items[0].product_id, product);
+        assert_eq!(cart.items[0].unit_price.amount_minor, 5);
+    }
+}

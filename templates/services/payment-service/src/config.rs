@@ -1,0 +1,88 @@
+//! Settings of the payment service, from `PAYMENT_SERVICE_*` variables.
+
+use std::time::Duration;
+
+use platform::config::{ConfigError, env_or};
+
+/// What the payment service needs beyond the common `ServiceConfig`: the behaviour of the
+/// simulated payment provider.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How long the provider takes to answer (`PAYMENT_SERVICE_PROVIDER_LATENCY_MS`, 50).
+    pub provider_latency_ms: u64,
+    /// Fraction of charges the provider declines at random, in `[0, 1]`
+    /// (`PAYMENT_SERVICE_PROVIDER_FAILURE_RATE`, 0.0).
+    pub provider_failure_rate: f64,
+    /// Charges above this many minor units are always declined
+    /// (`PAYMENT_SERVICE_PROVIDER_DECLINE_OVER_MINOR`, 1 000 000 = 10,000.00).
+    pub provider_decline_over_minor: i64,
+    /// How long a duplicate charge waits for the first one with its key to settle before
+    /// answering 409 (`PAYMENT_SERVICE_DUPLICATE_WAIT_MS`, 10 000).
+    pub duplicate_wait: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            provider_latency_ms: 50,
+            provider_failure_rate: 0.0,
+            provider_decline_over_minor: 1_000_000,
+            duplicate_wait: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Settings {
+    /// Reads the settings from the environment; unset variables keep their defaults.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let defaults = Self::default();
+        Self {
+            provider_latency_ms: env_or(
+                "PAYMENT_SERVICE_PROVIDER_LATENCY_MS",
+                defaults.provider_latency_ms,
+            )?,
+            provider_failure_rate: env_or(
+                "PAYMENT_SERVICE_PROVIDER_FAILURE_RATE",
+                defaults.provider_failure_rate,
+            )?,
+            provider_decline_over_minor: env_or(
+                "PAYMENT_SERVICE_PROVIDER_DECLINE_OVER_MINOR",
+                defaults.provider_decline_over_minor,
+            )?,
+            duplicate_wait: Duration::from_millis(env_or(
+                "PAYMENT_SERVICE_DUPLICATE_WAIT_MS",
+                u64::try_from(defaults.duplicate_wait.as_millis()).unwrap_or(u64::MAX),
+            )?),
+        }
+        .validated()
+    }
+
+    /// These settings, if they make sense: the failure rate is a probability.
+    pub fn validated(self) -> Result<Self, ConfigError> {
+        if !(0.0..=1.0).contains(&self.provider_failure_rate) {
+            return Err(ConfigError {
+                key: "PAYMENT_SERVICE_PROVIDER_FAILURE_RATE".to_owned(),
+                value: self.provider_failure_rate.to_string(),
+                reason: "must be between 0 and 1".to_owned(),
+            });
+        }
+        Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_rate_outside_zero_to_one_is_refused() {
+        assert!(Settings::default().validated().is_ok());
+        for rate in [-0.1, 1.5, f64::NAN] {
+            let settings = Settings {
+                provider_failure_rate: rate,
+                ..Settings::default()
+            };
+            assert!(settings.validated().is_err(), "{rate}");
+        }
+    }
+}

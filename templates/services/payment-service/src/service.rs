@@ -1,0 +1,439 @@
+//! The payment use cases: charging exactly once per idempotency key, refunds, and reads. The
+//! provider sits behind [`PaymentProvider`]; [`SimulatedProvider`] stands in for a real one.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use platform::ApiError;
+use platform::auth::Claims;
+use shared_events::{BusError, EventBus, EventEnvelope, PaymentRefunded};
+use shared_types::{OrderId, PaymentId};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::config::Settings;
+use crate::models::{ChargeRequest, InvalidCharge, Payment, PaymentStatus, RefundError};
+use crate::repository::{Claimed, PaymentRepository, RepositoryError};
+
+/// How often a waiting duplicate re-reads a pending payment, in case it settles in another
+/// replica (whose wake-up this process cannot see).
+const PENDING_POLL: Duration = Duration::from_millis(50);
+
+/// The provider's answer to a charge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderDecision {
+    Approved,
+    Declined { reason: String },
+}
+
+/// A payment provider (card processor).
+#[async_trait]
+pub trait PaymentProvider: Send + Sync {
+    /// Asks the provider to charge `payment.amount`; called once per payment.
+    async fn charge(&self, payment: &Payment) -> ProviderDecision;
+}
+
+/// A provider simulation: answers after a latency, declines amounts over a limit, and
+/// declines a configured fraction of the rest at random.
+#[derive(Debug, Clone)]
+pub struct SimulatedProvider {
+    pub latency: Duration,
+    pub failure_rate: f64,
+    pub decline_over_minor: i64,
+}
+
+impl SimulatedProvider {
+    #[must_use]
+    pub fn from_settings(settings: &Settings) -> Self {
+        Self {
+            latency: Duration::from_millis(settings.provider_latency_ms),
+            failure_rate: settings.provider_failure_rate,
+            decline_over_minor: settings.provider_decline_over_minor,
+        }
+    }
+
+    /// The decision for `payment`, given a uniform random `roll` in `[0, 1)`.
+    #[must_use]
+    pub fn decide(&self, payment: &Payment, roll: f64) -> ProviderDecision {
+        if payment.amount.amount_minor > self.decline_over_minor {
+            ProviderDecision::Declined {
+                reason: format!("amount {} exceeds the card limit", payment.amount),
+            }
+        } else if roll < self.failure_rate {
+            ProviderDecision::Declined {
+                reason: "card declined by issuer".to_owned(),
+            }
+        } else {
+            ProviderDecision::Approved
+        }
+    }
+}
+
+#[async_trait]
+impl PaymentProvider for SimulatedProvider {
+    async fn charge(&self, payment: &Payment) -> ProviderDecision {
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
+        self.decide(payment, platform::random_fraction())
+    }
+}
+
+/// Why a charge was not made (a decline is not an error: it is a failed payment).
+#[derive(Debug, thiserror::Error)]
+pub enum ChargeError {
+    #[error(transparent)]
+    Invalid(#[from] InvalidCharge),
+    #[error("idempotency key `{0}` was already used for a different charge")]
+    KeyReused(String),
+    #[error("order {0} is cancelled; it cannot be charged")]
+    OrderCancelled(OrderId),
+    #[error("a charge with idempotency key `{0}` is still being processed; retry later")]
+    InProgress(String),
+    #[error(transparent)]
+    Storage(#[from] RepositoryError),
+    #[error("the charge task failed: {0}")]
+    Task(String),
+}
+
+impl From<ChargeError> for ApiError {
+    fn from(err: ChargeError) -> Self {
+        match err {
+            ChargeError::Invalid(_) | ChargeError::KeyReused(_) => {
+                Self::unprocessable(err.to_string())
+            }
+            ChargeError::OrderCancelled(_) | ChargeError::InProgress(_) => {
+                Self::conflict(err.to_string())
+            }
+            ChargeError::Storage(_) | ChargeError::Task(_) => Self::internal(err),
+        }
+    }
+}
+
+/// The payment a charge request resolved to, and whether this call made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Charge {
+    pub payment: Payment,
+    /// True only for the call that asked the provider; retries get `false`.
+    pub fresh: bool,
+}
+
+fn storage(err: RepositoryError) -> ApiError {
+    match err {
+        RepositoryError::NotFound(id) => ApiError::not_found(format!("payment {id} not found")),
+        RepositoryError::Refund(refund) => ApiError::conflict(refund.to_string()),
+        RepositoryError::AlreadySettled(_) | RepositoryError::Unavailable(_) => {
+            ApiError::internal(err)
+        }
+    }
+}
+
+/// Wake-ups for callers waiting on a pending payment.
+#[derive(Debug, Default)]
+struct Waiters(Mutex<HashMap<PaymentId, Arc<Notify>>>);
+
+impl Waiters {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PaymentId, Arc<Notify>>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn get(&self, id: PaymentId) -> Arc<Notify> {
+        self.lock().entry(id).or_default().clone()
+    }
+
+    fn wake(&self, id: PaymentId) {
+        if let Some(notify) = self.lock().remove(&id) {
+            notify.notify_waiters();
+        }
+    }
+
+    fn prune(&self, id: PaymentId) {
+        let mut map = self.lock();
+        if map.get(&id).is_some_and(|n| Arc::strong_count(n) == 1) {
+            map.remove(&id);
+        }
+    }
+}
+
+/// Why compensating a cancelled order failed; the bus retries.
+#[derive(Debug, thiserror::Error)]
+pub enum RefundOrderError {
+    #[error(transparent)]
+    Charge(#[from] ChargeError),
+    #[error(transparent)]
+    Storage(#[from] RepositoryError),
+    #[error(transparent)]
+    Bus(#[from] BusError),
+}
+
+/// The payment use cases. Cloning shares everything.
+#[derive(Clone)]
+pub struct PaymentService {
+    repo: Arc<dyn PaymentRepository>,
+    provider: Arc<dyn PaymentProvider>,
+    bus: Arc<dyn EventBus>,
+    waiters: Arc<Waiters>,
+    duplicate_wait: Duration,
+}
+
+impl PaymentService {
+    #[must_use]
+    pub fn new(
+        repo: Arc<dyn PaymentRepository>,
+        provider: Arc<dyn PaymentProvider>,
+        bus: Arc<dyn EventBus>,
+        duplicate_wait: Duration,
+    ) -> Self {
+        Self {
+            repo,
+            provider,
+            bus,
+            waiters: Arc::default(),
+            duplicate_wait,
+        }
+    }
+
+    /// Charges `request` exactly once per idempotency key: the key is claimed with a pending
+    /// payment before the provider is asked, so a concurrent or later duplicate gets the same
+    /// payment (after waiting for it to settle) and the provider is called once.
+    pub async fn charge(&self, request: ChargeRequest) -> Result<Charge, ChargeError> {
+        request.validate()?;
+        match self
+            .repo
+            .claim(Payment::pending(&request, Utc::now()))
+            .await?
+        {
+            Claimed::OrderCancelled => Err(ChargeError::OrderCancelled(request.order_id)),
+            Claimed::Existing(payment) => {
+                if !payment.answers(&request) {
+                    return Err(ChargeError::KeyReused(request.idempotency_key));
+                }
+                let payment = self.settled(payment).await?;
+                Ok(Charge {
+                    payment,
+                    fresh: false,
+                })
+            }
+            Claimed::New(pending) => {
+                // Finish even if the caller goes away, so the payment never stays pending.
+                let this = self.clone();
+                tokio::spawn(async move { this.ask_provider(pending).await })
+                    .await
+                    .map_err(|err| ChargeError::Task(err.to_string()))?
+            }
+        }
+    }
+
+    async fn ask_provider(&self, pending: Payment) -> Result<Charge, ChargeError> {
+        let id = pending.id;
+        let status = match self.provider.charge(&pending).await {
+            ProviderDecision::Approved => PaymentStatus::Succeeded,
+            ProviderDecision::Declined { reason } => PaymentStatus::Failed { reason },
+        };
+        let settled = self.repo.settle(id, status, Utc::now()).await;
+        self.waiters.wake(id);
+        let payment = settled?;
+        tracing::info!(
+            payment_id = %id,
+            order_id = %payment.order_id,
+            status = payment.status.name(),
+            "charge settled"
+        );
+        Ok(Charge {
+            payment,
+            fresh: true,
+        })
+    }
+
+    /// `payment` once it is no longer pending, waiting up to the configured bound.
+    async fn settled(&self, payment: Payment) -> Result<Payment, ChargeError> {
+        if !payment.is_pending() {
+            return Ok(payment);
+        }
+        let id = payment.id;
+        let deadline = Instant::now() + self.duplicate_wait;
+        let result = loop {
+            let notify = self.waiters.get(id);
+            let notified = notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let current = self
+                .repo
+                .get(id)
+                .await?
+                .ok_or(RepositoryError::NotFound(id))?;
+            if !current.is_pending() {
+                break Ok(current);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                break Err(ChargeError::InProgress(current.idempotency_key));
+            }
+            let _ = tokio::time::timeout((deadline - now).min(PENDING_POLL), notified).await;
+        };
+        self.waiters.prune(id);
+        result
+    }
+
+    /// The payment, if `caller` may see it (its payer or an admin).
+    pub async fn get(&self, caller: &Claims, id: PaymentId) -> Result<Payment, ApiError> {
+        let payment = self
+            .repo
+            .get(id)
+            .await
+            .map_err(storage)?
+            .ok_or_else(|| ApiError::not_found(format!("payment {id} not found")))?;
+        if !caller.may_act_for(payment.user_id) {
+            return Err(ApiError::forbidden("this payment belongs to another user"));
+        }
+        Ok(payment)
+    }
+
+    /// The payments of an order, if `caller` may see them all (their payer or an admin).
+    pub async fn list_for_order(
+        &self,
+        caller: &Claims,
+        order_id: OrderId,
+    ) -> Result<Vec<Payment>, ApiError> {
+        let payments = self.repo.list_for_order(order_id).await.map_err(storage)?;
+        if payments.iter().any(|p| !caller.may_act_for(p.user_id)) {
+            return Err(ApiError::forbidden("this order belongs to another user"));
+        }
+        Ok(payments)
+    }
+
+    /// Refunds a succeeded payment once and publishes `payment.refunded`; a second refund (or
+    /// a payment that never succeeded) is a 409.
+    pub async fn refund(&self, id: PaymentId) -> Result<Payment, ApiError> {
+        let payment = self.repo.refund(id, Utc::now()).await.map_err(storage)?;
+        self.publish_refunded(&payment).await?;
+        Ok(payment)
+    }
+
+    /// Compensation for a cancelled order: no charge for it goes through any more, and each
+    /// of its succeeded payments is refunded once (publishing `payment.refunded`). Returns the
+    /// payments refunded by this call; a repeat refunds nothing.
+    pub async fn refund_order(&self, order_id: OrderId) -> Result<Vec<Payment>, RefundOrderError> {
+        self.repo.mark_order_cancelled(order_id).await?;
+        let mut refunded = Vec::new();
+        for payment in self.repo.list_for_order(order_id).await? {
+            let payment = self.settled(payment).await?;
+            if payment.status != PaymentStatus::Succeeded {
+                continue;
+            }
+            match self.repo.refund(payment.id, Utc::now()).await {
+                Ok(payment) => {
+                    self.publish_refunded(&payment).await?;
+                    refunded.push(payment);
+                }
+                // Refunded meanwhile (by an admin): nothing left to do.
+                Err(RepositoryError::Refund(RefundError::AlreadyRefunded)) => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Ok(refunded)
+    }
+
+    async fn publish_refunded(&self, payment: &Payment) -> Result<(), BusError> {
+        tracing::info!(payment_id = %payment.id, order_id = %payment.order_id, "payment refunded");
+        // The Postgres repository writes this to its outbox in the `refund` transaction.
+        self.bus
+            .publish(EventEnvelope::wrap(&PaymentRefunded {
+                order_id: payment.order_id,
+                user_id: payment.user_id,
+                payment_id: payment.id,
+                amount: payment.amount,
+            }))
+            .await
+    }
+
+    /// The event announcing a settled charge: `payment.succeeded` or `payment.failed`.
+    #[must_use]
+    pub fn outcome_event(payment: &Payment) -> Option<EventEnvelope> {
+        match &payment.status {
+            PaymentStatus::Succeeded => {
+                Some(EventEnvelope::wrap(&shared_events::PaymentSucceeded {
+                    order_id: payment.order_id,
+                    user_id: payment.user_id,
+                    payment_id: payment.id,
+                    amount: payment.amount,
+                }))
+            }
+            PaymentStatus::Failed { reason } => {
+                Some(EventEnvelope::wrap(&shared_events::PaymentFailed {
+                    order_id: payment.order_id,
+                    user_id: payment.user_id,
+                    reason: reason.clone(),
+                }))
+            }
+            PaymentStatus::Pending | PaymentStatus::Refunded => None,
+        }
+    }
+
+    /// Publishes `envelope`.
+    pub async fn publish(&self, envelope: EventEnvelope) -> Result<(), BusError> {
+        self.bus.publish(envelope).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use shared_types::{Currency, Money, UserId};
+
+    use super::*;
+
+    fn payment(amount_minor: i64) -> Payment {
+        Payment::pending(
+            &ChargeRequest {
+                idempotency_key: "k".into(),
+                order_id: OrderId::new(),
+                user_id: UserId::new(),
+                amount: Money::new(amount_minor, Currency::Usd),
+            },
+            Utc::now(),
+        )
+    }
+
+    fn provider(failure_rate: f64) -> SimulatedProvider {
+        SimulatedProvider {
+            latency: Duration::ZERO,
+            failure_rate,
+            decline_over_minor: 1_000,
+        }
+    }
+
+    #[test]
+    fn the_simulated_provider_declines_over_its_limit_whatever_the_roll() {
+        assert_eq!(
+            provider(0.0).decide(&payment(1_000), 0.99),
+            ProviderDecision::Approved
+        );
+        assert!(matches!(
+            provider(0.0).decide(&payment(1_001), 0.99),
+            ProviderDecision::Declined { reason } if reason.contains("10.01 USD")
+        ));
+    }
+
+    #[test]
+    fn the_simulated_provider_declines_the_configured_fraction() {
+        assert!(matches!(
+            provider(0.25).decide(&payment(10), 0.2),
+            ProviderDecision::Declined { .. }
+        ));
+        assert_eq!(
+            provider(0.25).decide(&payment(10), 0.3),
+            ProviderDecision::Approved
+        );
+        assert_eq!(
+            provider(0.0).decide(&payment(10), 0.0),
+            ProviderDecision::Approved
+        );
+        assert!(matches!(
+            provider(1.0).decide(&payment(10), 0.999_999),
+            ProviderDecision::Declined { .. }
+        ));
+    }
+}

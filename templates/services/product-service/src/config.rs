@@ -1,0 +1,33 @@
+//! Settings of the product service beyond the platform's `ServiceConfig`.
+
+use platform::config::{ConfigError, env_or};
+use platform::topology::INVENTORY_SERVICE;
+
+/// What the product service needs to know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Load the demo catalogue at start-up (`PRODUCT_SERVICE_SEED`, default `true`).
+    pub seed: bool,
+    /// Where the inventory service listens (`INVENTORY_SERVICE_URL`, default localhost:8007).
+    pub inventory_url: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            seed: true,
+            inventory_url: INVENTORY_SERVICE.base_url(),
+        }
+    }
+}
+
+impl Settings {
+    /// Reads `PRODUCT_SERVICE_SEED` and `INVENTORY_SERVICE_URL`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let defaults = Self::default();
+        Ok(Self {
+            seed: env_or("PRODUCT_SERVICE_SEED", defaults.seed)?,
+            inventory_url: defaults.inventory_url,
+        })
+    }
+}

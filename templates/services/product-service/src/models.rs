@@ -1,0 +1,272 @@
+//! Products and the catalogue's rules: what a valid product is, how listings are ordered and
+//! paginated, and how search results are ranked.
+
+use serde::{Deserialize, Serialize};
+use shared_types::{Money, ProductId};
+
+/// Longest accepted product name, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+/// Page size when the client does not ask for one.
+pub const DEFAULT_PER_PAGE: u32 = 20;
+/// Largest page a client may ask for.
+pub const MAX_PER_PAGE: u32 = 100;
+
+/// A catalogue entry. Inactive products are kept (orders refer to them) but are not listed and
+/// cannot be added to a cart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Product {
+    pub id: ProductId,
+    pub name: String,
+    pub description: String,
+    pub category: String,
+    pub price: Money,
+    pub active: bool,
+}
+
+/// Why a product (or a change to one) is invalid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValidationError {
+    #[error("name must not be empty")]
+    EmptyName,
+    #[error("name must be at most {MAX_NAME_CHARS} characters")]
+    NameTooLong,
+    #[error("category must not be empty")]
+    EmptyCategory,
+    #[error("price must be greater than zero, got {0}")]
+    NonPositivePrice(Money),
+}
+
+fn valid_name(name: &str) -> Result<String, ValidationError> {
+    let name = name.trim();
+    if name.is_empty() {
+        Err(ValidationError::EmptyName)
+    } else if name.chars().count() > MAX_NAME_CHARS {
+        Err(ValidationError::NameTooLong)
+    } else {
+        Ok(name.to_owned())
+    }
+}
+
+/// Categories are compared case-insensitively, so they are stored trimmed and lowercase.
+fn valid_category(category: &str) -> Result<String, ValidationError> {
+    let category = category.trim().to_lowercase();
+    if category.is_empty() {
+        Err(ValidationError::EmptyCategory)
+    } else {
+        Ok(category)
+    }
+}
+
+fn valid_price(price: Money) -> Result<Money, ValidationError> {
+    if price.amount_minor > 0 {
+        Ok(price)
+    } else {
+        Err(ValidationError::NonPositivePrice(price))
+    }
+}
+
+/// A product to create.
+#[derive(Debug, Clone, Deserialize)]
+pub struct NewProduct {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub category: String,
+    pub price: Money,
+}
+
+impl NewProduct {
+    /// The product, validated and normalised, on sale, with a new id.
+    pub fn into_product(self) -> Result<Product, ValidationError> {
+        Ok(Product {
+            id: ProductId::new(),
+            name: valid_name(&self.name)?,
+            description: self.description.trim().to_owned(),
+            category: valid_category(&self.category)?,
+            price: valid_price(self.price)?,
+            active: true,
+        })
+    }
+}
+
+/// A change to a product: only the given fields change.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct ProductPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub category: Option<String>,
+    pub price: Option<Money>,
+    pub active: Option<bool>,
+}
+
+impl ProductPatch {
+    /// The patch with every given field validated and normalised. Each field's rule stands
+    /// alone, so a validated patch applied to a valid product leaves it valid.
+    pub fn validated(self) -> Result<Self, ValidationError> {
+        Ok(Self {
+            name: self.name.as_deref().map(valid_name).transpose()?,
+            description: self.description.map(|d| d.trim().to_owned()),
+            category: self.category.as_deref().map(valid_category).transpose()?,
+            price: self.price.map(valid_price).transpose()?,
+            active: self.active,
+        })
+    }
+
+    /// Applies the given fields to `product`.
+    pub fn apply(&self, product: &mut Product) {
+        if let Some(name) = &self.name {
+            product.name.clone_from(name);
+        }
+        if let Some(description) = &self.description {
+            product.description.clone_from(description);
+        }
+        if let Some(category) = &self.category {
+            product.category.clone_from(category);
+        }
+        if let Some(price) = self.price {
+            product.price = price;
+        }
+        if let Some(active) = self.active {
+            product.active = active;
+        }
+    }
+}
+
+/// A validated page request: `page` from 1, `per_page` in `1..=MAX_PER_PAGE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    pub page: u32,
+    pub per_page: u32,
+}
+
+impl PageRequest {
+    /// Page 1 of `DEFAULT_PER_PAGE` unless told otherwise; out-of-range values are refused.
+    pub fn new(page: Option<u32>, per_page: Option<u32>) -> Result<Self, String> {
+        let page = page.unwrap_or(1);
+        let per_page = per_page.unwrap_or(DEFAULT_PER_PAGE);
+        if page == 0 {
+            return Err("page starts at 1".to_owned());
+        }
+        if !(1..=MAX_PER_PAGE).contains(&per_page) {
+            return Err(format!(
+                "per_page must be between 1 and {MAX_PER_PAGE}, got {per_page}"
+            ));
+        }
+        Ok(Self { page, per_page })
+    }
+}
+
+impl Default for PageRequest {
+    fn default() -> Self {
+        Self {
+            page: 1,
+            per_page: DEFAULT_PER_PAGE,
+        }
+    }
+}
+
+/// Listing order: by name, case-insensitively, ties broken by id so pages are stable.
+#[must_use]
+pub fn listing_key(product: &Product) -> (String, ProductId) {
+    (product.name.to_lowercase(), product.id)
+}
+
+/// How well `product` matches the lowercase `needle`: `Some(0)` when the name starts with it,
+/// `Some(1)` when the name contains it, `Some(2)` when only the description does, `None`
+/// otherwise. Lower ranks come first.
+#[must_use]
+pub fn search_rank(product: &Product, needle: &str) -> Option<u8> {
+    let name = product.name.to_lowercase();
+    if name.starts_with(needle) {
+        Some(0)
+    } else if name.contains(needle) {
+        Some(1)
+    } else if product.description.to_lowercase().contains(needle) {
+        Some(2)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared_types::Currency;
+
+    fn usd(cents: i64) -> Money {
+        Money::new(cents, Currency::Usd)
+    }
+
+    fn new_product(name: &str, cents: i64) -> NewProduct {
+        NewProduct {
+            name: name.to_owned(),
+            description: String::new(),
+            category: " Office ".to_owned(),
+            price: usd(cents),
+        }
+    }
+
+    #[test]
+    fn a_new_product_needs_a_name_and_a_positive_price() {
+        assert_eq!(
+            new_product("   ", 100).into_product(),
+            Err(ValidationError::EmptyName)
+        );
+        assert_eq!(
+            new_product("Lamp", 0).into_product(),
+            Err(ValidationError::NonPositivePrice(usd(0)))
+        );
+        assert!(
+            new_product(&"x".repeat(MAX_NAME_CHARS + 1), 1)
+                .into_product()
+                .is_err()
+        );
+        let product = new_product(" Lamp ", 100).into_product().unwrap();
+        assert_eq!(product.name, "Lamp");
+        assert_eq!(product.category, "office");
+        assert!(product.active);
+    }
+
+    #[test]
+    fn a_patch_changes_only_its_fields_and_validates_them() {
+        let mut product = new_product("Lamp", 100).into_product().unwrap();
+        let patch = ProductPatch {
+            price: Some(usd(250)),
+            active: Some(false),
+            ..ProductPatch::default()
+        }
+        .validated()
+        .unwrap();
+        patch.apply(&mut product);
+        assert_eq!(product.price, usd(250));
+        assert!(!product.active);
+        assert_eq!(product.name, "Lamp");
+        let bad = ProductPatch {
+            price: Some(usd(-1)),
+            ..ProductPatch::default()
+        };
+        assert!(bad.validated().is_err());
+    }
+
+    #[test]
+    fn page_requests_are_bounded() {
+        assert_eq!(
+            PageRequest::new(None, None).unwrap(),
+            PageRequest::default()
+        );
+        assert!(PageRequest::new(Some(0), None).is_err());
+        assert!(PageRequest::new(None, Some(0)).is_err());
+        assert!(PageRequest::new(None, Some(MAX_PER_PAGE + 1)).is_err());
+        assert!(PageRequest::new(Some(7), Some(MAX_PER_PAGE)).is_ok());
+    }
+
+    #[test]
+    fn name_prefixes_rank_before_name_matches_before_description_matches() {
+        let mut product = new_product("Desk Lamp", 100).into_product().unwrap();
+        product.description = "Warm light".to_owned();
+        assert_eq!(search_rank(&product, "desk"), Some(0));
+        assert_eq!(search_rank(&product, "lamp"), Some(1));
+        assert_eq!(search_rank(&product, "light"), Some(2));
+        assert_eq!(search_rank(&product, "mouse"), None);
+    }
+}

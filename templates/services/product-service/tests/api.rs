@@ -1,0 +1,343 @@
+//! The product service through its HTTP API.
+
+mod common;
+
+use axum::Router;
+use axum::http::{Method, StatusCode};
+use common::{admin, app_with, inventory_stub, nowhere, send, token};
+use platform::auth::Role;
+use product_service::config::Settings;
+use product_service::seed;
+use serde_json::{Value, json};
+use shared_events::{InMemoryEventBus, ProductUpdated, topics};
+use shared_types::{Currency, Money, ProductId};
+
+/// The service with the demo catalogue, its stock looked up at `inventory_url`.
+async fn seeded(inventory_url: String) -> (Router, InMemoryEventBus) {
+    app_with(Settings {
+        seed: true,
+        inventory_url,
+    })
+    .await
+}
+
+/// The service with an empty catalogue and no inventory.
+async fn empty() -> (Router, InMemoryEventBus) {
+    app_with(Settings {
+        seed: false,
+        inventory_url: nowhere().await,
+    })
+    .await
+}
+
+async fn create(app: &Router, name: &str, description: &str, category: &str) -> Value {
+    let (status, body) = send(
+        app,
+        Method::POST,
+        "/api/v1/products",
+        Some(&admin()),
+        Some(json!({
+            "name": name,
+            "description": description,
+            "category": category,
+            "price": { "amount_minor": 1_500, "currency": "USD" },
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body
+}
+
+async fn get_ok(app: &Router, uri: &str) -> Value {
+    let (status, body) = send(app, Method::GET, uri, None, None).await;
+    assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+    body
+}
+
+fn names(page: &Value) -> Vec<&str> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_listing_is_sorted_by_name_and_paginated() {
+    let (app, _bus) = seeded(nowhere().await).await;
+    let first = get_ok(&app, "/api/v1/products?per_page=4").await;
+    assert_eq!(
+        names(&first),
+        [
+            "27-inch 4K Monitor",
+            "Dotted Notebook",
+            "LED Desk Lamp",
+            "Mechanical Keyboard"
+        ]
+    );
+    assert_eq!(first["total"], 6);
+    assert_eq!(first["page"], 1);
+    let second = get_ok(&app, "/api/v1/products?page=2&per_page=4").await;
+    assert_eq!(names(&second), ["USB-C Hub", "Wireless Mouse"]);
+    let past_the_end = get_ok(&app, "/api/v1/products?page=3&per_page=4").await;
+    assert!(names(&past_the_end).is_empty());
+    assert_eq!(past_the_end["total"], 6);
+    let default = get_ok(&app, "/api/v1/products").await;
+    assert_eq!(default["per_page"], 20);
+    assert_eq!(names(&default).len(), 6);
+    let largest = get_ok(&app, "/api/v1/products?per_page=100").await;
+    assert_eq!(names(&largest).len(), 6);
+    let smallest = get_ok(&app, "/api/v1/products?per_page=1&page=6").await;
+    assert_eq!(names(&smallest), ["Wireless Mouse"]);
+}
+
+#[tokio::test]
+async fn out_of_range_pagination_is_a_400_problem() {
+    let (app, _bus) = seeded(nowhere().await).await;
+    for query in ["per_page=0", "per_page=101", "page=0", "page=abc"] {
+        let (status, problem) = send(
+            &app,
+            Method::GET,
+            &format!("/api/v1/products?{query}"),
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+        assert_eq!(problem["status"], 400);
+    }
+}
+
+#[tokio::test]
+async fn the_category_filter_is_case_insensitive() {
+    let (app, _bus) = seeded(nowhere().await).await;
+    let page = get_ok(&app, "/api/v1/products?category=Peripherals").await;
+    assert_eq!(names(&page), ["Mechanical Keyboard", "Wireless Mouse"]);
+    assert_eq!(page["total"], 2);
+    let none = get_ok(&app, "/api/v1/products?category=garden").await;
+    assert_eq!(none["total"], 0);
+}
+
+#[tokio::test]
+async fn search_ranks_name_matches_before_description_matches() {
+    let (app, _bus) = empty().await;
+    create(&app, "Reading Light", "Clip-on lamp for books", "office").await;
+    create(&app, "Lamp Shade", "Linen", "home").await;
+    create(&app, "Floor LAMP", "Tall", "home").await;
+    create(&app, "Stapler", "Heavy duty", "office").await;
+    let page = get_ok(&app, "/api/v1/products/search?q=LaMp").await;
+    assert_eq!(names(&page), ["Lamp Shade", "Floor LAMP", "Reading Light"]);
+    assert_eq!(page["total"], 3);
+    let (status, _) = send(
+        &app,
+        Method::GET,
+        "/api/v1/products/search?q=%20",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn an_inactive_product_is_hidden_from_listings_and_search_but_readable_by_id() {
+    let (app, _bus) = empty().await;
+    let product = create(&app, "Desk Fan", "Quiet", "office").await;
+    let id = product["id"].as_str().unwrap();
+    let (status, patched) = send(
+        &app,
+        Method::PATCH,
+        &format!("/api/v1/products/{id}"),
+        Some(&admin()),
+        Some(json!({ "active": false })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(patched["active"], false);
+    assert_eq!(get_ok(&app, "/api/v1/products").await["total"], 0);
+    assert_eq!(
+        get_ok(&app, "/api/v1/products/search?q=fan").await["total"],
+        0
+    );
+    let detail = get_ok(&app, &format!("/api/v1/products/{id}")).await;
+    assert_eq!(detail["active"], false);
+}
+
+#[tokio::test]
+async fn creating_and_changing_products_needs_an_admin() {
+    let (app, bus) = empty().await;
+    let body = json!({
+        "name": "Pen",
+        "category": "stationery",
+        "price": { "amount_minor": 199, "currency": "USD" },
+    });
+    let (status, _) = send(
+        &app,
+        Method::POST,
+        "/api/v1/products",
+        None,
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let customer = token(Role::Customer);
+    let (status, problem) = send(
+        &app,
+        Method::POST,
+        "/api/v1/products",
+        Some(&customer),
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(problem["status"], 403);
+    let (status, _) = send(
+        &app,
+        Method::PATCH,
+        &format!("/api/v1/products/{}", seed::MOUSE),
+        Some(&customer),
+        Some(json!({ "active": false })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(bus.published().is_empty());
+}
+
+#[tokio::test]
+async fn an_invalid_product_is_a_422_problem() {
+    let (app, bus) = empty().await;
+    for (name, amount) in [("  ", 100), ("Pen", 0), ("Pen", -5)] {
+        let (status, problem) = send(
+            &app,
+            Method::POST,
+            "/api/v1/products",
+            Some(&admin()),
+            Some(json!({
+                "name": name,
+                "category": "stationery",
+                "price": { "amount_minor": amount, "currency": "USD" },
+            })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name} {amount}");
+        assert!(problem["detail"].is_string());
+    }
+    let product = create(&app, "Pen", "", "stationery").await;
+    let (status, _) = send(
+        &app,
+        Method::PATCH,
+        &format!("/api/v1/products/{}", product["id"].as_str().unwrap()),
+        Some(&admin()),
+        Some(json!({ "name": "" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bus.published().len(), 1, "only the valid create");
+}
+
+#[tokio::test]
+async fn creating_and_updating_publish_product_updated() {
+    let (app, bus) = empty().await;
+    let product = create(&app, "Pen", "Blue ink", "stationery").await;
+    let id: ProductId = product["id"].as_str().unwrap().parse().unwrap();
+    let (status, _) = send(
+        &app,
+        Method::PATCH,
+        &format!("/api/v1/products/{id}"),
+        Some(&admin()),
+        Some(json!({ "price": { "amount_minor": 249, "currency": "USD" } })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let events: Vec<ProductUpdated> = bus
+        .published()
+        .iter()
+        .filter(|e| e.topic() == topics::PRODUCT_UPDATED)
+        .map(|e| e.decode().unwrap())
+        .collect();
+    assert_eq!(
+        events,
+        [
+            ProductUpdated {
+                product_id: id,
+                name: "Pen".to_owned(),
+                price: Money::new(1_500, Currency::Usd),
+            },
+            ProductUpdated {
+                product_id: id,
+                name: "Pen".to_owned(),
+                price: Money::new(249, Currency::Usd),
+            },
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_product_is_a_404_and_a_malformed_id_a_400() {
+    let (app, _bus) = empty().await;
+    let (status, _) = send(
+        &app,
+        Method::GET,
+        &format!("/api/v1/products/{}", ProductId::new()),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = send(
+        &app,
+        Method::PATCH,
+        &format!("/api/v1/products/{}", ProductId::new()),
+        Some(&admin()),
+        Some(json!({ "active": true })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = send(&app, Method::GET, "/api/v1/products/42", None, None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn a_product_shows_its_stock_from_inventory() {
+    let untracked = seed::NOTEBOOK;
+    let (app, _bus) = seeded(inventory_stub(7, untracked).await).await;
+    let detail = get_ok(&app, &format!("/api/v1/products/{}", seed::KEYBOARD)).await;
+    assert_eq!(detail["name"], "Mechanical Keyboard");
+    assert_eq!(detail["price"]["amount_minor"], 8_999);
+    assert_eq!(detail["stock"], json!({ "available": 7 }));
+    let detail = get_ok(&app, &format!("/api/v1/products/{untracked}")).await;
+    assert_eq!(
+        detail["stock"],
+        json!({ "available": 0 }),
+        "no stock entry, nothing to sell"
+    );
+}
+
+#[tokio::test]
+async fn a_product_is_served_without_stock_when_inventory_is_down() {
+    let (app, _bus) = seeded(nowhere().await).await;
+    let detail = get_ok(&app, &format!("/api/v1/products/{}", seed::MONITOR)).await;
+    assert_eq!(detail["id"], seed::MONITOR.to_string());
+    assert_eq!(detail["stock"], Value::Null);
+}
+
+#[tokio::test]
+async fn the_demo_catalogue_uses_the_ids_inventory_stocks() {
+    let (app, _bus) = seeded(nowhere().await).await;
+    let expected = [
+        (seed::KEYBOARD, "5eed0000-0000-4000-8000-000000000001"),
+        (seed::MOUSE, "5eed0000-0000-4000-8000-000000000002"),
+        (seed::MONITOR, "5eed0000-0000-4000-8000-000000000003"),
+        (seed::USB_C_HUB, "5eed0000-0000-4000-8000-000000000004"),
+        (seed::DESK_LAMP, "5eed0000-0000-4000-8000-000000000005"),
+        (seed::NOTEBOOK, "5eed0000-0000-4000-8000-000000000006"),
+    ];
+    for (id, text) in expected {
+        assert_eq!(id.to_string(), text);
+        let detail = get_ok(&app, &format!("/api/v1/products/{text}")).await;
+        assert_eq!(detail["active"], true);
+    }
+    let (empty, _bus) = empty().await;
+    assert_eq!(get_ok(&empty, "/api/v1/products").await["total"], 0);
+}

@@ -1,0 +1,127 @@
+//! Server boot: wraps a unit's API routes with health, readiness, metrics, request ids, traces
+//! and chaos, binds its port, serves until SIGINT/SIGTERM, and drains in-flight requests.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::http::HeaderName;
+use axum::middleware;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::chaos::{self, ChaosConfig};
+use crate::config::ServiceConfig;
+use crate::health::{self, Readiness};
+use crate::metrics::{self, Metrics};
+
+/// The header that carries a request's id across units.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The unit's full router: `api` (with chaos applied) plus `/health`, `/ready`, `/metrics`,
+/// request-id propagation and request tracing.
+pub fn app(
+    name: &'static str,
+    api: Router,
+    chaos_config: ChaosConfig,
+    readiness: Readiness,
+) -> Router {
+    let metrics_registry = Metrics::default();
+    let exposition = metrics_registry.clone();
+    let api = if chaos_config.is_active() {
+        tracing::warn!(service = name, ?chaos_config, "chaos injection is on");
+        api.layer(middleware::from_fn_with_state(chaos_config, chaos::inject))
+    } else {
+        api
+    };
+    api.merge(health::routes(name, readiness))
+        .route(
+            "/metrics",
+            get(move || async move { metrics::exposition(&exposition, name) }),
+        )
+        .layer(middleware::from_fn_with_state(
+            metrics_registry,
+            metrics::track,
+        ))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(TraceLayer::new_for_http())
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// Binds the unit's configured address.
+pub async fn bind(config: &ServiceConfig) -> anyhow::Result<TcpListener> {
+    let listener = TcpListener::bind(config.bind)
+        .await
+        .map_err(|err| anyhow::anyhow!("cannot listen on {}: {err}", config.bind))?;
+    Ok(listener)
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then finishes in-flight requests.
+/// Readiness turns false as soon as shutdown starts, so load balancers stop sending traffic.
+pub async fn serve(
+    name: &str,
+    listener: TcpListener,
+    router: Router,
+    readiness: Readiness,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let addr: SocketAddr = listener.local_addr()?;
+    tracing::info!(service = name, %addr, "listening");
+    readiness.set(true);
+    let draining = readiness.clone();
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            draining.set(false);
+        })
+        .await?;
+    tracing::info!(service = name, "stopped");
+    Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM (what Kubernetes and compose send).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received");
+}
+
+/// What a unit's library exposes to start it: its full router, with its consumers subscribed.
+pub type StartFn<F> =
+    fn(ServiceConfig, std::sync::Arc<dyn shared_events::EventBus>, Readiness) -> F;
+
+/// The whole `main` of a unit: config from the environment, logs, the event bus, `start`,
+/// then serve until a shutdown signal.
+pub async fn run<F>(unit: crate::topology::Unit, start: StartFn<F>) -> anyhow::Result<()>
+where
+    F: Future<Output = anyhow::Result<Router>>,
+{
+    let config = ServiceConfig::from_env(unit)?;
+    crate::telemetry::init(config.log_format);
+    if config.jwt_secret == crate::config::DEV_JWT_SECRET {
+        tracing::warn!("JWT_SECRET is unset: signing with the development secret");
+    }
+    let bus = crate::bus::from_env(unit);
+    let readiness = Readiness::default();
+    let listener = bind(&config).await?;
+    let router = start(config, bus, readiness.clone()).await?;
+    serve(unit.name, listener, router, readiness, shutdown_signal()).await
+}
