@@ -6,10 +6,10 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use arch_init::catalog::Catalog;
-use arch_init::commands::{Decided, render_project};
 use arch_init::context::ProjectContext;
 use arch_init::decision::Decision;
 use arch_init::name::ProjectName;
+use arch_init::project::{Decided, render_project};
 use arch_init::recommend::recommend;
 use arch_init::requirements::RequirementAnswers;
 use arch_init::research;
@@ -45,7 +45,8 @@ fn main() {
     let ctx = ProjectContext::from_toml(REFERENCE).expect("the reference answers parse");
     let catalog = Catalog::builtin();
     let name = ProjectName::parse("ecommerce-platform").expect("a valid name");
-    let templates = TemplateSet::builtin();
+    let templates =
+        arch_init::render::compile(TemplateSet::builtin()).expect("the built-in templates parse");
     let date = jiff::civil::date(2026, 11, 22);
     let answers = RequirementAnswers::default();
 
@@ -79,7 +80,19 @@ fn main() {
         rendered.plan.len(),
         rendered.plan.total_bytes()
     );
-    measure("verify + optimise + render whole plan", || {
+    let requirements =
+        arch_init::requirements::Requirements::derive(ctx.scalability, ctx.security, &answers);
+    measure("model + verify + optimise replicas", || {
+        black_box(arch_init::project::model_and_report(
+            "ecommerce-platform",
+            &decision,
+            &requirements,
+        ));
+    });
+    measure("compile the built-in templates", || {
+        black_box(arch_init::render::compile(TemplateSet::builtin()).expect("parses"));
+    });
+    measure("all of it: verify, ADR, session, render whole plan", || {
         black_box(render_project(&decided).expect("renders"));
     });
 }

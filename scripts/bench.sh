@@ -5,6 +5,8 @@
 #     the floor for writing that many files here; plus the peak memory of one generation.
 # Usage: scripts/bench.sh [runs]   (default 20)
 set -euo pipefail
+# Failures inside $(…) must stop the script too, or a broken run would be timed.
+shopt -s inherit_errexit
 cd "$(dirname "$0")/.."
 runs="${1:-20}"
 
@@ -21,7 +23,8 @@ args=(--yes --no-git --quiet --date 2026-11-22 --project-type microservice --com
 files=$(find "$work/reference" -type f | wc -l)
 bytes=$(du -sb "$work/reference" | cut -f1)
 
-# Median of $runs wall-clock runs of a command, in microseconds; $1 names the output dirs.
+# Median of $runs wall-clock runs of a command, in microseconds; $1 names the output dirs,
+# and each run gets its own output directory as the command's last argument.
 median_us() {
     local label="$1"; shift
     local times=()
@@ -37,7 +40,7 @@ median_us() {
     printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
 }
 
-gen_us=$(median_us generate sh -c '"$0" --name bench "$@" --output "${@: -1}"' "$bin" "${args[@]}")
+gen_us=$(median_us generate "$bin" --name bench "${args[@]}" --output)
 cp_us=$(median_us copy cp -r "$work/reference")
 echo "generate (--no-git): median ${gen_us} us for ${files} files, ${bytes} bytes"
 echo "cp -r of the same tree: median ${cp_us} us"

@@ -122,7 +122,7 @@ pub fn record(sources: &Sources<'_>) -> Record {
     let mut mitigations = vec![info.mitigation.clone()];
     if report.has_failures() {
         mitigations.push(format!(
-            "{} verified propert{} FAILED against the stated requirements; see Verification below for the counterexample and the cheapest fix.",
+            "{} verified propert{} FAILED against the stated requirements; see Verification below for the counterexample and what the replica search found.",
             report.failures(),
             if report.failures() == 1 { "y" } else { "ies" }
         ));

@@ -98,7 +98,7 @@ pub enum Format {
     reason = "each bool is an independent command-line switch"
 )]
 pub struct GenerateArgs {
-    /// Project name: the directory, the README title and the image names
+    /// Project name: the directory and the title of the README and ADR
     /// (letters, digits, `-`, `_`; starts with a letter).
     #[arg(long, required = true)]
     pub name: Option<String>,
@@ -184,7 +184,7 @@ pub struct AnswerArgs {
     pub language: Option<Language>,
 
     /// Web or application framework (free text).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = free_text)]
     pub framework: Option<String>,
 
     /// Expected users: low (<1K), moderate (<100K), high (<1M), extreme (>1M).
@@ -235,4 +235,9 @@ pub struct AnswerArgs {
 
     #[command(flatten)]
     pub requirements: RequirementArgs,
+}
+
+/// A free-text answer, checked like the same key in an answers file.
+fn free_text(text: &str) -> Result<String, String> {
+    <String as crate::context::Answer>::from_value(&serde_json::Value::String(text.to_owned()))
 }

@@ -1,5 +1,5 @@
 //! The subcommands (`recommend`, `verify`, `paradigms`, `templates`, `completions`) and the
-//! steps they share with generation: model + verification, and model → plan.
+//! printing of data on stdout they share with generation.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -13,18 +13,11 @@ use crate::cli::{AnswerArgs, Cli, Format, TemplatesAction};
 use crate::context::ProjectContext;
 use crate::decision::Decision;
 use crate::error::Error;
-use crate::model::ArchitectureModel;
-use crate::model::Shape;
 use crate::name::ProjectName;
 use crate::plan::{FilePlan, Mode};
-use crate::recommend::Recommendation;
 use crate::recommend::recommend as score;
-use crate::render::{RenderScope, render};
-use crate::requirements::{RequirementAnswers, Requirements};
-use crate::research::ResearchBrief;
-use crate::session::{self, Session};
+use crate::requirements::Requirements;
 use crate::templates::{Origin, TERA_SUFFIX, TemplateSet};
-use crate::verify::{VerificationReport, optimise, verify as check};
 use crate::{input, present};
 
 /// `arch-init recommend`: the ranking and its explanation on stdout.
@@ -52,7 +45,7 @@ pub fn verify(
     let rec = score(catalog, &ctx);
     let decision = Decision::new(catalog, &rec, arch.or(input.arch));
     let requirements = Requirements::derive(ctx.scalability, ctx.security, &input.requirements);
-    let (_, report) = model_and_report(name.as_str(), &decision, &requirements);
+    let (_, report) = crate::project::model_and_report(name.as_str(), &decision, &requirements);
     match format {
         Format::Json => print_json(
             &json!({ "decision": decision, "requirements": requirements, "verification": report }),
@@ -124,141 +117,6 @@ pub fn completions(shell: clap_complete::Shell) {
         "arch-init",
         &mut std::io::stdout(),
     );
-}
-
-/// The model for the decision, sized by the replica optimiser, and its verification report.
-#[must_use]
-pub fn model_and_report(
-    project: &str,
-    decision: &Decision,
-    requirements: &Requirements,
-) -> (ArchitectureModel, VerificationReport) {
-    let model = match decision.shape {
-        Shape::Microservices => ArchitectureModel::microservices(project),
-        Shape::DecisionOnly => ArchitectureModel::decision_only(project),
-    };
-    let optimum = optimise(&model, requirements);
-    let model = match optimum.sizing() {
-        Some(sizing) => model.with_replicas(&sizing.replicas),
-        None => model,
-    };
-    let report = check(&model, requirements);
-    (model, report)
-}
-
-/// What a run decided, ready to be verified and rendered.
-#[derive(Debug, Clone, Copy)]
-pub struct Decided<'a> {
-    pub name: &'a ProjectName,
-    pub date: jiff::civil::Date,
-    pub ctx: &'a ProjectContext,
-    pub requirement_answers: &'a RequirementAnswers,
-    pub rec: &'a Recommendation,
-    pub brief: Option<&'a ResearchBrief>,
-    pub decision: &'a Decision,
-    pub templates: &'a TemplateSet,
-}
-
-/// The verified model and every file of the project, in memory.
-#[derive(Debug)]
-pub struct Rendered {
-    pub report: VerificationReport,
-    /// The session record as written to `.arch-init/arch-init-session.json`.
-    pub session: serde_json::Value,
-    pub plan: FilePlan,
-}
-
-/// Requirements → model → verification → ADR → session → plan.
-pub fn render_project(decided: &Decided<'_>) -> Result<Rendered, Error> {
-    let ctx = decided.ctx;
-    let requirements =
-        Requirements::derive(ctx.scalability, ctx.security, decided.requirement_answers);
-    let (model, report) = model_and_report(decided.name.as_str(), decided.decision, &requirements);
-    let session = Session {
-        arch_init_version: env!("CARGO_PKG_VERSION"),
-        project: decided.name.as_str(),
-        date: decided.date.to_string(),
-        answers: ctx.to_answers(),
-        requirement_answers: decided.requirement_answers,
-        requirements: &requirements,
-        research: decided.brief,
-        recommendation: decided.rec,
-        decision: decided.decision,
-        verification: &report,
-    };
-    let adr = crate::adr::record(&crate::adr::Sources {
-        catalog: Catalog::builtin(),
-        ctx,
-        rec: decided.rec,
-        decision: decided.decision,
-        requirements: &requirements,
-        report: &report,
-        services: model.services().count(),
-    });
-    let plan = plan(decided.templates, &model, &session, &adr)?;
-    let session = serde_json::to_value(&session).map_err(|err| Error::Render {
-        template: session::PATH.into(),
-        reason: err.to_string(),
-    })?;
-    Ok(Rendered {
-        report,
-        session,
-        plan,
-    })
-}
-
-/// Every file of the project: the rendered templates plus the session record.
-fn plan(
-    templates: &TemplateSet,
-    model: &ArchitectureModel,
-    session: &Session<'_>,
-    adr: &crate::adr::Record,
-) -> Result<FilePlan, Error> {
-    let model_value = serde_json::to_value(model).map_err(|err| Error::Render {
-        template: "(model)".into(),
-        reason: err.to_string(),
-    })?;
-    let unit = |name: &str| {
-        model_value["units"]
-            .as_array()
-            .and_then(|units| units.iter().find(|u| u["name"] == name))
-            .cloned()
-            .unwrap_or_default()
-    };
-    let scope = RenderScope {
-        services: model
-            .services()
-            .map(|u| (u.name.clone(), unit(&u.name)))
-            .collect(),
-        units: model
-            .units
-            .iter()
-            .filter(|u| !model.services().any(|s| s.name == u.name))
-            .map(|u| (u.name.clone(), unit(&u.name)))
-            .chain(
-                (!model.units.is_empty()).then(|| ("devstack".to_owned(), serde_json::Value::Null)),
-            )
-            .collect(),
-        workspace: !model.units.is_empty(),
-    };
-    let session_json = session.to_json();
-    let context = json!({
-        "project": session.project,
-        "date": session.date,
-        "tool_version": session.arch_init_version,
-        "model": model_value,
-        "decision": session.decision,
-        "answers": session.answers,
-        "recommendation": session.recommendation,
-        "research": session.research,
-        "requirements": session.requirements,
-        "verification": session.verification,
-        "verification_markdown": session.verification.to_markdown(),
-        "adr": adr,
-    });
-    let mut plan = render(templates, &scope, &context)?;
-    plan.insert(session::PATH, session_json, Mode::Regular);
-    Ok(plan)
 }
 
 /// `--dry-run`: the file list (text) or the whole plan (JSON) on stdout.

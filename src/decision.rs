@@ -79,18 +79,12 @@ mod tests {
         assert!(decision.overridden);
         assert!(decision.score_gap > 0);
         let catalog = Catalog::builtin();
-        if let Some(secondary) = decision.secondary {
-            assert!(
-                catalog
-                    .get(Paradigm::Microservices)
-                    .companions
-                    .contains(&secondary)
-            );
-            assert_ne!(
-                catalog.get(secondary).category,
-                catalog.get(Paradigm::Microservices).category
-            );
-        }
+        let secondary = decision
+            .secondary
+            .expect("microservices has a companion that fits here");
+        let microservices = catalog.get(Paradigm::Microservices);
+        assert!(microservices.companions.contains(&secondary));
+        assert_ne!(catalog.get(secondary).category, microservices.category);
     }
 
     #[test]

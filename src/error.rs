@@ -38,6 +38,11 @@ pub enum Error {
     BadRequirementFlag(RequirementError),
 
     #[error(
+        "no request path `{name}` in the architecture model for a latency bound; the model has: {known}"
+    )]
+    UnknownEntry { name: String, known: String },
+
+    #[error(
         "no terminal to ask the questions on: pass `--yes` to accept the recommendation with the answers given as flags or `--answers FILE`"
     )]
     NeedsYes,
@@ -51,7 +56,7 @@ pub enum Error {
     )]
     TargetNotEmpty { path: PathBuf },
 
-    #[error("target `{path}` exists and is not a directory: choose another `--output`", path = path.display())]
+    #[error("target `{path}` is not a directory (or lies below a file): choose another `--output`", path = path.display())]
     TargetNotDirectory { path: PathBuf },
 
     #[error("templates directory `{path}`: {reason}", path = path.display())]
@@ -98,6 +103,7 @@ impl Error {
             | Self::BadAnswers { .. }
             | Self::BadRequirements { .. }
             | Self::BadRequirementFlag(_)
+            | Self::UnknownEntry { .. }
             | Self::NeedsYes
             | Self::TargetNotEmpty { .. }
             | Self::TargetNotDirectory { .. }
@@ -127,7 +133,12 @@ impl Error {
             }
             source = cause.source();
         }
-        line.split_whitespace().collect::<Vec<_>>().join(" ")
+        // Causes may span lines (parsers quote the source); values keep their own spaces.
+        line.lines()
+            .map(str::trim)
+            .filter(|part| !part.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// Prints `error: <line>` on stderr and returns the exit code.
@@ -136,6 +147,32 @@ impl Error {
         eprintln!("error: {}", self.line());
         ExitCode::from(self.exit_code())
     }
+}
+
+/// Clap's verdict on the command line: help and version print as clap prints them; a usage
+/// error becomes one `error:` line (clap's lines joined, its usage block dropped), exit 2.
+#[must_use]
+pub fn usage(err: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = err.print();
+        return ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2));
+    }
+    let text = err.render().to_string();
+    let line = text
+        .lines()
+        .take_while(|line| !line.starts_with("Usage:") && !line.starts_with("For more information"))
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    eprintln!("{line} (see `arch-init --help`)");
+    ExitCode::from(2)
 }
 
 #[cfg(test)]

@@ -20,17 +20,36 @@ pub struct Input {
     pub arch: Option<Paradigm>,
     /// The date of a replayed session.
     pub date: Option<jiff::civil::Date>,
+    /// A replayed session that skipped the research phase.
+    pub skip_research: bool,
+}
+
+/// The largest answers file read; a real one holds a few dozen lines.
+pub const MAX_ANSWERS_BYTES: u64 = 1 << 20;
+
+/// Reads an answers file as UTF-8, refusing anything over `MAX_ANSWERS_BYTES`.
+fn read_bounded(path: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_ANSWERS_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_ANSWERS_BYTES {
+        return Err(std::io::Error::other(
+            "larger than 1 MiB; an answers file holds a few answers",
+        ));
+    }
+    Ok(text)
 }
 
 /// Reads `--answers` (if any) and lays the answer flags over it.
 pub fn load(args: &AnswerArgs) -> Result<Input, Error> {
     let from_file = match &args.answers {
         Some(path) => {
-            let text =
-                std::fs::read_to_string(path).map_err(|source| Error::AnswersUnreadable {
-                    path: path.clone(),
-                    source,
-                })?;
+            let text = read_bounded(path).map_err(|source| Error::AnswersUnreadable {
+                path: path.clone(),
+                source,
+            })?;
             parse_file(path, &text)?
         }
         None => Input::default(),
@@ -39,9 +58,11 @@ pub fn load(args: &AnswerArgs) -> Result<Input, Error> {
         .requirements
         .answers()
         .map_err(Error::BadRequirementFlag)?;
+    let requirements = from_file.requirements.overlay(&flags);
+    crate::project::check_entry_names(&requirements)?;
     Ok(Input {
         answers: from_file.answers.overlay(flag_answers(args)),
-        requirements: from_file.requirements.overlay(&flags),
+        requirements,
         ..from_file
     })
 }
@@ -80,9 +101,7 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Input, Error> {
     let value: serde_json::Value = if is_json {
         serde_json::from_str(text).map_err(|err| bad(AnswersError::Syntax(err.to_string())))?
     } else {
-        let table: toml::Table = text
-            .parse()
-            .map_err(|err: toml::de::Error| bad(AnswersError::Syntax(err.to_string())))?;
+        let table = crate::context::answers::toml_table(text).map_err(bad)?;
         serde_json::to_value(table).map_err(|err| bad(AnswersError::Syntax(err.to_string())))?
     };
     let serde_json::Value::Object(object) = &value else {
@@ -112,6 +131,7 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Input, Error> {
         requirements,
         arch,
         date: None,
+        skip_research: false,
     })
 }
 
@@ -171,5 +191,9 @@ fn replay(
         requirements,
         arch,
         date: Some(date),
+        // A session records `research: null` when it skipped the phase.
+        skip_research: session
+            .get("research")
+            .is_some_and(serde_json::Value::is_null),
     })
 }

@@ -10,10 +10,12 @@ pub mod context;
 pub mod decision;
 pub mod error;
 pub mod input;
+pub mod interrupt;
 pub mod model;
 pub mod name;
 pub mod plan;
 pub mod present;
+pub mod project;
 pub mod questionnaire;
 pub mod recommend;
 pub mod render;
@@ -37,6 +39,7 @@ use ui::Ui;
 
 /// Runs what the user asked for.
 pub fn run(cli: Cli) -> Result<(), Error> {
+    interrupt::install();
     match cli.command {
         None => generate(&cli.generate),
         Some(Command::Recommend { answers, format }) => commands::recommend(&answers, format),
@@ -68,9 +71,7 @@ fn generate(args: &GenerateArgs) -> Result<(), Error> {
     } else {
         write::Overwrite::Refuse
     };
-    if !args.dry_run {
-        write::check_target(&target, overwrite)?;
-    }
+    write::check_target(&target, overwrite)?;
     let input = input::load(&args.answers)?;
     let templates = match &args.templates {
         Some(dir) => {
@@ -78,7 +79,7 @@ fn generate(args: &GenerateArgs) -> Result<(), Error> {
         }
         None => templates::TemplateSet::builtin(),
     };
-    render::check(&templates)?;
+    let templates = render::compile(templates)?;
     let interactive =
         !args.yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     if !args.yes && !interactive {
@@ -103,7 +104,7 @@ fn generate(args: &GenerateArgs) -> Result<(), Error> {
     }
 
     ui.step("Verifying the architecture and rendering");
-    let project = commands::render_project(&commands::Decided {
+    let project = project::render_project(&project::Decided {
         name: &name,
         date,
         ctx: &ctx,
@@ -166,7 +167,7 @@ fn decide(
     // Research what will be built: the forced paradigm when known up front, else the
     // recommendation; redone below if the user chooses another paradigm at the prompt.
     let research_for = |decision: &Decision| {
-        (!args.skip_research).then(|| {
+        (!(args.skip_research || input.skip_research)).then(|| {
             research::brief(
                 ctx,
                 decision.chosen,
@@ -182,7 +183,13 @@ fn decide(
     if let Some(brief) = &brief {
         ui.block(&present::research(brief));
     }
-    ui.block(&present::recommendation(catalog, &rec));
+    let shown = present::recommendation(catalog, &rec);
+    if interactive {
+        // The prompt that follows asks about it, so it is shown even with `--quiet`.
+        eprintln!("{shown}");
+    } else {
+        ui.block(&shown);
+    }
     let forced = match forced_upfront {
         Some(paradigm) => Some(paradigm),
         None if interactive => questionnaire::confirm(catalog, &rec)?,

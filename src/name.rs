@@ -1,5 +1,5 @@
-//! The project name: it becomes a directory, a Cargo package prefix and a container image
-//! name, so it must be safe as all three.
+//! The project name: it names the target directory and titles the README, ADR and
+//! architecture document, so it must be a safe directory name and read as an identifier.
 
 use std::fmt;
 
@@ -10,7 +10,7 @@ use std::fmt;
 )]
 pub struct NameError {
     shown: String,
-    reason: &'static str,
+    reason: String,
 }
 
 /// A validated project name.
@@ -18,20 +18,20 @@ pub struct NameError {
 #[serde(transparent)]
 pub struct ProjectName(String);
 
-/// Longest name accepted: Kubernetes labels and image names stay within limits with suffixes.
+/// Longest name accepted: long enough for any real project, short enough for a title.
 pub const MAX_LEN: usize = 48;
 
 impl ProjectName {
     /// Accepts `name` if it can be a directory, a package prefix and an image name.
     pub fn parse(name: &str) -> Result<Self, NameError> {
-        let refuse = |reason| {
+        let refuse = |reason: &str| {
             Err(NameError {
                 shown: if name.is_empty() {
                     "is empty".to_owned()
                 } else {
                     format!("`{name}`")
                 },
-                reason,
+                reason: reason.to_owned(),
             })
         };
         if name.is_empty() {
@@ -49,7 +49,7 @@ impl ProjectName {
             return refuse("a name cannot start with `-`");
         }
         if name.chars().count() > MAX_LEN {
-            return refuse("a name can have at most 48 characters");
+            return refuse(&format!("a name can have at most {MAX_LEN} characters"));
         }
         if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
             return refuse("a name must start with a letter");

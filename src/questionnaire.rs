@@ -73,16 +73,7 @@ fn ask_one(
             .default(current)
             .interact_text()?
     } else {
-        let items: Vec<String> = options
-            .iter()
-            .map(|(value, help)| {
-                if help.is_empty() {
-                    (*value).to_owned()
-                } else {
-                    format!("{value}  ({help})")
-                }
-            })
-            .collect();
+        let items: Vec<&str> = options.iter().map(|(_, described)| *described).collect();
         let default = options
             .iter()
             .position(|(value, _)| *value == current)

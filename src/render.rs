@@ -13,6 +13,9 @@ use crate::error::Error;
 use crate::plan::FilePlan;
 use crate::templates::{Origin, TERA_SUFFIX, Template, TemplateSet};
 
+/// The unit that runs every other unit in one process; rendered whenever units are.
+pub const DEVSTACK: &str = "devstack";
+
 /// The directory whose files are instantiated for every service.
 pub const PER_SERVICE: &str = "services/__unit__/";
 
@@ -27,14 +30,40 @@ pub struct RenderScope {
     pub workspace: bool,
 }
 
+/// A template set with every Tera template parsed, ready to render many times.
+pub struct Compiled {
+    templates: TemplateSet,
+    tera: Tera,
+}
+
+impl std::fmt::Debug for Compiled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Tera's own state is the parsed form of `templates`; the paths say what is in it.
+        f.debug_struct("Compiled")
+            .field(
+                "templates",
+                &self.templates.files.keys().collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// Parses every template; a syntax error in an overlay is bad input, reported before any
+/// question is asked.
+pub fn compile(templates: TemplateSet) -> Result<Compiled, Error> {
+    let tera = parse(&templates)?;
+    Ok(Compiled { templates, tera })
+}
+
 /// Renders every template in scope with `context` (an object; `unit` is added per unit).
 pub fn render(
-    templates: &TemplateSet,
+    compiled: &Compiled,
     scope: &RenderScope,
     context: &Value,
 ) -> Result<FilePlan, Error> {
-    let tera = compile(templates)?;
-    let base = tera::Context::from_value(context.clone()).map_err(|err| Error::Render {
+    let Compiled { templates, tera } = compiled;
+    // One context for every template; only `unit` changes between instances.
+    let mut ctx = tera::Context::from_value(context.clone()).map_err(|err| Error::Render {
         template: "(context)".into(),
         reason: err.to_string(),
     })?;
@@ -46,9 +75,9 @@ pub fn render(
     for (path, template) in generic.into_iter().chain(specific) {
         for (out_path, unit) in instances(path, scope) {
             let contents = if path.ends_with(TERA_SUFFIX) {
-                let mut ctx = base.clone();
-                if let Some(unit) = unit {
-                    ctx.insert("unit", unit);
+                match unit {
+                    Some(unit) => ctx.insert("unit", unit),
+                    None => drop(ctx.remove("unit")),
                 }
                 tera.render(path, &ctx)
                     .map_err(|err| template_error(path, template, &err))?
@@ -98,18 +127,10 @@ fn instances<'a>(path: &str, scope: &'a RenderScope) -> Vec<(String, Option<&'a 
 
 /// Top-level directories that belong to a unit the model may leave out.
 fn is_unit_dir(top: &str) -> bool {
-    matches!(top, "api-gateway" | "devstack")
+    top == DEVSTACK || top == "api-gateway"
 }
 
-/// Parses every template, so a syntax error in an overlay is reported before any question.
-pub fn check(templates: &TemplateSet) -> Result<(), Error> {
-    compile(templates).map(drop)
-}
-
-fn compile(templates: &TemplateSet) -> Result<Tera, Error> {
-    let mut tera = Tera::default();
-    tera.autoescape_on(Vec::new());
-    // Parse each template on its own first, so a syntax error names its file.
+fn parse(templates: &TemplateSet) -> Result<Tera, Error> {
     let mut sources = Vec::new();
     for (path, template) in templates
         .files
@@ -121,17 +142,48 @@ fn compile(templates: &TemplateSet) -> Result<Tera, Error> {
             line: "1".into(),
             reason: "not UTF-8 text".into(),
         })?;
-        Tera::default()
-            .add_raw_template(path, source)
-            .map_err(|err| template_error(path, template, &err))?;
-        sources.push((path.as_str(), source));
+        sources.push((path.as_str(), source, template));
     }
-    tera.add_raw_templates(sources)
-        .map_err(|err| Error::Render {
+    let mut tera = Tera::default();
+    tera.autoescape_on(Vec::new());
+    let Err(set_error) =
+        tera.add_raw_templates(sources.iter().map(|(path, source, _)| (*path, *source)))
+    else {
+        return Ok(tera);
+    };
+    // Name the culprit: a syntax error shows when its file is parsed alone. Parsed alone, a
+    // template that extends or imports another fails too, so those failures are passed over.
+    for (path, source, template) in &sources {
+        if let Err(err) = Tera::default().add_raw_template(path, source) {
+            if !refers_elsewhere(&err) {
+                return Err(template_error(path, template, &err));
+            }
+        }
+    }
+    // Otherwise a reference between templates is broken; Tera names the referring one.
+    let message = chain(&set_error);
+    let culprit = sources
+        .iter()
+        .find(|(path, _, _)| message.contains(&format!("'{path}'")));
+    Err(match culprit {
+        Some((path, _, template)) => template_error(path, template, &set_error),
+        None => Error::Render {
             template: "(template set)".into(),
-            reason: chain(&err),
-        })?;
-    Ok(tera)
+            reason: message,
+        },
+    })
+}
+
+/// Whether a Tera error is about another template (inheritance, macro imports) rather than
+/// the syntax of this one.
+fn refers_elsewhere(err: &tera::Error) -> bool {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text.contains("doesn't exist") || text.contains("isn't present") || text.contains("not found")
 }
 
 fn shown(path: &str, template: &Template) -> String {
@@ -254,7 +306,7 @@ mod tests {
             ("services/b-service/PORT", "special", Origin::Builtin),
             ("services/gone-service/x.rs", "never", Origin::Builtin),
         ]);
-        let plan = render(&templates, &scope(), &json!({})).unwrap();
+        let plan = render(&compile(templates).unwrap(), &scope(), &json!({})).unwrap();
         assert_eq!(plan.text("services/a-service/PORT"), Some("a-service:1"));
         assert_eq!(plan.text("services/b-service/PORT"), Some("special"));
         assert_eq!(plan.len(), 2, "{:?}", plan.paths().collect::<Vec<_>>());
@@ -264,7 +316,7 @@ mod tests {
     fn files_without_the_tera_suffix_are_copied_unchanged() {
         let workflow = "run: echo ${{ github.sha }} {{ not tera }}";
         let templates = set(&[(".github/workflows/ci.yml", workflow, Origin::Builtin)]);
-        let plan = render(&templates, &scope(), &json!({})).unwrap();
+        let plan = render(&compile(templates).unwrap(), &scope(), &json!({})).unwrap();
         assert_eq!(plan.text(".github/workflows/ci.yml"), Some(workflow));
     }
 
@@ -277,7 +329,7 @@ mod tests {
             ("api-gateway/src/main.rs", "fn main() {}", Origin::Builtin),
         ]);
         let plan = render(
-            &templates,
+            &compile(templates).unwrap(),
             &RenderScope::default(),
             &json!({ "project": "shop" }),
         )
@@ -296,7 +348,9 @@ mod tests {
             "line one\n{% if %}yes{% endif %}\nline three\n",
             Origin::Overlay("mine/README.md.tera".into()),
         )]);
-        let err = render(&templates, &scope(), &json!({})).unwrap_err();
+        let err = compile(templates)
+            .and_then(|c| render(&c, &scope(), &json!({})))
+            .unwrap_err();
         let Error::BadTemplate { template, line, .. } = &err else {
             panic!("{err:?}")
         };
@@ -312,7 +366,9 @@ mod tests {
             "# title\n\n{{ model.nope }}\n",
             Origin::Overlay("mine/README.md.tera".into()),
         )]);
-        let err = render(&templates, &scope(), &json!({ "model": {} })).unwrap_err();
+        let err = compile(templates)
+            .and_then(|c| render(&c, &scope(), &json!({ "model": {} })))
+            .unwrap_err();
         let Error::BadTemplate { line, reason, .. } = &err else {
             panic!("{err:?}")
         };

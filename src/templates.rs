@@ -49,7 +49,14 @@ impl TemplateSet {
 
     /// These templates with `overlay`'s files replacing or adding to them.
     #[must_use]
+    /// An overlay file replaces the built-in one that renders to the same path, whether
+    /// either of them is a `.tera` template or a plain file.
     pub fn overlaid(mut self, overlay: Self) -> Self {
+        for path in overlay.files.keys() {
+            let output = path.strip_suffix(TERA_SUFFIX).unwrap_or(path);
+            self.files.remove(output);
+            self.files.remove(&format!("{output}{TERA_SUFFIX}"));
+        }
         self.files.extend(overlay.files);
         self
     }
@@ -68,7 +75,8 @@ impl TemplateSet {
             ));
         }
         let mut files = BTreeMap::new();
-        collect_overlay(dir, dir, &mut files).map_err(|err| bad(err.to_string()))?;
+        collect_overlay(dir, dir, &mut Vec::new(), &mut files)
+            .map_err(|err| bad(err.to_string()))?;
         if files.is_empty() {
             return Err(bad(
                 "has no files; start from `arch-init templates export DIR`".into(),
@@ -79,25 +87,16 @@ impl TemplateSet {
 
     /// Writes these templates under `dir`, which must be absent or empty.
     pub fn export(&self, dir: &Path) -> Result<usize, Error> {
-        if dir.exists() {
-            let mut entries = fs::read_dir(dir).map_err(|source| io("read", dir, source))?;
-            if entries.next().is_some() {
-                return Err(Error::ExportNotEmpty {
-                    path: dir.to_owned(),
-                });
-            }
-        }
+        let overwrite = crate::write::Overwrite::Refuse;
+        crate::write::check_target(dir, overwrite).map_err(|err| match err {
+            Error::TargetNotEmpty { path } => Error::ExportNotEmpty { path },
+            other => other,
+        })?;
         let mut plan = crate::plan::FilePlan::default();
         for (path, template) in &self.files {
             plan.insert(path.clone(), template.source.clone(), template.mode);
         }
-        crate::write::write(
-            &plan,
-            dir,
-            crate::write::Overwrite::Refuse,
-            crate::write::Git::Skip,
-        )
-        .map(|w| w.files)
+        crate::write::write(&plan, dir, overwrite, crate::write::Git::Skip).map(|w| w.files)
     }
 }
 
@@ -132,11 +131,22 @@ fn collect_builtin(dir: &Dir<'_>, files: &mut BTreeMap<String, Template>) {
     }
 }
 
+/// Reads every file below `dir`; `visited` holds the real paths of the directories read so
+/// far, so a symbolic link back up the tree is reported instead of followed forever.
 fn collect_overlay(
     root: &Path,
     dir: &Path,
+    visited: &mut Vec<PathBuf>,
     files: &mut BTreeMap<String, Template>,
 ) -> std::io::Result<()> {
+    let real = fs::canonicalize(dir)?;
+    if visited.contains(&real) {
+        return Err(std::io::Error::other(format!(
+            "`{}` links back to a directory already read",
+            dir.display()
+        )));
+    }
+    visited.push(real);
     let mut entries: Vec<_> = fs::read_dir(dir)?.collect::<Result<_, _>>()?;
     entries.sort_by_key(fs::DirEntry::file_name);
     for entry in entries {
@@ -145,11 +155,17 @@ fn collect_overlay(
             continue;
         }
         if path.is_dir() {
-            collect_overlay(root, &path, files)?;
+            collect_overlay(root, &path, visited, files)?;
             continue;
         }
         let relative = path.strip_prefix(root).map_err(std::io::Error::other)?;
-        let key = relative.to_string_lossy().replace('\\', "/");
+        let Some(relative) = relative.to_str() else {
+            return Err(std::io::Error::other(format!(
+                "`{}` has a name that is not UTF-8",
+                path.display()
+            )));
+        };
+        let key = relative.replace('\\', "/");
         let source = fs::read(&path)?;
         files.insert(
             key,
@@ -177,12 +193,4 @@ fn disk_mode(path: &Path) -> std::io::Result<Mode> {
 #[cfg(not(unix))]
 fn disk_mode(_: &Path) -> std::io::Result<Mode> {
     Ok(Mode::Regular)
-}
-
-fn io(action: &'static str, path: &Path, source: std::io::Error) -> Error {
-    Error::Io {
-        action,
-        path: path.to_owned(),
-        source,
-    }
 }

@@ -49,6 +49,9 @@ pub enum GitOutcome {
 pub fn check_target(target: &Path, overwrite: Overwrite) -> Result<(), Error> {
     match fs::metadata(target) {
         Err(err) if err.kind() == ErrorKind::NotFound => Ok(()),
+        Err(err) if err.kind() == ErrorKind::NotADirectory => Err(Error::TargetNotDirectory {
+            path: target.to_owned(),
+        }),
         Err(source) => Err(io("inspect", target, source)),
         Ok(meta) if !meta.is_dir() => Err(Error::TargetNotDirectory {
             path: target.to_owned(),
@@ -74,28 +77,51 @@ pub fn write(
     git: Git,
 ) -> Result<Written, Error> {
     check_target(target, overwrite)?;
-    let parent = parent_of(target);
-    fs::create_dir_all(&parent).map_err(|source| io("create", &parent, source))?;
-    let staging = Staging::create(&parent, target)?;
+    // An existing directory (or a link to one) is written into where it really is, staged
+    // inside itself: same filesystem for the renames, and the directory a shell may be
+    // standing in is never replaced. A new target is staged beside it and renamed.
+    let existing = target.exists();
+    let (dest, staging_parent) = if existing {
+        let real = fs::canonicalize(target).map_err(|source| io("resolve", target, source))?;
+        (real.clone(), real)
+    } else {
+        let parent = parent_of(target);
+        fs::create_dir_all(&parent).map_err(|source| io("create", &parent, source))?;
+        (target.to_owned(), parent)
+    };
+    let staging = Staging::create(&staging_parent, target)?;
+    // Paths are sorted, so a directory's files come together: create each directory once.
+    let mut created = std::collections::HashSet::new();
     for (path, file) in plan.iter() {
-        let dest = staging.path.join(path);
-        if let Some(dir) = dest.parent() {
-            fs::create_dir_all(dir).map_err(|source| io("create", dir, source))?;
+        let file_path = staging.path.join(path);
+        if let Some(dir) = file_path.parent() {
+            if created.insert(dir.to_owned()) {
+                fs::create_dir_all(dir).map_err(|source| io("create", dir, source))?;
+            }
         }
-        fs::write(&dest, &file.contents).map_err(|source| io("write", &dest, source))?;
-        set_mode(&dest, file.mode.bits())?;
+        create_file(&file_path, &file.contents, file.mode.bits())
+            .map_err(|source| io("write", &file_path, source))?;
     }
-    let was_repository = target.join(".git").exists();
-    staging.move_into(target)?;
+    let in_repository = existing && inside_work_tree(&dest);
+    staging.move_into(&dest, existing)?;
     let git = match git {
         Git::Skip => GitOutcome::Skipped,
-        Git::InitAndCommit if was_repository => GitOutcome::AlreadyRepository,
-        Git::InitAndCommit => init_and_commit(target),
+        Git::InitAndCommit if in_repository => GitOutcome::AlreadyRepository,
+        Git::InitAndCommit => init_and_commit(&dest),
     };
     Ok(Written {
         files: plan.len(),
         git,
     })
+}
+
+/// Whether `dir` is inside a git work tree (git missing counts as no).
+fn inside_work_tree(dir: &Path) -> bool {
+    Command::new("git")
+        .args(["rev-parse", "--is-inside-work-tree"])
+        .current_dir(dir)
+        .output()
+        .is_ok_and(|out| out.status.success() && out.stdout.starts_with(b"true"))
 }
 
 fn parent_of(target: &Path) -> PathBuf {
@@ -113,16 +139,17 @@ fn io(action: &'static str, path: &Path, source: std::io::Error) -> Error {
     }
 }
 
-#[cfg(unix)]
-fn set_mode(path: &Path, bits: u32) -> Result<(), Error> {
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(path, fs::Permissions::from_mode(bits))
-        .map_err(|source| io("set permissions of", path, source))
-}
-
-#[cfg(not(unix))]
-fn set_mode(_: &Path, _: u32) -> Result<(), Error> {
-    Ok(())
+/// Creates `path` with `contents`, its permission bits set at creation (less the umask, as
+/// `cp` and editors do), in one open and one write.
+fn create_file(path: &Path, contents: &[u8], bits: u32) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, bits);
+    #[cfg(not(unix))]
+    let _ = bits;
+    options.open(path)?.write_all(contents)
 }
 
 /// A staging directory beside the target, removed on drop unless moved into place.
@@ -142,25 +169,18 @@ impl Staging {
             fs::remove_dir_all(&path).map_err(|source| io("remove", &path, source))?;
         }
         fs::create_dir(&path).map_err(|source| io("create", &path, source))?;
+        crate::interrupt::staging(Some(path.clone()));
         Ok(Self { path, keep: false })
     }
 
-    /// Renames the staged tree to `target` (absent or empty), or moves each staged file over
-    /// the existing tree (forced).
-    fn move_into(mut self, target: &Path) -> Result<(), Error> {
-        if target.is_dir()
-            && fs::read_dir(target)
-                .map_err(|source| io("read", target, source))?
-                .next()
-                .is_none()
-        {
-            fs::remove_dir(target).map_err(|source| io("replace", target, source))?;
-        }
-        if target.exists() {
-            merge(&self.path, target)?;
+    /// Renames the staged tree to `dest` when it did not exist, or moves each staged file to
+    /// the same path in the existing `dest`.
+    fn move_into(mut self, dest: &Path, existing: bool) -> Result<(), Error> {
+        if existing {
+            merge(&self.path, dest)?;
         } else {
-            fs::rename(&self.path, target)
-                .map_err(|source| io("move the staged project to", target, source))?;
+            fs::rename(&self.path, dest)
+                .map_err(|source| io("move the staged project to", dest, source))?;
             self.keep = true;
         }
         Ok(())
@@ -169,6 +189,7 @@ impl Staging {
 
 impl Drop for Staging {
     fn drop(&mut self) {
+        crate::interrupt::staging(None);
         if !self.keep {
             let _ = fs::remove_dir_all(&self.path);
         }
@@ -323,5 +344,88 @@ mod tests {
             check_target(&target, Overwrite::Force),
             Err(Error::TargetNotDirectory { .. })
         ));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_existing_empty_directory_is_filled_in_place() {
+        use std::os::unix::fs::MetadataExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("shop");
+        fs::create_dir(&target).unwrap();
+        let inode = fs::metadata(&target).unwrap().ino();
+        write(&plan(), &target, Overwrite::Refuse, Git::Skip).unwrap();
+        assert_eq!(
+            fs::metadata(&target).unwrap().ino(),
+            inode,
+            "the directory itself is kept"
+        );
+        let mut names: Vec<_> = fs::read_dir(&target)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            ["README.md", "scripts"],
+            "no staging directory left inside"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_to_an_empty_directory_is_written_through() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::create_dir(tmp.path().join("real")).unwrap();
+        std::os::unix::fs::symlink(tmp.path().join("real"), tmp.path().join("link")).unwrap();
+        write(
+            &plan(),
+            &tmp.path().join("link"),
+            Overwrite::Refuse,
+            Git::Skip,
+        )
+        .unwrap();
+        assert_eq!(
+            fs::read_to_string(tmp.path().join("real/README.md")).unwrap(),
+            "hello"
+        );
+        assert!(
+            fs::symlink_metadata(tmp.path().join("link"))
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+    }
+
+    #[test]
+    fn a_target_below_a_file_is_refused_as_bad_input() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::write(tmp.path().join("afile"), "x").unwrap();
+        let err = check_target(&tmp.path().join("afile/sub"), Overwrite::Refuse).unwrap_err();
+        assert!(matches!(err, Error::TargetNotDirectory { .. }), "{err:?}");
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn no_repository_is_nested_inside_an_existing_work_tree() {
+        let tmp = tempfile::tempdir().unwrap();
+        let init = Command::new("git")
+            .args(["init", "-q"])
+            .current_dir(tmp.path())
+            .status();
+        assert!(
+            init.is_ok_and(|s| s.success()),
+            "git is installed where this suite runs"
+        );
+        fs::create_dir(tmp.path().join("sub")).unwrap();
+        let written = write(
+            &plan(),
+            &tmp.path().join("sub"),
+            Overwrite::Refuse,
+            Git::InitAndCommit,
+        )
+        .unwrap();
+        assert_eq!(written.git, GitOutcome::AlreadyRepository);
+        assert!(!tmp.path().join("sub/.git").exists());
     }
 }

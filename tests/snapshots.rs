@@ -69,7 +69,7 @@ fn the_reference_plan_lists_every_file_with_its_mode() {
 }
 
 #[test]
-fn the_files_rendered_from_the_model_match_their_snapshots() {
+fn the_files_a_reviewer_reads_first_match_their_snapshots() {
     let plan = reference();
     for (name, path) in [
         ("workspace_cargo_toml", "Cargo.toml"),

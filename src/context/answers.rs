@@ -75,6 +75,10 @@ impl Answer for String {
     fn from_value(value: &Value) -> Result<Self, String> {
         match value {
             Value::String(text) if text.trim().is_empty() => Err("must not be empty".to_owned()),
+            // Free text lands in tables and search queries: one line, no table separators.
+            Value::String(text) if text.chars().any(|c| c.is_control() || c == '|' || c == '`') => {
+                Err("must be one line without `|` or backticks".to_owned())
+            }
             Value::String(text) => Ok(text.trim().to_owned()),
             _ => Err("must be a string".to_owned()),
         }
@@ -92,7 +96,7 @@ impl Answer for String {
 impl Answers {
     /// Reads an answers file; `requirements` and `arch` are left for other readers.
     pub fn from_toml_str(text: &str) -> Result<Answers, AnswersError> {
-        let table: toml::Table = toml::from_str(text).map_err(|err| toml_syntax(text, &err))?;
+        let table = toml_table(text)?;
         let value = serde_json::to_value(table)
             .map_err(|err| AnswersError::Syntax(format!("unreadable value: {err}")))?;
         Self::from_json_value(&value)
@@ -148,6 +152,11 @@ fn spell(value: &Value) -> String {
         Value::Array(_) => "[…]".to_owned(),
         other => other.to_string(),
     }
+}
+
+/// Parses TOML text into a table; a syntax error becomes one line, "line L, column C: …".
+pub fn toml_table(text: &str) -> Result<toml::Table, AnswersError> {
+    toml::from_str(text).map_err(|err| toml_syntax(text, &err))
 }
 
 /// One line: "line L, column C: message", from toml's multi-line report.

@@ -14,6 +14,7 @@ fn refused(args: &[&str], says: &[&str]) {
     let assert = arch_init(tmp.path()).args(args).assert().code(2);
     let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
     assert!(stderr.starts_with("error:"), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
     for text in says {
         assert!(stderr.contains(text), "expected {text:?} in: {stderr}");
     }
@@ -43,7 +44,7 @@ fn an_unknown_answer_value_lists_the_valid_ones() {
 fn a_team_size_of_zero_is_refused() {
     refused(
         &["--name", "shop", "--yes", "--team-size", "0"],
-        &["--team-size"],
+        &["--team-size", "`0`"],
     );
 }
 
@@ -162,8 +163,12 @@ fn an_answers_file_with_an_unknown_key_lists_the_known_ones() {
 
 #[test]
 fn a_malformed_answers_file_says_where() {
-    bad_answers("toml", "team_size = \n", &["line 1"]);
-    bad_answers("json", "{\"team_size\": ", &["line 1"]);
+    bad_answers(
+        "toml",
+        "complexity = \"simple\"\nteam_size = \n",
+        &["line 2, column 13: string values must be quoted"],
+    );
+    bad_answers("json", "{\"team_size\": ", &["line 1 column 14"]);
 }
 
 #[test]
@@ -259,4 +264,34 @@ fn exporting_templates_into_a_non_empty_directory_is_refused() {
         .code(2)
         .stderr(contains("not empty"));
     assert_eq!(files(&tmp.path().join("out")), ["keep.txt"]);
+}
+
+#[test]
+fn an_empty_or_multi_line_framework_is_refused_like_in_a_file() {
+    refused(
+        &["--name", "shop", "--yes", "--framework", " "],
+        &["--framework", "must not be empty"],
+    );
+    refused(
+        &["--name", "shop", "--yes", "--framework", "a|b\nc"],
+        &["--framework", "one line"],
+    );
+}
+
+#[test]
+fn a_latency_bound_for_an_unknown_request_path_lists_the_known_ones() {
+    refused(
+        &[
+            "--name",
+            "shop",
+            "--yes",
+            "--team-size",
+            "50+",
+            "--complexity",
+            "simple",
+            "--entry-p99",
+            "checkot=300",
+        ],
+        &["no request path `checkot`", "`checkout`"],
+    );
 }

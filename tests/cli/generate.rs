@@ -243,13 +243,18 @@ fn output_chooses_the_directory_and_creates_its_parents() {
     let tmp = tempfile::tempdir().unwrap();
     generate(tmp.path(), &["--output", "work/projects/the-shop"]).success();
     assert!(tmp.path().join("work/projects/the-shop").join(ADR).exists());
+    let names = |dir: &Path| -> Vec<_> {
+        fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect()
+    };
     assert_eq!(
-        files(tmp.path())
-            .iter()
-            .filter(|p| p.contains("staging"))
-            .count(),
-        0
+        names(tmp.path()),
+        ["work"],
+        "no staging directory left behind"
     );
+    assert_eq!(names(&tmp.path().join("work/projects")), ["the-shop"]);
 }
 
 #[test]

@@ -38,6 +38,11 @@ fn help_lists_every_question_flag_and_the_generation_switches() {
     ] {
         assert!(out.contains(flag), "--help does not mention {flag}");
     }
+    let commands: Vec<&str> = out
+        .lines()
+        .skip_while(|line| !line.starts_with("Commands:"))
+        .filter_map(|line| line.strip_prefix("  ")?.split_whitespace().next())
+        .collect();
     for command in [
         "recommend",
         "verify",
@@ -45,7 +50,10 @@ fn help_lists_every_question_flag_and_the_generation_switches() {
         "templates",
         "completions",
     ] {
-        assert!(out.contains(command), "--help does not mention `{command}`");
+        assert!(
+            commands.contains(&command),
+            "--help lists no `{command}` command: {commands:?}"
+        );
     }
 }
 

@@ -192,3 +192,57 @@ fn verify_says_there_is_nothing_to_verify_for_a_paradigm_without_a_model() {
         .success()
         .stdout(contains("nothing to verify"));
 }
+
+#[test]
+fn overlay_templates_may_extend_each_other_and_a_plain_file_replaces_a_template() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mine = tmp.path().join("mine/docs/adr");
+    std::fs::create_dir_all(&mine).unwrap();
+    std::fs::write(
+        mine.join("base.md.tera"),
+        "# {% block title %}{% endblock %}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        mine.join("001-architecture-paradigm.md.tera"),
+        "{% extends \"docs/adr/base.md.tera\" %}{% block title %}{{ adr.chosen.name }}{% endblock %}",
+    )
+    .unwrap();
+    std::fs::write(tmp.path().join("mine/README.md"), "our own readme\n").unwrap();
+    arch_init(tmp.path())
+        .args([
+            "--name",
+            "shop",
+            "--yes",
+            "--no-git",
+            "--templates",
+            "mine",
+            "--team-size",
+            "50+",
+        ])
+        .assert()
+        .success();
+    let project = tmp.path().join("shop");
+    assert_eq!(
+        std::fs::read_to_string(project.join("docs/adr/001-architecture-paradigm.md")).unwrap(),
+        "# Event-Driven\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(project.join("README.md")).unwrap(),
+        "our own readme\n"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn an_overlay_with_a_link_loop_is_refused_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp.path().join("mine/docs")).unwrap();
+    std::os::unix::fs::symlink("..", tmp.path().join("mine/docs/up")).unwrap();
+    arch_init(tmp.path())
+        .args(["--name", "shop", "--yes", "--templates", "mine"])
+        .assert()
+        .code(2)
+        .stderr(contains("links back to a directory already read"));
+    assert!(!tmp.path().join("shop").exists());
+}

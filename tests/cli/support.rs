@@ -24,7 +24,8 @@ pub const REFERENCE: &[&str] = &[
     "normal",
 ];
 
-/// `arch-init` in `dir`, with no terminal and a fixed date.
+/// `arch-init` in `dir`. Its stdin is a pipe, so it never prompts; `NO_COLOR` is cleared so
+/// output is checked as a terminal user without it would get.
 pub fn arch_init(dir: &Path) -> Command {
     let mut cmd = cargo_bin_cmd!("arch-init");
     cmd.current_dir(dir).env_remove("NO_COLOR");

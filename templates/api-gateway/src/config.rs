@@ -1,10 +1,12 @@
 //! Gateway settings, read from `API_GATEWAY_*` environment variables (upstream URLs from each
-//! unit's `<PREFIX>_URL`).
+//! unit's `<PREFIX>_URL`). How each upstream is called (timeouts, attempts, backoff) is not
+//! configuration: it is the architecture model's (`platform::topology::CALLS`).
 
 use std::time::Duration;
 
+use platform::client::CallPolicy;
 use platform::config::{ConfigError, env_or};
-use platform::topology::{self, Unit};
+use platform::topology::{self, API_GATEWAY, Unit};
 
 /// One service behind the gateway.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,19 +17,36 @@ pub struct Upstream {
     pub base_url: String,
     /// The `/api/v1/...` path prefixes it owns.
     pub routes: Vec<String>,
-    /// Timeout of one attempt; `None` uses `ServiceConfig::upstream_timeout`.
-    pub timeout: Option<Duration>,
+    /// How reads (`GET`, `HEAD`) are sent: per-attempt timeout, attempts and backoff of the
+    /// model's `api-gateway → unit GET` call.
+    pub read: CallPolicy,
+    /// Timeout of a write (every other method), from the model's `api-gateway → unit POST`
+    /// call. Writes are sent once, never retried.
+    pub write_timeout: Duration,
 }
 
 impl Upstream {
-    /// `unit` at `base_url`, owning the unit's routes.
+    /// `unit` at `base_url`, owning the unit's routes, called as the architecture model says.
+    ///
+    /// # Panics
+    /// If the model lacks the gateway's `GET` or `POST` call to `unit`: routing to a unit the
+    /// model does not connect to the gateway is a programming error.
     #[must_use]
     pub fn for_unit(unit: Unit, base_url: String) -> Self {
+        let model = |method: &str| {
+            CallPolicy::of(API_GATEWAY, unit, method).unwrap_or_else(|| {
+                panic!(
+                    "the architecture model has no {method} call from {} to {}",
+                    API_GATEWAY.name, unit.name
+                )
+            })
+        };
         Self {
             name: unit.name.to_owned(),
             base_url,
             routes: unit.routes.iter().map(|r| (*r).to_owned()).collect(),
-            timeout: None,
+            read: model("GET"),
+            write_timeout: model("POST").timeout,
         }
     }
 }
@@ -50,22 +69,12 @@ pub struct BreakerSettings {
     pub cool_down: Duration,
 }
 
-/// Retries of idempotent requests (GET, HEAD).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetrySettings {
-    /// Attempts in total, including the first.
-    pub max_attempts: u32,
-    /// Wait before the first retry; doubled before each next one.
-    pub initial_backoff: Duration,
-}
-
 /// Everything the gateway needs beyond [`platform::ServiceConfig`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     pub upstreams: Vec<Upstream>,
     pub rate_limit: RateLimitSettings,
     pub breaker: BreakerSettings,
-    pub retry: RetrySettings,
     /// Origins allowed by CORS; `None` allows any origin (local development only).
     pub cors_origins: Option<Vec<String>>,
     /// Whether to take the client address from `x-forwarded-for` (only behind a proxy that
@@ -76,7 +85,8 @@ pub struct Settings {
 }
 
 impl Default for Settings {
-    /// Every service of the topology at its `base_url()`, and local-development policies.
+    /// Every service of the topology at its `base_url()`, called as the model says, and
+    /// local-development limits.
     fn default() -> Self {
         Self {
             upstreams: topology::SERVICES
@@ -90,10 +100,6 @@ impl Default for Settings {
             breaker: BreakerSettings {
                 failure_threshold: 5,
                 cool_down: Duration::from_secs(10),
-            },
-            retry: RetrySettings {
-                max_attempts: 3,
-                initial_backoff: Duration::from_millis(50),
             },
             cors_origins: None,
             trust_forwarded_for: false,
@@ -114,15 +120,9 @@ impl Settings {
     /// Reads the variables listed in the README; unset ones keep their defaults.
     pub fn from_env() -> Result<Self, ConfigError> {
         let defaults = Self::default();
-        let mut upstreams = defaults.upstreams;
-        for (upstream, unit) in upstreams.iter_mut().zip(topology::SERVICES) {
-            let key = format!("API_GATEWAY_{}_TIMEOUT_MS", unit.env_prefix);
-            let millis: u64 = env_or(&key, 0)?;
-            upstream.timeout = (millis > 0).then(|| Duration::from_millis(millis));
-        }
         let origins: String = env_or("API_GATEWAY_CORS_ORIGINS", String::new())?;
         let settings = Self {
-            upstreams,
+            upstreams: defaults.upstreams,
             rate_limit: RateLimitSettings {
                 per_second: env_or(
                     "API_GATEWAY_RATE_LIMIT_PER_SECOND",
@@ -138,16 +138,6 @@ impl Settings {
                 cool_down: Duration::from_millis(env_or(
                     "API_GATEWAY_BREAKER_COOL_DOWN_MS",
                     u64::try_from(defaults.breaker.cool_down.as_millis()).unwrap_or(u64::MAX),
-                )?),
-            },
-            retry: RetrySettings {
-                max_attempts: env_or(
-                    "API_GATEWAY_RETRY_MAX_ATTEMPTS",
-                    defaults.retry.max_attempts,
-                )?,
-                initial_backoff: Duration::from_millis(env_or(
-                    "API_GATEWAY_RETRY_BACKOFF_MS",
-                    u64::try_from(defaults.retry.initial_backoff.as_millis()).unwrap_or(u64::MAX),
                 )?),
             },
             cors_origins: parse_origins(&origins),
@@ -185,12 +175,21 @@ impl Settings {
                 "must be at least 1",
             ));
         }
-        if self.retry.max_attempts == 0 {
-            return Err(invalid(
-                "API_GATEWAY_RETRY_MAX_ATTEMPTS",
-                &0,
-                "must be at least 1",
-            ));
+        for upstream in &self.upstreams {
+            if upstream.read.timeout.is_zero() || upstream.write_timeout.is_zero() {
+                return Err(invalid(
+                    &format!("{} timeout", upstream.name),
+                    &0,
+                    "an upstream timeout must be positive",
+                ));
+            }
+            if upstream.read.attempts == 0 {
+                return Err(invalid(
+                    &format!("{} read attempts", upstream.name),
+                    &0,
+                    "must be at least 1",
+                ));
+            }
         }
         Ok(())
     }
@@ -246,6 +245,33 @@ mod tests {
     }
 
     #[test]
+    fn every_upstream_is_called_as_the_architecture_model_says() {
+        let settings = Settings::default();
+        assert_eq!(settings.upstreams.len(), topology::SERVICES.len());
+        for (upstream, unit) in settings.upstreams.iter().zip(topology::SERVICES) {
+            let read = topology::call(API_GATEWAY, *unit, "GET").unwrap();
+            let write = topology::call(API_GATEWAY, *unit, "POST").unwrap();
+            assert_eq!(upstream.name, unit.name);
+            assert_eq!(
+                upstream.read,
+                CallPolicy {
+                    timeout: Duration::from_millis(read.timeout_ms),
+                    attempts: read.attempts,
+                    backoff: Duration::from_millis(read.backoff_ms),
+                },
+                "{}",
+                unit.name
+            );
+            assert_eq!(
+                upstream.write_timeout,
+                Duration::from_millis(write.timeout_ms),
+                "{}",
+                unit.name
+            );
+        }
+    }
+
+    #[test]
     fn an_upstream_can_be_repointed_by_name() {
         let settings = Settings::default().with_base_url("order-service", "http://127.0.0.1:1");
         let order = settings
@@ -275,6 +301,12 @@ mod tests {
         assert!(settings.validate().is_err());
         let mut settings = Settings::default();
         settings.breaker.failure_threshold = 0;
+        assert!(settings.validate().is_err());
+        let mut settings = Settings::default();
+        settings.upstreams[0].read.attempts = 0;
+        assert!(settings.validate().is_err());
+        let mut settings = Settings::default();
+        settings.upstreams[0].write_timeout = Duration::ZERO;
         assert!(settings.validate().is_err());
     }
 }

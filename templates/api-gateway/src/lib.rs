@@ -2,10 +2,10 @@
 //! service owning each path prefix (from the topology), validates access tokens on protected
 //! routes, rate-limits each client with a token bucket, answers CORS, and protects clients
 //! from failing services with per-upstream timeouts, retries with exponential backoff for
-//! idempotent requests, and a circuit breaker per upstream. Errors are problem+json.
+//! idempotent requests (both as the architecture model's calls say), and a circuit breaker per
+//! upstream. Errors are problem+json. It is served by `platform::server::serve`, which gives
+//! each request its peer address for the per-client rate limit.
 
-use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -13,7 +13,6 @@ use platform::ServiceConfig;
 use platform::auth::JwtKeys;
 use platform::health::Readiness;
 use shared_events::EventBus;
-use tokio::net::TcpListener;
 
 pub mod breaker;
 pub mod config;
@@ -45,36 +44,11 @@ pub async fn start_with(
     readiness: Readiness,
 ) -> anyhow::Result<Router> {
     let keys = JwtKeys::new(config.jwt_secret.as_bytes());
-    let gateway = proxy::Gateway::new(settings, keys, config.upstream_timeout)?;
+    let gateway = proxy::Gateway::new(settings, keys)?;
     Ok(platform::server::app(
         config.unit.name,
         proxy::router(gateway),
         config.chaos,
         readiness,
     ))
-}
-
-/// Serves `router` like `platform::server::serve`, but with the peer address of each
-/// connection available (`ConnectInfo`), which the per-client rate limit needs.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    readiness: Readiness,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let addr = listener.local_addr()?;
-    tracing::info!(service = platform::topology::API_GATEWAY.name, %addr, "listening");
-    readiness.set(true);
-    let draining = readiness.clone();
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        shutdown.await;
-        draining.set(false);
-    })
-    .await?;
-    tracing::info!(service = platform::topology::API_GATEWAY.name, "stopped");
-    Ok(())
 }

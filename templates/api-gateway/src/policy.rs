@@ -109,23 +109,15 @@ pub fn is_failure(status: StatusCode) -> bool {
     matches!(status.as_u16(), 500 | 502..=504)
 }
 
-/// Upstream answers worth retrying (for idempotent methods): the transient ones.
+/// Upstream answers worth retrying (for idempotent methods): the transient ones, as for
+/// every call between units.
 #[must_use]
 pub fn is_retryable(status: StatusCode) -> bool {
-    matches!(status.as_u16(), 502..=504)
-}
-
-/// The wait before retry number `retry` (1-based): `initial`, doubled each time, capped at
-/// 2^10 × `initial`.
-#[must_use]
-pub fn backoff(initial: std::time::Duration, retry: u32) -> std::time::Duration {
-    initial.saturating_mul(1 << retry.saturating_sub(1).min(10))
+    platform::client::is_retryable_status(status)
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use axum::http::HeaderValue;
 
     use super::*;
@@ -192,15 +184,6 @@ mod tests {
         );
         assert_eq!(client_ip(&headers, Some(peer), false), Some(peer.ip()));
         assert_eq!(client_ip(&HeaderMap::new(), None, true), None);
-    }
-
-    #[test]
-    fn backoff_doubles_from_the_initial_wait() {
-        let initial = Duration::from_millis(50);
-        assert_eq!(backoff(initial, 1), Duration::from_millis(50));
-        assert_eq!(backoff(initial, 2), Duration::from_millis(100));
-        assert_eq!(backoff(initial, 3), Duration::from_millis(200));
-        assert_eq!(backoff(initial, 40), Duration::from_millis(50 * 1024));
     }
 
     #[test]

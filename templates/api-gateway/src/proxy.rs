@@ -1,6 +1,7 @@
 //! The proxy: routes each request to the upstream owning its path prefix, after
 //! authentication and rate limiting, through that upstream's circuit breaker, retrying
-//! idempotent requests with exponential backoff.
+//! idempotent requests with exponential backoff. Timeouts, attempts and backoff are those of
+//! the architecture model's calls from the gateway to each upstream.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -14,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use platform::ApiError;
 use platform::auth::{Claims, JwtKeys};
+use platform::client::CallPolicy;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::breaker::CircuitBreaker;
@@ -21,16 +23,29 @@ use crate::config::Settings;
 use crate::policy;
 use crate::rate_limit::RateLimiter;
 
-/// One upstream at run time: where it is, and its breaker.
+/// One upstream at run time: where it is, how it is called, and its breaker.
 struct Upstream {
     name: String,
     base_url: String,
     routes: Vec<String>,
-    timeout: Duration,
+    read: CallPolicy,
+    write_timeout: Duration,
     breaker: Mutex<CircuitBreaker>,
 }
 
 impl Upstream {
+    /// How `method` is sent: reads with the read policy, writes once with the write timeout.
+    fn policy_for(&self, method: &Method) -> CallPolicy {
+        if policy::is_idempotent(method) {
+            CallPolicy {
+                attempts: self.read.attempts.max(1),
+                ..self.read
+            }
+        } else {
+            CallPolicy::once(self.write_timeout)
+        }
+    }
+
     fn breaker(&self) -> MutexGuard<'_, CircuitBreaker> {
         self.breaker.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -49,13 +64,8 @@ struct Inner {
 pub struct Gateway(Arc<Inner>);
 
 impl Gateway {
-    /// A gateway verifying tokens with `keys`; upstream attempts time out after
-    /// `default_timeout` unless their settings say otherwise.
-    pub fn new(
-        settings: Settings,
-        keys: JwtKeys,
-        default_timeout: Duration,
-    ) -> anyhow::Result<Self> {
+    /// A gateway verifying tokens with `keys`, calling each upstream as its settings say.
+    pub fn new(settings: Settings, keys: JwtKeys) -> anyhow::Result<Self> {
         settings.validate()?;
         let http = reqwest::Client::builder()
             .no_proxy()
@@ -68,7 +78,8 @@ impl Gateway {
                 name: u.name.clone(),
                 base_url: u.base_url.trim_end_matches('/').to_owned(),
                 routes: u.routes.clone(),
-                timeout: u.timeout.unwrap_or(default_timeout),
+                read: u.read,
+                write_timeout: u.write_timeout,
                 breaker: Mutex::new(CircuitBreaker::new(
                     settings.breaker.failure_threshold,
                     settings.breaker.cool_down,
@@ -287,8 +298,8 @@ impl Answer {
 
 async fn send(
     gateway: &Gateway,
-    upstream: &Upstream,
     outgoing: &Outgoing,
+    timeout: Duration,
 ) -> Result<Answer, reqwest::Error> {
     let response = gateway
         .0
@@ -296,7 +307,7 @@ async fn send(
         .request(outgoing.method.clone(), &outgoing.url)
         .headers(outgoing.headers.clone())
         .body(outgoing.body.clone())
-        .timeout(upstream.timeout)
+        .timeout(timeout)
         .send()
         .await?;
     let status = response.status();
@@ -310,18 +321,13 @@ async fn send(
 }
 
 /// Sends through the upstream's breaker; GET and HEAD are retried on transport errors and
-/// transient 5xx answers, everything else is sent once.
+/// transient 5xx answers as the upstream's read policy allows, everything else is sent once.
 async fn call_with_retries(
     gateway: &Gateway,
     upstream: &Upstream,
     outgoing: &Outgoing,
 ) -> Result<Response, Response> {
-    let retry = gateway.0.settings.retry;
-    let attempts = if policy::is_idempotent(&outgoing.method) {
-        retry.max_attempts
-    } else {
-        1
-    };
+    let plan = upstream.policy_for(&outgoing.method);
     let mut attempt = 1;
     loop {
         let admitted = upstream.breaker().try_acquire(Instant::now());
@@ -334,7 +340,7 @@ async fn call_with_retries(
                 wait,
             ));
         }
-        let outcome = match send(gateway, upstream, outgoing).await {
+        let outcome = match send(gateway, outgoing, plan.timeout).await {
             Ok(answer) if !policy::is_failure(answer.status) => {
                 upstream.breaker().record_success();
                 return Ok(answer.into_response());
@@ -348,7 +354,7 @@ async fn call_with_retries(
             Ok(answer) => policy::is_retryable(answer.status),
             Err(_) => true,
         };
-        if !retryable || attempt >= attempts {
+        if !retryable || attempt >= plan.attempts {
             tracing::warn!(upstream = %upstream.name, attempt, "upstream call failed");
             return Err(match outcome {
                 Ok(answer) => answer.into_response(),
@@ -357,7 +363,7 @@ async fn call_with_retries(
                     format!(
                         "{} did not answer within {} ms",
                         upstream.name,
-                        upstream.timeout.as_millis()
+                        plan.timeout.as_millis()
                     ),
                 )
                 .into_response(),
@@ -367,7 +373,7 @@ async fn call_with_retries(
                 }
             });
         }
-        tokio::time::sleep(policy::backoff(retry.initial_backoff, attempt)).await;
+        tokio::time::sleep(plan.backoff_before(attempt)).await;
         attempt += 1;
     }
 }

@@ -31,7 +31,7 @@ use tokio::time::Instant;
 pub enum Ports {
     /// Each unit on its own port: `<PREFIX>_PORT`, else the topology's, on `HOST` (default
     /// 127.0.0.1). Each unit's `ServiceConfig` comes from the environment (`JWT_SECRET`,
-    /// `CHAOS_PROFILE`, `UPSTREAM_TIMEOUT_MS`, …).
+    /// `CHAOS_PROFILE`, …).
     Fixed,
     /// Every unit on a free port of 127.0.0.1 picked by the OS, with
     /// `ServiceConfig::for_tests` (development JWT secret, no chaos): for tests, which may run
@@ -374,23 +374,15 @@ async fn launch(
         let readiness = Readiness::default();
         let router = build(config, settings, bus.clone(), readiness.clone()).await?;
         let shutdown = stopped(stack.stop.subscribe());
-        let task = if unit == topology::API_GATEWAY {
-            // The gateway rate-limits per client address, so it needs the peer address.
-            tokio::spawn(api_gateway::serve(
-                listener,
-                router,
-                readiness.clone(),
-                shutdown,
-            ))
-        } else {
-            tokio::spawn(platform::server::serve(
-                unit.name,
-                listener,
-                router,
-                readiness.clone(),
-                shutdown,
-            ))
-        };
+        // `serve` gives every request its peer address, which the gateway's per-client rate
+        // limit keys on.
+        let task = tokio::spawn(platform::server::serve(
+            unit.name,
+            listener,
+            router,
+            readiness.clone(),
+            shutdown,
+        ));
         stack.servers.push(Server {
             name: unit.name,
             readiness,

@@ -8,6 +8,7 @@ use std::time::Duration;
 use devstack::{Devstack, Options};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use testing::stub;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -31,13 +32,8 @@ struct User {
 
 impl Client {
     fn of(stack: &Devstack) -> Self {
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .unwrap();
         Self {
-            http,
+            http: stub::http_client(Some(Duration::from_secs(5))),
             gateway: stack.gateway_url.clone(),
         }
     }

@@ -4,13 +4,10 @@ use std::time::Duration;
 
 use devstack::Options;
 use platform::topology;
+use testing::stub;
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(2))
-        .build()
-        .unwrap()
+    stub::http_client(Some(Duration::from_secs(2)))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

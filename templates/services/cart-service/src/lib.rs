@@ -17,7 +17,7 @@ use platform::ServiceConfig;
 use platform::auth::JwtKeys;
 use platform::client::ServiceClient;
 use platform::health::Readiness;
-use platform::topology::PRODUCT_SERVICE;
+use platform::topology::{CART_SERVICE, PRODUCT_SERVICE};
 use shared_events::{EventBus, topics};
 
 use crate::api::AppState;
@@ -51,11 +51,9 @@ pub async fn start_with(
     bus: Arc<dyn EventBus>,
     readiness: Readiness,
 ) -> anyhow::Result<Router> {
-    let products = ServiceClient::with_base_url(
-        PRODUCT_SERVICE.name,
-        settings.product_url.clone(),
-        config.upstream_timeout,
-    );
+    // Timeout and retries of the price lookup are the architecture model's.
+    let products = ServiceClient::for_call(CART_SERVICE, PRODUCT_SERVICE)
+        .with_base_url(settings.product_url.clone());
     let dependencies = Dependencies {
         catalog: Arc::new(HttpProductCatalog::new(products)),
         clock: Arc::new(SystemClock),

@@ -2,44 +2,57 @@
 
 mod common;
 
-use axum::http::{Method, StatusCode};
-use common::{admin, app, app_with, send, token};
+use axum::http::StatusCode;
+use common::{app, app_with};
 use inventory_service::config::Settings;
 use inventory_service::seed;
-use platform::auth::Role;
 use serde_json::{Value, json};
 use shared_events::{
     EventBus, EventEnvelope, InMemoryEventBus, InventoryReservationFailed, InventoryReserved,
     OrderCancelled, OrderConfirmed, OrderCreated, OrderLine, topics,
 };
 use shared_types::{Currency, Money, OrderId, ProductId, UserId};
+use testing::tokens::{admin, customer};
+use testing::{TestClient, TestResponse};
 
-async fn set_stock(app: &axum::Router, product: ProductId, available: i64) {
-    let (status, _) = send(
-        app,
-        Method::PUT,
-        &format!("/api/v1/inventory/{product}"),
-        Some(&admin()),
-        Some(json!({ "available": available })),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
+async fn set_stock(app: &TestClient, product: ProductId, available: i64) {
+    let response = app
+        .put(&format!("/api/v1/inventory/{product}"))
+        .bearer(&admin())
+        .json(&json!({ "available": available }))
+        .send()
+        .await;
+    assert_eq!(response.status, StatusCode::OK);
 }
 
-async fn stock(app: &axum::Router, product: ProductId) -> (u64, u64) {
-    let (status, body) = send(
-        app,
-        Method::GET,
-        &format!("/api/v1/inventory/{product}"),
-        None,
-        None,
-    )
-    .await;
+async fn stock(app: &TestClient, product: ProductId) -> (u64, u64) {
+    let (status, body) = app
+        .get(&format!("/api/v1/inventory/{product}"))
+        .send()
+        .await
+        .status_and_json();
     assert_eq!(status, StatusCode::OK, "{body}");
     (
         body["available"].as_u64().unwrap(),
         body["reserved"].as_u64().unwrap(),
     )
+}
+
+/// `POST /api/v1/inventory/reservations` as an admin.
+async fn reserve(app: &TestClient, order: OrderId, lines: &[(ProductId, u32)]) -> TestResponse {
+    app.post("/api/v1/inventory/reservations")
+        .bearer(&admin())
+        .json(&reserve_body(order, lines))
+        .send()
+        .await
+}
+
+/// `POST /api/v1/inventory/reservations/{order}/release` as an admin.
+async fn release(app: &TestClient, order: OrderId) -> TestResponse {
+    app.post(&format!("/api/v1/inventory/reservations/{order}/release"))
+        .bearer(&admin())
+        .send()
+        .await
 }
 
 fn reserve_body(order: OrderId, lines: &[(ProductId, u32)]) -> Value {
@@ -88,22 +101,10 @@ async fn concurrent_reservations_never_oversell() {
     let (app, _bus) = app().await;
     let product = ProductId::new();
     set_stock(&app, product, 10).await;
-    let token = admin();
     let tasks: Vec<_> = (0..50)
         .map(|_| {
             let app = app.clone();
-            let token = token.clone();
-            tokio::spawn(async move {
-                send(
-                    &app,
-                    Method::POST,
-                    "/api/v1/inventory/reservations",
-                    Some(&token),
-                    Some(reserve_body(OrderId::new(), &[(product, 1)])),
-                )
-                .await
-                .0
-            })
+            tokio::spawn(async move { reserve(&app, OrderId::new(), &[(product, 1)]).await.status })
         })
         .collect();
     let mut created = 0;
@@ -127,14 +128,9 @@ async fn a_reservation_takes_every_line_or_none() {
     let scarce = ProductId::new();
     set_stock(&app, plenty, 10).await;
     set_stock(&app, scarce, 1).await;
-    let (status, problem) = send(
-        &app,
-        Method::POST,
-        "/api/v1/inventory/reservations",
-        Some(&admin()),
-        Some(reserve_body(OrderId::new(), &[(plenty, 5), (scarce, 2)])),
-    )
-    .await;
+    let (status, problem) = reserve(&app, OrderId::new(), &[(plenty, 5), (scarce, 2)])
+        .await
+        .status_and_json();
     assert_eq!(status, StatusCode::CONFLICT);
     assert!(
         problem["detail"]
@@ -146,14 +142,9 @@ async fn a_reservation_takes_every_line_or_none() {
     assert_eq!(stock(&app, plenty).await, (10, 0), "nothing held");
     assert_eq!(stock(&app, scarce).await, (1, 0));
 
-    let (status, reservation) = send(
-        &app,
-        Method::POST,
-        "/api/v1/inventory/reservations",
-        Some(&admin()),
-        Some(reserve_body(OrderId::new(), &[(plenty, 5), (scarce, 1)])),
-    )
-    .await;
+    let (status, reservation) = reserve(&app, OrderId::new(), &[(plenty, 5), (scarce, 1)])
+        .await
+        .status_and_json();
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(reservation["state"], "reserved");
     assert_eq!(stock(&app, plenty).await, (5, 5));
@@ -167,14 +158,9 @@ async fn reserving_the_same_order_twice_holds_stock_once() {
     set_stock(&app, product, 5).await;
     let order = OrderId::new();
     for _ in 0..2 {
-        let (status, body) = send(
-            &app,
-            Method::POST,
-            "/api/v1/inventory/reservations",
-            Some(&admin()),
-            Some(reserve_body(order, &[(product, 2)])),
-        )
-        .await;
+        let (status, body) = reserve(&app, order, &[(product, 2)])
+            .await
+            .status_and_json();
         assert_eq!(status, StatusCode::CREATED);
         assert_eq!(body["order_id"], order.to_string());
     }
@@ -184,25 +170,15 @@ async fn reserving_the_same_order_twice_holds_stock_once() {
 #[tokio::test]
 async fn an_unknown_product_is_a_404_and_a_malformed_id_a_400() {
     let (app, _bus) = app().await;
-    let (status, problem) = send(
-        &app,
-        Method::GET,
-        &format!("/api/v1/inventory/{}", ProductId::new()),
-        None,
-        None,
-    )
-    .await;
+    let (status, problem) = app
+        .get(&format!("/api/v1/inventory/{}", ProductId::new()))
+        .send()
+        .await
+        .status_and_json();
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(problem["status"], 404);
-    let (status, _) = send(
-        &app,
-        Method::GET,
-        "/api/v1/inventory/not-a-uuid",
-        None,
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let response = app.get("/api/v1/inventory/not-a-uuid").send().await;
+    assert_eq!(response.status, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
@@ -210,14 +186,13 @@ async fn a_negative_stock_count_is_rejected_with_422() {
     let (app, _bus) = app().await;
     let product = ProductId::new();
     set_stock(&app, product, 3).await;
-    let (status, problem) = send(
-        &app,
-        Method::PUT,
-        &format!("/api/v1/inventory/{product}"),
-        Some(&admin()),
-        Some(json!({ "available": -1 })),
-    )
-    .await;
+    let (status, problem) = app
+        .put(&format!("/api/v1/inventory/{product}"))
+        .bearer(&admin())
+        .json(&json!({ "available": -1 }))
+        .send()
+        .await
+        .status_and_json();
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(problem["detail"].as_str().unwrap().contains("-1"));
     assert_eq!(stock(&app, product).await, (3, 0));
@@ -227,31 +202,31 @@ async fn a_negative_stock_count_is_rejected_with_422() {
 async fn changing_stock_and_reserving_need_an_admin() {
     let (app, _bus) = app().await;
     let product = ProductId::new();
-    let uri = format!("/api/v1/inventory/{product}");
-    let body = json!({ "available": 5 });
-    let (status, _) = send(&app, Method::PUT, &uri, None, Some(body.clone())).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let customer = token(Role::Customer);
-    let (status, _) = send(&app, Method::PUT, &uri, Some(&customer), Some(body)).await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _) = send(
-        &app,
-        Method::POST,
-        "/api/v1/inventory/reservations",
-        Some(&customer),
-        Some(reserve_body(OrderId::new(), &[(product, 1)])),
-    )
-    .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _) = send(
-        &app,
-        Method::POST,
-        &format!("/api/v1/inventory/reservations/{}/release", OrderId::new()),
-        None,
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let set_five = || {
+        app.put(&format!("/api/v1/inventory/{product}"))
+            .json(&json!({ "available": 5 }))
+    };
+    assert_eq!(set_five().send().await.status, StatusCode::UNAUTHORIZED);
+    let (_, customer) = customer();
+    assert_eq!(
+        set_five().bearer(&customer).send().await.status,
+        StatusCode::FORBIDDEN
+    );
+    let response = app
+        .post("/api/v1/inventory/reservations")
+        .bearer(&customer)
+        .json(&reserve_body(OrderId::new(), &[(product, 1)]))
+        .send()
+        .await;
+    assert_eq!(response.status, StatusCode::FORBIDDEN);
+    let response = app
+        .post(&format!(
+            "/api/v1/inventory/reservations/{}/release",
+            OrderId::new()
+        ))
+        .send()
+        .await;
+    assert_eq!(response.status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
@@ -260,15 +235,8 @@ async fn a_reservation_without_lines_or_with_zero_quantity_is_a_422() {
     let product = ProductId::new();
     set_stock(&app, product, 5).await;
     for lines in [vec![], vec![(product, 0)]] {
-        let (status, _) = send(
-            &app,
-            Method::POST,
-            "/api/v1/inventory/reservations",
-            Some(&admin()),
-            Some(reserve_body(OrderId::new(), &lines)),
-        )
-        .await;
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        let response = reserve(&app, OrderId::new(), &lines).await;
+        assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY);
     }
 }
 
@@ -376,8 +344,7 @@ async fn releasing_twice_returns_stock_once_and_publishes_once() {
     };
     deliver(&bus, EventEnvelope::wrap(&cancelled)).await;
     deliver(&bus, EventEnvelope::wrap(&cancelled)).await;
-    let uri = format!("/api/v1/inventory/reservations/{}/release", order.order_id);
-    let (status, body) = send(&app, Method::POST, &uri, Some(&admin()), None).await;
+    let (status, body) = release(&app, order.order_id).await.status_and_json();
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["released"], false);
     assert_eq!(body["reservation"]["state"], "released");
@@ -392,35 +359,14 @@ async fn releasing_over_http_returns_held_units_and_an_unknown_order_is_a_no_op(
     let product = ProductId::new();
     set_stock(&app, product, 5).await;
     let order = OrderId::new();
-    let (status, _) = send(
-        &app,
-        Method::POST,
-        "/api/v1/inventory/reservations",
-        Some(&admin()),
-        Some(reserve_body(order, &[(product, 3)])),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED);
-    let (status, body) = send(
-        &app,
-        Method::POST,
-        &format!("/api/v1/inventory/reservations/{order}/release"),
-        Some(&admin()),
-        None,
-    )
-    .await;
+    let response = reserve(&app, order, &[(product, 3)]).await;
+    assert_eq!(response.status, StatusCode::CREATED);
+    let (status, body) = release(&app, order).await.status_and_json();
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["released"], true);
     assert_eq!(stock(&app, product).await, (5, 0));
 
-    let (status, body) = send(
-        &app,
-        Method::POST,
-        &format!("/api/v1/inventory/reservations/{}/release", OrderId::new()),
-        Some(&admin()),
-        None,
-    )
-    .await;
+    let (status, body) = release(&app, OrderId::new()).await.status_and_json();
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["released"], false);
     assert_eq!(body["reservation"], Value::Null);
@@ -435,13 +381,9 @@ async fn the_demo_catalogue_is_stocked_when_seeding_is_on() {
         assert_eq!(stock(&seeded, product).await, (u64::from(available), 0));
     }
     let (empty, _bus) = app().await;
-    let (status, _) = send(
-        &empty,
-        Method::GET,
-        &format!("/api/v1/inventory/{}", seed::KEYBOARD),
-        None,
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    let response = empty
+        .get(&format!("/api/v1/inventory/{}", seed::KEYBOARD))
+        .send()
+        .await;
+    assert_eq!(response.status, StatusCode::NOT_FOUND);
 }

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared_events::{
-    EventEnvelope, OrderCancelled, OrderConfirmed, PaymentFailed, PaymentRefunded,
+    Event, EventEnvelope, OrderCancelled, OrderConfirmed, PaymentFailed, PaymentRefunded,
     PaymentSucceeded, UserRegistered, topics,
 };
 use shared_types::{EventId, OrderId, UserId};
@@ -81,80 +81,94 @@ pub fn short_ref(order: OrderId) -> String {
 
 /// Renders `event` into the message for the user it concerns.
 pub fn render(event: &EventEnvelope) -> Result<Message, RenderError> {
-    let malformed = |source| RenderError::Malformed {
-        topic: event.event_type.clone(),
-        source,
-    };
     let message = match event.topic() {
         topics::USER_REGISTERED => {
-            let e: UserRegistered = event.decode().map_err(malformed)?;
-            Message {
-                user_id: e.user_id,
-                subject: "Welcome to the shop".to_owned(),
-                body: format!(
+            let e: UserRegistered = decode(event)?;
+            Message::to(
+                e.user_id,
+                "Welcome to the shop".to_owned(),
+                format!(
                     "Hi {}, your account {} is ready. Happy shopping!",
                     e.name, e.email
                 ),
-            }
+            )
         }
         topics::ORDER_CONFIRMED => {
-            let e: OrderConfirmed = event.decode().map_err(malformed)?;
-            Message {
-                user_id: e.user_id,
-                subject: format!("Order {}… confirmed", short_ref(e.order_id)),
-                body: format!(
+            let e: OrderConfirmed = decode(event)?;
+            Message::to(
+                e.user_id,
+                format!("Order {}… confirmed", short_ref(e.order_id)),
+                format!(
                     "Your order {} is confirmed — total {}.",
                     e.order_id, e.total
                 ),
-            }
+            )
         }
         topics::ORDER_CANCELLED => {
-            let e: OrderCancelled = event.decode().map_err(malformed)?;
-            Message {
-                user_id: e.user_id,
-                subject: format!("Order {}… cancelled", short_ref(e.order_id)),
-                body: format!(
+            let e: OrderCancelled = decode(event)?;
+            Message::to(
+                e.user_id,
+                format!("Order {}… cancelled", short_ref(e.order_id)),
+                format!(
                     "Your order {} was cancelled: {}. Any charge will be refunded.",
                     e.order_id, e.reason
                 ),
-            }
+            )
         }
         topics::PAYMENT_SUCCEEDED => {
-            let e: PaymentSucceeded = event.decode().map_err(malformed)?;
-            Message {
-                user_id: e.user_id,
-                subject: format!("Payment received for order {}…", short_ref(e.order_id)),
-                body: format!(
+            let e: PaymentSucceeded = decode(event)?;
+            Message::to(
+                e.user_id,
+                format!("Payment received for order {}…", short_ref(e.order_id)),
+                format!(
                     "We received your payment of {} for order {} (payment {}).",
                     e.amount, e.order_id, e.payment_id
                 ),
-            }
+            )
         }
         topics::PAYMENT_FAILED => {
-            let e: PaymentFailed = event.decode().map_err(malformed)?;
-            Message {
-                user_id: e.user_id,
-                subject: format!("Payment failed for order {}…", short_ref(e.order_id)),
-                body: format!(
+            let e: PaymentFailed = decode(event)?;
+            Message::to(
+                e.user_id,
+                format!("Payment failed for order {}…", short_ref(e.order_id)),
+                format!(
                     "Your payment for order {} did not go through: {}. Nothing was charged.",
                     e.order_id, e.reason
                 ),
-            }
+            )
         }
         topics::PAYMENT_REFUNDED => {
-            let e: PaymentRefunded = event.decode().map_err(malformed)?;
-            Message {
-                user_id: e.user_id,
-                subject: format!("Refund for order {}…", short_ref(e.order_id)),
-                body: format!(
+            let e: PaymentRefunded = decode(event)?;
+            Message::to(
+                e.user_id,
+                format!("Refund for order {}…", short_ref(e.order_id)),
+                format!(
                     "We refunded {} for order {} (payment {}).",
                     e.amount, e.order_id, e.payment_id
                 ),
-            }
+            )
         }
         other => return Err(RenderError::UnsupportedTopic(other.to_owned())),
     };
     Ok(message)
+}
+
+/// The payload of `event` as `E`, or why it is malformed.
+fn decode<E: Event>(event: &EventEnvelope) -> Result<E, RenderError> {
+    event.decode().map_err(|source| RenderError::Malformed {
+        topic: event.event_type.clone(),
+        source,
+    })
+}
+
+impl Message {
+    fn to(user_id: UserId, subject: String, body: String) -> Self {
+        Self {
+            user_id,
+            subject,
+            body,
+        }
+    }
 }
 
 impl Notification {

@@ -4,10 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
-use axum::Router;
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
-use http_body_util::BodyExt;
+use axum::http::StatusCode;
 use notification_service::api::{self, AppState};
 use notification_service::models::Notification;
 use notification_service::repository::InMemoryNotificationRepository;
@@ -23,7 +20,8 @@ use shared_events::{
     PaymentRefunded, PaymentSucceeded, UserRegistered,
 };
 use shared_types::{Currency, Money, OrderId, PaymentId, UserId};
-use tower::ServiceExt;
+use testing::TestClient;
+use testing::tokens::for_user as token;
 
 /// Counts sends; fails them all when `failing`.
 #[derive(Default)]
@@ -47,7 +45,7 @@ impl NotificationSender for CountingSender {
 struct Harness {
     bus: InMemoryEventBus,
     sender: Arc<CountingSender>,
-    router: Router,
+    client: TestClient,
 }
 
 async fn harness_with(sender: CountingSender) -> Harness {
@@ -68,19 +66,12 @@ async fn harness_with(sender: CountingSender) -> Harness {
     Harness {
         bus,
         sender,
-        router,
+        client: TestClient::new(router),
     }
 }
 
 async fn harness() -> Harness {
     harness_with(CountingSender::default()).await
-}
-
-fn token(user: UserId, role: Role) -> String {
-    JwtKeys::new(DEV_JWT_SECRET.as_bytes())
-        .issue(user, role, chrono::Utc::now().timestamp())
-        .unwrap()
-        .0
 }
 
 fn usd(cents: i64) -> Money {
@@ -97,19 +88,12 @@ impl Harness {
     }
 
     async fn get(&self, uri: &str, bearer: Option<&str>) -> (StatusCode, Value) {
-        let mut request = Request::get(uri);
-        if let Some(token) = bearer {
-            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
-        }
-        let response = self
-            .router
-            .clone()
-            .oneshot(request.body(Body::empty()).unwrap())
+        self.client
+            .get(uri)
+            .maybe_bearer(bearer)
+            .send()
             .await
-            .unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        (status, serde_json::from_slice(&bytes).unwrap())
+            .status_and_json()
     }
 
     async fn notifications_of(&self, user: UserId) -> Vec<Value> {
@@ -380,20 +364,12 @@ async fn the_started_service_consumes_events_from_the_bus() {
     .await
     .unwrap();
     bus.settled().await;
-    let response = router
-        .oneshot(
-            Request::get("/api/v1/notifications")
-                .header(
-                    header::AUTHORIZATION,
-                    format!("Bearer {}", token(user, Role::Customer)),
-                )
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let page: Value = serde_json::from_slice(&bytes).unwrap();
+    let response = TestClient::new(router)
+        .get("/api/v1/notifications")
+        .bearer(&token(user, Role::Customer))
+        .send()
+        .await;
+    assert_eq!(response.status, StatusCode::OK);
+    let page = response.json();
     assert_eq!(page["items"][0]["subject"], "Welcome to the shop");
 }

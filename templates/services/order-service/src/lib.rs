@@ -42,11 +42,10 @@ pub async fn start_with(
     bus: Arc<dyn EventBus>,
     readiness: Readiness,
 ) -> anyhow::Result<Router> {
-    let cart = Arc::new(HttpCartReader::new(ServiceClient::with_base_url(
-        topology::CART_SERVICE.name,
-        settings.cart_service_url.clone(),
-        config.upstream_timeout,
-    )));
+    // Timeout and retries of the cart read at checkout are the architecture model's.
+    let client = ServiceClient::for_call(topology::ORDER_SERVICE, topology::CART_SERVICE)
+        .with_base_url(settings.cart_service_url.clone());
+    let cart = Arc::new(HttpCartReader::new(client));
     start_with_cart(config, settings, cart, bus, readiness).await
 }
 

@@ -2,8 +2,7 @@
 //! applying the saga's events. The cart is read through [`CartReader`] (HTTP to cart-service
 //! in production, a fake in tests).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -11,14 +10,13 @@ use chrono::Utc;
 use platform::ApiError;
 use platform::auth::Claims;
 use platform::client::ServiceClient;
+use platform::inflight::{Check, InFlight, Waited};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use shared_events::{
     EventBus, EventEnvelope, OrderCancelled, OrderConfirmed, OrderCreated, OrderLine,
 };
 use shared_types::{Money, OrderId, Page, ProductId, UserId};
-use tokio::sync::Notify;
-use tokio::time::Instant;
 
 use crate::models::{Order, OrderEvent, OrderStatus};
 use crate::repository::{Claim, OrderRepository, RepositoryError, StoredResponse};
@@ -136,35 +134,6 @@ pub fn parse_body(body: &[u8]) -> Result<(PlaceOrderRequest, String), ApiError> 
 
 type KeySlot = (UserId, String);
 
-/// Wake-ups for requests waiting on an idempotency key another request holds.
-#[derive(Debug, Default)]
-struct Waiters(Mutex<HashMap<KeySlot, Arc<Notify>>>);
-
-impl Waiters {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<KeySlot, Arc<Notify>>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn get(&self, slot: &KeySlot) -> Arc<Notify> {
-        self.lock().entry(slot.clone()).or_default().clone()
-    }
-
-    /// Wakes everyone waiting on `slot`.
-    fn wake(&self, slot: &KeySlot) {
-        if let Some(notify) = self.lock().remove(slot) {
-            notify.notify_waiters();
-        }
-    }
-
-    /// Drops the entry of `slot` if no one holds it any more.
-    fn prune(&self, slot: &KeySlot) {
-        let mut map = self.lock();
-        if map.get(slot).is_some_and(|n| Arc::strong_count(n) == 1) {
-            map.remove(slot);
-        }
-    }
-}
-
 /// Why a saga event could not be applied; the bus retries, then dead-letters it.
 #[derive(Debug, thiserror::Error)]
 pub enum SagaError {
@@ -180,7 +149,7 @@ pub struct OrderService {
     repo: Arc<dyn OrderRepository>,
     cart: Arc<dyn CartReader>,
     bus: Arc<dyn EventBus>,
-    waiters: Arc<Waiters>,
+    in_flight: Arc<InFlight<KeySlot>>,
     idempotency_wait: Duration,
 }
 
@@ -204,7 +173,7 @@ impl OrderService {
             repo,
             cart,
             bus,
-            waiters: Arc::default(),
+            in_flight: Arc::new(InFlight::new(DUPLICATE_POLL)),
             idempotency_wait,
         }
     }
@@ -222,9 +191,7 @@ impl OrderService {
         validate_idempotency_key(key)?;
         let (request, fingerprint) = parse_body(body)?;
         let slot: KeySlot = (user, key.to_owned());
-        let outcome = self.claim_or_wait(&slot, &fingerprint).await;
-        self.waiters.prune(&slot);
-        if let Some(earlier) = outcome? {
+        if let Some(earlier) = self.claim_or_wait(&slot, &fingerprint).await? {
             return earlier;
         }
         // The key is ours. Finish the work even if the client goes away, so the claim is
@@ -248,7 +215,7 @@ impl OrderService {
             {
                 tracing::error!(error = %err, "could not release an idempotency key");
             }
-            this.waiters.wake(&slot);
+            this.in_flight.finished(&slot);
             result
         })
         .await
@@ -263,43 +230,35 @@ impl OrderService {
         fingerprint: &str,
     ) -> Result<Option<Result<Placed, ApiError>>, ApiError> {
         let (user, key) = (slot.0, slot.1.as_str());
-        let deadline = Instant::now() + self.idempotency_wait;
-        loop {
-            let notify = self.waiters.get(slot);
-            let notified = notify.notified();
-            tokio::pin!(notified);
-            // Registered before looking, so a completion right after the look still wakes us.
-            notified.as_mut().enable();
-            return Ok(
-                match self
-                    .repo
-                    .claim(user, key, fingerprint)
-                    .await
-                    .map_err(storage)?
-                {
-                    Claim::Claimed => None,
-                    Claim::Completed(response) => Some(Ok(Placed {
-                        response,
-                        replayed: true,
-                    })),
-                    Claim::Mismatch => Some(Err(ApiError::unprocessable(format!(
-                        "Idempotency-Key `{key}` was already used with a different request body"
-                    )))),
-                    Claim::InProgress => {
-                        let now = Instant::now();
-                        if now >= deadline {
-                            Some(Err(ApiError::conflict(format!(
-                                "a request with Idempotency-Key `{key}` is still in progress; retry later"
-                            ))))
-                        } else {
-                            let wait = (deadline - now).min(DUPLICATE_POLL);
-                            let _ = tokio::time::timeout(wait, notified).await;
-                            continue;
-                        }
-                    }
-                },
-            );
-        }
+        let waited = self
+            .in_flight
+            .wait_for(slot, self.idempotency_wait, || async {
+                Ok::<_, ApiError>(
+                    match self
+                        .repo
+                        .claim(user, key, fingerprint)
+                        .await
+                        .map_err(storage)?
+                    {
+                        Claim::InProgress => Check::InProgress(()),
+                        Claim::Claimed => Check::Done(None),
+                        Claim::Completed(response) => Check::Done(Some(Ok(Placed {
+                            response,
+                            replayed: true,
+                        }))),
+                        Claim::Mismatch => Check::Done(Some(Err(ApiError::unprocessable(format!(
+                            "Idempotency-Key `{key}` was already used with a different request body"
+                        ))))),
+                    },
+                )
+            })
+            .await?;
+        Ok(match waited {
+            Waited::Done(outcome) => outcome,
+            Waited::TimedOut(()) => Some(Err(ApiError::conflict(format!(
+                "a request with Idempotency-Key `{key}` is still in progress; retry later"
+            )))),
+        })
     }
 
     async fn place_claimed(

@@ -7,27 +7,26 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::get as get_route;
-use common::{FakeCart, admin, app, app_with, call, customer, get, item, json, place, post, send};
+use axum::routing::get;
+use common::{FakeCart, TestApp, app, app_with, item, place};
 use order_service::Settings;
 use platform::health::Readiness;
 use platform::{ServiceConfig, topology};
 use serde_json::{Value, json};
 use shared_events::{
-    EventBus, EventEnvelope, InMemoryEventBus, InventoryReservationFailed, InventoryReserved,
-    OrderCancelled, OrderConfirmed, OrderCreated, PaymentFailed, PaymentSucceeded, topics,
+    InMemoryEventBus, InventoryReservationFailed, InventoryReserved, OrderCancelled,
+    OrderConfirmed, OrderCreated, PaymentFailed, PaymentSucceeded, topics,
 };
 use shared_types::{Currency, Money, OrderId, PaymentId, UserId};
+use testing::bus::{count, decoded, publish};
+use testing::tokens::{admin, customer};
+use testing::{TestClient, stub};
 
-fn count(bus: &InMemoryEventBus, topic: &str) -> usize {
-    bus.published()
-        .iter()
-        .filter(|e| e.topic() == topic)
-        .count()
-}
-
-async fn place_one(app: &common::TestApp, token: &str) -> OrderId {
-    let (status, body) = call(&app.router, place(token, Some(&uuid_key()), "")).await;
+async fn place_one(app: &TestApp, token: &str) -> OrderId {
+    let (status, body) = place(&app.client, token, Some(&uuid_key()), "")
+        .send()
+        .await
+        .status_and_json();
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     body["order_id"].as_str().unwrap().parse().unwrap()
 }
@@ -36,8 +35,12 @@ fn uuid_key() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-async fn order_json(app: &common::TestApp, token: &str, id: OrderId) -> Value {
-    let (status, body) = call(&app.router, get(token, &format!("/api/v1/orders/{id}"))).await;
+async fn order_json(app: &TestApp, token: &str, id: OrderId) -> Value {
+    let (status, body) = app
+        .client
+        .get_as(token, &format!("/api/v1/orders/{id}"))
+        .await
+        .status_and_json();
     assert_eq!(status, StatusCode::OK, "{body}");
     body
 }
@@ -46,29 +49,39 @@ fn total() -> Money {
     Money::new(4998, Currency::Usd)
 }
 
-async fn publish<E: shared_events::Event>(bus: &InMemoryEventBus, event: &E) {
-    bus.publish(EventEnvelope::wrap(event)).await.unwrap();
+fn reserved(id: OrderId, user: UserId) -> InventoryReserved {
+    InventoryReserved {
+        order_id: id,
+        user_id: user,
+        total: total(),
+    }
+}
+
+fn paid(id: OrderId, user: UserId) -> PaymentSucceeded {
+    PaymentSucceeded {
+        order_id: id,
+        user_id: user,
+        payment_id: PaymentId::new(),
+        amount: total(),
+    }
 }
 
 #[tokio::test]
 async fn placing_an_order_answers_202_with_its_location_and_publishes_order_created() {
     let app = app().await;
     let (user, token) = customer();
-    let response = send(&app.router, place(&token, Some("checkout-1"), "")).await;
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
-    let location = response.headers()["location"].to_str().unwrap().to_owned();
-    assert!(response.headers().get("idempotent-replayed").is_none());
-    let body = json(response).await;
+    let response = place(&app.client, &token, Some("checkout-1"), "")
+        .send()
+        .await;
+    assert_eq!(response.status, StatusCode::ACCEPTED);
+    let location = response.headers["location"].to_str().unwrap().to_owned();
+    assert!(response.headers.get("idempotent-replayed").is_none());
+    let body = response.json();
     let id: OrderId = body["order_id"].as_str().unwrap().parse().unwrap();
     assert_eq!(body["status"], "pending");
     assert_eq!(location, format!("/api/v1/orders/{id}"));
 
-    let created: Vec<OrderCreated> = app
-        .bus
-        .published()
-        .iter()
-        .filter_map(|e| e.decode().ok())
-        .collect();
+    let created: Vec<OrderCreated> = decoded(&app.bus);
     assert_eq!(created.len(), 1);
     assert_eq!(created[0].order_id, id);
     assert_eq!(created[0].user_id, user);
@@ -85,17 +98,15 @@ async fn placing_an_order_answers_202_with_its_location_and_publishes_order_crea
 async fn a_missing_idempotency_key_is_a_400_that_names_the_header() {
     let app = app().await;
     let (_, token) = customer();
-    let response = send(&app.router, place(&token, None, "")).await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/problem+json"
-    );
-    let body = json(response).await;
+    let response = place(&app.client, &token, None, "").send().await;
+    assert_eq!(response.status, StatusCode::BAD_REQUEST);
+    let body = response.problem();
     assert!(body["detail"].as_str().unwrap().contains("Idempotency-Key"));
-    let (status, _) = call(&app.router, place(&token, Some(&"k".repeat(256)), "")).await;
+    let response = place(&app.client, &token, Some(&"k".repeat(256)), "")
+        .send()
+        .await;
     assert_eq!(
-        status,
+        response.status,
         StatusCode::BAD_REQUEST,
         "keys are at most 255 characters"
     );
@@ -107,18 +118,14 @@ async fn a_missing_idempotency_key_is_a_400_that_names_the_header() {
 async fn a_repeated_key_replays_the_same_response_and_creates_one_order() {
     let app = app().await;
     let (_, token) = customer();
-    let first = send(&app.router, place(&token, Some("same"), "")).await;
-    let first_status = first.status();
-    let first_location = first.headers()["location"].clone();
-    let first_body = json(first).await;
+    let first = place(&app.client, &token, Some("same"), "").send().await;
+    let second = place(&app.client, &token, Some("same"), "").send().await;
+    assert_eq!(second.status, first.status);
+    assert_eq!(second.headers["idempotent-replayed"], "true");
+    assert_eq!(second.headers["location"], first.headers["location"]);
+    assert_eq!(second.json(), first.json());
 
-    let second = send(&app.router, place(&token, Some("same"), "")).await;
-    assert_eq!(second.status(), first_status);
-    assert_eq!(second.headers()["idempotent-replayed"], "true");
-    assert_eq!(second.headers()["location"], first_location);
-    assert_eq!(json(second).await, first_body);
-
-    let (_, list) = call(&app.router, get(&token, "/api/v1/orders")).await;
+    let list = app.client.get_as(&token, "/api/v1/orders").await.json();
     assert_eq!(list["total"], 1);
     assert_eq!(count(&app.bus, topics::ORDER_CREATED), 1);
     assert_eq!(
@@ -134,20 +141,20 @@ async fn concurrent_duplicates_create_one_order_and_get_identical_responses() {
     *app.cart.delay.lock().unwrap() = Duration::from_millis(150);
     let (_, token) = customer();
     let (a, b) = tokio::join!(
-        send(&app.router, place(&token, Some("race"), "")),
-        send(&app.router, place(&token, Some("race"), "")),
+        place(&app.client, &token, Some("race"), "").send(),
+        place(&app.client, &token, Some("race"), "").send(),
     );
-    assert_eq!(a.status(), StatusCode::ACCEPTED);
-    assert_eq!(b.status(), a.status());
+    assert_eq!(a.status, StatusCode::ACCEPTED);
+    assert_eq!(b.status, a.status);
     let replayed = [&a, &b]
         .iter()
-        .filter(|r| r.headers().get("idempotent-replayed").is_some())
+        .filter(|r| r.headers.get("idempotent-replayed").is_some())
         .count();
     assert_eq!(replayed, 1, "exactly one of them is the replay");
-    assert_eq!(json(a).await, json(b).await);
+    assert_eq!(a.json(), b.json());
     assert_eq!(app.cart.calls(), 1);
     assert_eq!(count(&app.bus, topics::ORDER_CREATED), 1);
-    let (_, list) = call(&app.router, get(&token, "/api/v1/orders")).await;
+    let list = app.client.get_as(&token, "/api/v1/orders").await.json();
     assert_eq!(list["total"], 1);
 }
 
@@ -155,10 +162,13 @@ async fn concurrent_duplicates_create_one_order_and_get_identical_responses() {
 async fn the_same_key_with_a_different_body_is_refused_with_422() {
     let app = app().await;
     let (_, token) = customer();
-    let (status, _) = call(&app.router, place(&token, Some("k1"), "")).await;
-    assert_eq!(status, StatusCode::ACCEPTED);
+    let response = place(&app.client, &token, Some("k1"), "").send().await;
+    assert_eq!(response.status, StatusCode::ACCEPTED);
     let other = json!({ "expected_total": { "amount_minor": 4998, "currency": "USD" } });
-    let (status, body) = call(&app.router, place(&token, Some("k1"), &other.to_string())).await;
+    let (status, body) = place(&app.client, &token, Some("k1"), &other.to_string())
+        .send()
+        .await
+        .status_and_json();
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         body["detail"]
@@ -174,10 +184,13 @@ async fn keys_belong_to_their_user() {
     let app = app().await;
     let (_, alice) = customer();
     let (_, bob) = customer();
-    let (a, _) = call(&app.router, place(&alice, Some("shared"), "")).await;
-    let (b, body) = call(&app.router, place(&bob, Some("shared"), "")).await;
-    assert_eq!((a, b), (StatusCode::ACCEPTED, StatusCode::ACCEPTED));
-    assert!(body.get("order_id").is_some());
+    let a = place(&app.client, &alice, Some("shared"), "").send().await;
+    let b = place(&app.client, &bob, Some("shared"), "").send().await;
+    assert_eq!(
+        (a.status, b.status),
+        (StatusCode::ACCEPTED, StatusCode::ACCEPTED)
+    );
+    assert!(b.json().get("order_id").is_some());
     assert_eq!(count(&app.bus, topics::ORDER_CREATED), 2);
 }
 
@@ -185,14 +198,17 @@ async fn keys_belong_to_their_user() {
 async fn an_empty_cart_is_422_and_the_key_stays_usable() {
     let app = app_with(FakeCart::with_items(vec![]), InMemoryEventBus::default()).await;
     let (_, token) = customer();
-    let (status, body) = call(&app.router, place(&token, Some("k"), "")).await;
+    let (status, body) = place(&app.client, &token, Some("k"), "")
+        .send()
+        .await
+        .status_and_json();
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["detail"], "the cart is empty");
     assert!(app.bus.published().is_empty());
 
     *app.cart.items.lock().unwrap() = vec![item(500, 1)];
-    let (status, _) = call(&app.router, place(&token, Some("k"), "")).await;
-    assert_eq!(status, StatusCode::ACCEPTED);
+    let response = place(&app.client, &token, Some("k"), "").send().await;
+    assert_eq!(response.status, StatusCode::ACCEPTED);
 }
 
 #[tokio::test]
@@ -202,12 +218,12 @@ async fn an_unreachable_cart_releases_the_key_so_a_retry_succeeds() {
         .failures_left
         .store(1, std::sync::atomic::Ordering::SeqCst);
     let (_, token) = customer();
-    let (status, _) = call(&app.router, place(&token, Some("retry"), "")).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    let response = send(&app.router, place(&token, Some("retry"), "")).await;
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let response = place(&app.client, &token, Some("retry"), "").send().await;
+    assert_eq!(response.status, StatusCode::SERVICE_UNAVAILABLE);
+    let response = place(&app.client, &token, Some("retry"), "").send().await;
+    assert_eq!(response.status, StatusCode::ACCEPTED);
     assert!(
-        response.headers().get("idempotent-replayed").is_none(),
+        response.headers.get("idempotent-replayed").is_none(),
         "the retry did the work"
     );
     assert_eq!(count(&app.bus, topics::ORDER_CREATED), 1);
@@ -218,27 +234,28 @@ async fn a_changed_cart_total_is_refused_when_the_client_states_what_it_expected
     let app = app().await;
     let (_, token) = customer();
     let stale = json!({ "expected_total": { "amount_minor": 4000, "currency": "USD" } });
-    let (status, body) = call(&app.router, place(&token, Some("a"), &stale.to_string())).await;
+    let (status, body) = place(&app.client, &token, Some("a"), &stale.to_string())
+        .send()
+        .await
+        .status_and_json();
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(body["detail"].as_str().unwrap().contains("49.98 USD"));
     let fresh = json!({ "expected_total": { "amount_minor": 4998, "currency": "USD" } });
-    let (status, _) = call(&app.router, place(&token, Some("b"), &fresh.to_string())).await;
-    assert_eq!(status, StatusCode::ACCEPTED);
+    let response = place(&app.client, &token, Some("b"), &fresh.to_string())
+        .send()
+        .await;
+    assert_eq!(response.status, StatusCode::ACCEPTED);
 }
 
 #[tokio::test]
 async fn requests_without_a_valid_token_are_401() {
     let app = app().await;
-    let response = send(
-        &app.router,
-        axum::http::Request::get("/api/v1/orders")
-            .body(axum::body::Body::empty())
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    let (status, _) = call(&app.router, place("not-a-token", Some("k"), "")).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let response = app.client.get("/api/v1/orders").send().await;
+    assert_eq!(response.status, StatusCode::UNAUTHORIZED);
+    let response = place(&app.client, "not-a-token", Some("k"), "")
+        .send()
+        .await;
+    assert_eq!(response.status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
@@ -248,14 +265,17 @@ async fn another_customer_cannot_see_or_cancel_an_order_but_an_admin_can_see_it(
     let (_, stranger) = customer();
     let id = place_one(&app, &owner).await;
     let path = format!("/api/v1/orders/{id}");
-    let (status, _) = call(&app.router, get(&stranger, &path)).await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _) = call(&app.router, post(&stranger, &format!("{path}/cancel"))).await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, body) = call(&app.router, get(&admin(), &path)).await;
+    let response = app.client.get_as(&stranger, &path).await;
+    assert_eq!(response.status, StatusCode::FORBIDDEN);
+    let response = app
+        .client
+        .post_as(&stranger, &format!("{path}/cancel"))
+        .await;
+    assert_eq!(response.status, StatusCode::FORBIDDEN);
+    let (status, body) = app.client.get_as(&admin(), &path).await.status_and_json();
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["status"], "pending");
-    let (_, list) = call(&app.router, get(&stranger, "/api/v1/orders")).await;
+    let list = app.client.get_as(&stranger, "/api/v1/orders").await.json();
     assert_eq!(list["total"], 0, "a listing shows only the caller's orders");
 }
 
@@ -263,13 +283,13 @@ async fn another_customer_cannot_see_or_cancel_an_order_but_an_admin_can_see_it(
 async fn a_bad_order_id_is_400_and_an_unknown_one_404() {
     let app = app().await;
     let (_, token) = customer();
-    let (status, _) = call(&app.router, get(&token, "/api/v1/orders/not-an-id")).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let response = app.client.get_as(&token, "/api/v1/orders/not-an-id").await;
+    assert_eq!(response.status, StatusCode::BAD_REQUEST);
     let path = format!("/api/v1/orders/{}", OrderId::new());
-    let (status, _) = call(&app.router, get(&token, &path)).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = call(&app.router, post(&token, &format!("{path}/cancel"))).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    let response = app.client.get_as(&token, &path).await;
+    assert_eq!(response.status, StatusCode::NOT_FOUND);
+    let response = app.client.post_as(&token, &format!("{path}/cancel")).await;
+    assert_eq!(response.status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -281,16 +301,27 @@ async fn the_listing_is_newest_first_and_paginated() {
         ids.push(place_one(&app, &token).await);
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    let (_, page) = call(&app.router, get(&token, "/api/v1/orders?page=1&per_page=2")).await;
+    let page = app
+        .client
+        .get_as(&token, "/api/v1/orders?page=1&per_page=2")
+        .await
+        .json();
     assert_eq!(page["total"], 3);
     assert_eq!(page["items"][0]["id"], ids[2].to_string());
     assert_eq!(page["items"][1]["id"], ids[1].to_string());
-    let (_, page) = call(&app.router, get(&token, "/api/v1/orders?page=2&per_page=2")).await;
+    let page = app
+        .client
+        .get_as(&token, "/api/v1/orders?page=2&per_page=2")
+        .await
+        .json();
     assert_eq!(page["items"][0]["id"], ids[0].to_string());
-    let (status, _) = call(&app.router, get(&token, "/api/v1/orders?per_page=0")).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (status, _) = call(&app.router, get(&token, "/api/v1/orders?page=x")).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    for query in ["per_page=0", "page=x"] {
+        let response = app
+            .client
+            .get_as(&token, &format!("/api/v1/orders?{query}"))
+            .await;
+        assert_eq!(response.status, StatusCode::BAD_REQUEST, "{query}");
+    }
 }
 
 #[tokio::test]
@@ -298,17 +329,8 @@ async fn reservation_then_payment_confirms_the_order_and_announces_it_once() {
     let app = app().await;
     let (user, token) = customer();
     let id = place_one(&app, &token).await;
-    let reserved = InventoryReserved {
-        order_id: id,
-        user_id: user,
-        total: total(),
-    };
-    let paid = PaymentSucceeded {
-        order_id: id,
-        user_id: user,
-        payment_id: PaymentId::new(),
-        amount: total(),
-    };
+    let reserved = reserved(id, user);
+    let paid = paid(id, user);
     publish(&app.bus, &reserved).await;
     publish(&app.bus, &paid).await;
     app.bus.settled().await;
@@ -322,12 +344,7 @@ async fn reservation_then_payment_confirms_the_order_and_announces_it_once() {
         .map(|c| c["status"].as_str().unwrap())
         .collect();
     assert_eq!(history, ["pending", "reserved", "confirmed"]);
-    let confirmed: Vec<OrderConfirmed> = app
-        .bus
-        .published()
-        .iter()
-        .filter_map(|e| e.decode().ok())
-        .collect();
+    let confirmed: Vec<OrderConfirmed> = decoded(&app.bus);
     assert_eq!(
         confirmed,
         [OrderConfirmed {
@@ -362,12 +379,7 @@ async fn a_failed_reservation_cancels_the_order_with_its_reason() {
     app.bus.settled().await;
     let order = order_json(&app, &token, id).await;
     assert_eq!(order["status"], "cancelled");
-    let cancelled: Vec<OrderCancelled> = app
-        .bus
-        .published()
-        .iter()
-        .filter_map(|e| e.decode().ok())
-        .collect();
+    let cancelled: Vec<OrderCancelled> = decoded(&app.bus);
     assert_eq!(cancelled.len(), 1, "the redelivery published nothing");
     assert_eq!(cancelled[0].reason, "reservation failed: not enough stock");
     assert_eq!(
@@ -381,15 +393,7 @@ async fn a_failed_payment_cancels_the_reserved_order() {
     let app = app().await;
     let (user, token) = customer();
     let id = place_one(&app, &token).await;
-    publish(
-        &app.bus,
-        &InventoryReserved {
-            order_id: id,
-            user_id: user,
-            total: total(),
-        },
-    )
-    .await;
+    publish(&app.bus, &reserved(id, user)).await;
     publish(
         &app.bus,
         &PaymentFailed {
@@ -402,12 +406,7 @@ async fn a_failed_payment_cancels_the_reserved_order() {
     app.bus.settled().await;
     let order = order_json(&app, &token, id).await;
     assert_eq!(order["status"], "cancelled");
-    let cancelled: Vec<OrderCancelled> = app
-        .bus
-        .published()
-        .iter()
-        .filter_map(|e| e.decode().ok())
-        .collect();
+    let cancelled: Vec<OrderCancelled> = decoded(&app.bus);
     assert_eq!(cancelled.len(), 1);
     assert_eq!(cancelled[0].reason, "payment failed: card declined");
     assert_eq!(count(&app.bus, topics::ORDER_CONFIRMED), 0);
@@ -418,38 +417,16 @@ async fn cancelling_a_confirmed_order_announces_it_and_a_second_cancel_is_409() 
     let app = app().await;
     let (user, token) = customer();
     let id = place_one(&app, &token).await;
-    publish(
-        &app.bus,
-        &InventoryReserved {
-            order_id: id,
-            user_id: user,
-            total: total(),
-        },
-    )
-    .await;
-    publish(
-        &app.bus,
-        &PaymentSucceeded {
-            order_id: id,
-            user_id: user,
-            payment_id: PaymentId::new(),
-            amount: total(),
-        },
-    )
-    .await;
+    publish(&app.bus, &reserved(id, user)).await;
+    publish(&app.bus, &paid(id, user)).await;
     app.bus.settled().await;
 
     let path = format!("/api/v1/orders/{id}/cancel");
-    let (status, body) = call(&app.router, post(&token, &path)).await;
+    let (status, body) = app.client.post_as(&token, &path).await.status_and_json();
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "cancelled");
     assert_eq!(body["status_history"][3]["reason"], "cancelled by customer");
-    let cancelled: Vec<OrderCancelled> = app
-        .bus
-        .published()
-        .iter()
-        .filter_map(|e| e.decode().ok())
-        .collect();
+    let cancelled: Vec<OrderCancelled> = decoded(&app.bus);
     assert_eq!(
         cancelled,
         [OrderCancelled {
@@ -459,8 +436,8 @@ async fn cancelling_a_confirmed_order_announces_it_and_a_second_cancel_is_409() 
         }]
     );
 
-    let (status, _) = call(&app.router, post(&token, &path)).await;
-    assert_eq!(status, StatusCode::CONFLICT);
+    let response = app.client.post_as(&token, &path).await;
+    assert_eq!(response.status, StatusCode::CONFLICT);
     assert_eq!(count(&app.bus, topics::ORDER_CANCELLED), 1);
 }
 
@@ -469,11 +446,11 @@ async fn an_admin_may_cancel_a_customers_pending_order() {
     let app = app().await;
     let (_, token) = customer();
     let id = place_one(&app, &token).await;
-    let (status, body) = call(
-        &app.router,
-        post(&admin(), &format!("/api/v1/orders/{id}/cancel")),
-    )
-    .await;
+    let (status, body) = app
+        .client
+        .post_as(&admin(), &format!("/api/v1/orders/{id}/cancel"))
+        .await
+        .status_and_json();
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["status"], "cancelled");
     assert_eq!(count(&app.bus, topics::ORDER_CANCELLED), 1);
@@ -483,15 +460,7 @@ async fn an_admin_may_cancel_a_customers_pending_order() {
 async fn an_event_for_an_unknown_order_is_retried_then_dead_lettered() {
     let bus = InMemoryEventBus::new(2, Duration::from_millis(1));
     let app = app_with(FakeCart::with_items(vec![item(100, 1)]), bus).await;
-    publish(
-        &app.bus,
-        &InventoryReserved {
-            order_id: OrderId::new(),
-            user_id: UserId::new(),
-            total: total(),
-        },
-    )
-    .await;
+    publish(&app.bus, &reserved(OrderId::new(), UserId::new())).await;
     app.bus.settled().await;
     let dead = app.bus.dead_letters();
     assert_eq!(dead.len(), 1);
@@ -508,10 +477,8 @@ async fn a_payment_before_the_reservation_is_refused_until_the_reservation_arriv
     publish(
         &app.bus,
         &PaymentSucceeded {
-            order_id: id,
-            user_id: user,
-            payment_id: PaymentId::new(),
             amount: Money::new(100, Currency::Usd),
+            ..paid(id, user)
         },
     )
     .await;
@@ -533,7 +500,7 @@ async fn the_cart_is_read_from_cart_service_with_the_callers_token() {
     let product = shared_types::ProductId::new();
     let cart_service = axum::Router::new().route(
         "/api/v1/cart",
-        get_route(move |headers: HeaderMap| {
+        get(move |headers: HeaderMap| {
             let expected = expected.clone();
             async move {
                 if headers["authorization"] != expected.as_str() {
@@ -550,15 +517,13 @@ async fn the_cart_is_read_from_cart_service_with_the_callers_token() {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, cart_service).await });
+    let (cart_service_url, _server) = stub::serve(cart_service).await;
 
     let bus = InMemoryEventBus::default();
     let router = order_service::start_with(
         ServiceConfig::for_tests(topology::ORDER_SERVICE),
         Settings {
-            cart_service_url: format!("http://{addr}"),
+            cart_service_url,
             ..Settings::default()
         },
         Arc::new(bus.clone()),
@@ -566,7 +531,10 @@ async fn the_cart_is_read_from_cart_service_with_the_callers_token() {
     )
     .await
     .unwrap();
-    let (status, body) = call(&router, place(&token, Some("http"), "")).await;
+    let (status, body) = place(&TestClient::new(router), &token, Some("http"), "")
+        .send()
+        .await
+        .status_and_json();
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let created: OrderCreated = bus.published()[0].decode().unwrap();
     assert_eq!(created.lines[0].product_id, product);

@@ -1,18 +1,16 @@
 //! The payment use cases: charging exactly once per idempotency key, refunds, and reads. The
 //! provider sits behind [`PaymentProvider`]; [`SimulatedProvider`] stands in for a real one.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
 use platform::ApiError;
 use platform::auth::Claims;
+use platform::inflight::{Check, InFlight, Waited};
 use shared_events::{BusError, EventBus, EventEnvelope, PaymentRefunded};
 use shared_types::{OrderId, PaymentId};
-use tokio::sync::Notify;
-use tokio::time::Instant;
 
 use crate::config::Settings;
 use crate::models::{ChargeRequest, InvalidCharge, Payment, PaymentStatus, RefundError};
@@ -131,33 +129,6 @@ fn storage(err: RepositoryError) -> ApiError {
     }
 }
 
-/// Wake-ups for callers waiting on a pending payment.
-#[derive(Debug, Default)]
-struct Waiters(Mutex<HashMap<PaymentId, Arc<Notify>>>);
-
-impl Waiters {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PaymentId, Arc<Notify>>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn get(&self, id: PaymentId) -> Arc<Notify> {
-        self.lock().entry(id).or_default().clone()
-    }
-
-    fn wake(&self, id: PaymentId) {
-        if let Some(notify) = self.lock().remove(&id) {
-            notify.notify_waiters();
-        }
-    }
-
-    fn prune(&self, id: PaymentId) {
-        let mut map = self.lock();
-        if map.get(&id).is_some_and(|n| Arc::strong_count(n) == 1) {
-            map.remove(&id);
-        }
-    }
-}
-
 /// Why compensating a cancelled order failed; the bus retries.
 #[derive(Debug, thiserror::Error)]
 pub enum RefundOrderError {
@@ -175,7 +146,7 @@ pub struct PaymentService {
     repo: Arc<dyn PaymentRepository>,
     provider: Arc<dyn PaymentProvider>,
     bus: Arc<dyn EventBus>,
-    waiters: Arc<Waiters>,
+    in_flight: Arc<InFlight<PaymentId>>,
     duplicate_wait: Duration,
 }
 
@@ -191,7 +162,7 @@ impl PaymentService {
             repo,
             provider,
             bus,
-            waiters: Arc::default(),
+            in_flight: Arc::new(InFlight::new(PENDING_POLL)),
             duplicate_wait,
         }
     }
@@ -234,7 +205,7 @@ impl PaymentService {
             ProviderDecision::Declined { reason } => PaymentStatus::Failed { reason },
         };
         let settled = self.repo.settle(id, status, Utc::now()).await;
-        self.waiters.wake(id);
+        self.in_flight.finished(&id);
         let payment = settled?;
         tracing::info!(
             payment_id = %id,
@@ -254,28 +225,25 @@ impl PaymentService {
             return Ok(payment);
         }
         let id = payment.id;
-        let deadline = Instant::now() + self.duplicate_wait;
-        let result = loop {
-            let notify = self.waiters.get(id);
-            let notified = notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let current = self
-                .repo
-                .get(id)
-                .await?
-                .ok_or(RepositoryError::NotFound(id))?;
-            if !current.is_pending() {
-                break Ok(current);
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                break Err(ChargeError::InProgress(current.idempotency_key));
-            }
-            let _ = tokio::time::timeout((deadline - now).min(PENDING_POLL), notified).await;
-        };
-        self.waiters.prune(id);
-        result
+        let waited = self
+            .in_flight
+            .wait_for(&id, self.duplicate_wait, || async {
+                let current = self
+                    .repo
+                    .get(id)
+                    .await?
+                    .ok_or(RepositoryError::NotFound(id))?;
+                Ok::<_, ChargeError>(if current.is_pending() {
+                    Check::InProgress(current)
+                } else {
+                    Check::Done(current)
+                })
+            })
+            .await?;
+        match waited {
+            Waited::Done(settled) => Ok(settled),
+            Waited::TimedOut(pending) => Err(ChargeError::InProgress(pending.idempotency_key)),
+        }
     }
 
     /// The payment, if `caller` may see it (its payer or an admin).

@@ -19,7 +19,7 @@ use platform::ServiceConfig;
 use platform::auth::JwtKeys;
 use platform::client::ServiceClient;
 use platform::health::Readiness;
-use platform::topology::INVENTORY_SERVICE;
+use platform::topology::{INVENTORY_SERVICE, PRODUCT_SERVICE};
 use shared_events::EventBus;
 
 use crate::api::AppState;
@@ -51,11 +51,9 @@ pub async fn start_with(
             "seeded the demo catalogue (set PRODUCT_SERVICE_SEED=false to start empty)"
         );
     }
-    let inventory = ServiceClient::with_base_url(
-        INVENTORY_SERVICE.name,
-        settings.inventory_url.clone(),
-        config.upstream_timeout,
-    );
+    // Timeout and retries of the stock lookup are the architecture model's.
+    let inventory = ServiceClient::for_call(PRODUCT_SERVICE, INVENTORY_SERVICE)
+        .with_base_url(settings.inventory_url.clone());
     let service = ProductService::new(repository, Arc::new(HttpStockLookup::new(inventory)), bus);
     let state = AppState {
         service,

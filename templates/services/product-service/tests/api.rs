@@ -2,18 +2,18 @@
 
 mod common;
 
-use axum::Router;
-use axum::http::{Method, StatusCode};
-use common::{admin, app_with, inventory_stub, nowhere, send, token};
-use platform::auth::Role;
+use axum::http::StatusCode;
+use common::{app_with, inventory_stub};
 use product_service::config::Settings;
 use product_service::seed;
 use serde_json::{Value, json};
 use shared_events::{InMemoryEventBus, ProductUpdated, topics};
 use shared_types::{Currency, Money, ProductId};
+use testing::tokens::{admin, customer};
+use testing::{TestClient, stub};
 
 /// The service with the demo catalogue, its stock looked up at `inventory_url`.
-async fn seeded(inventory_url: String) -> (Router, InMemoryEventBus) {
+async fn seeded(inventory_url: String) -> (TestClient, InMemoryEventBus) {
     app_with(Settings {
         seed: true,
         inventory_url,
@@ -22,36 +22,45 @@ async fn seeded(inventory_url: String) -> (Router, InMemoryEventBus) {
 }
 
 /// The service with an empty catalogue and no inventory.
-async fn empty() -> (Router, InMemoryEventBus) {
+async fn empty() -> (TestClient, InMemoryEventBus) {
     app_with(Settings {
         seed: false,
-        inventory_url: nowhere().await,
+        inventory_url: stub::unreachable_url().await,
     })
     .await
 }
 
-async fn create(app: &Router, name: &str, description: &str, category: &str) -> Value {
-    let (status, body) = send(
-        app,
-        Method::POST,
-        "/api/v1/products",
-        Some(&admin()),
-        Some(json!({
+async fn create(app: &TestClient, name: &str, description: &str, category: &str) -> Value {
+    let (status, body) = app
+        .post("/api/v1/products")
+        .bearer(&admin())
+        .json(&json!({
             "name": name,
             "description": description,
             "category": category,
             "price": { "amount_minor": 1_500, "currency": "USD" },
-        })),
-    )
-    .await;
+        }))
+        .send()
+        .await
+        .status_and_json();
     assert_eq!(status, StatusCode::CREATED, "{body}");
     body
 }
 
-async fn get_ok(app: &Router, uri: &str) -> Value {
-    let (status, body) = send(app, Method::GET, uri, None, None).await;
+async fn get_ok(app: &TestClient, uri: &str) -> Value {
+    let (status, body) = app.get(uri).send().await.status_and_json();
     assert_eq!(status, StatusCode::OK, "{uri}: {body}");
     body
+}
+
+/// `PATCH /api/v1/products/{id}` as `token`'s holder; answers the status and body.
+async fn patch(app: &TestClient, token: &str, id: &str, body: &Value) -> (StatusCode, Value) {
+    app.patch(&format!("/api/v1/products/{id}"))
+        .bearer(token)
+        .json(body)
+        .send()
+        .await
+        .status_and_json()
 }
 
 fn names(page: &Value) -> Vec<&str> {
@@ -65,7 +74,7 @@ fn names(page: &Value) -> Vec<&str> {
 
 #[tokio::test]
 async fn the_listing_is_sorted_by_name_and_paginated() {
-    let (app, _bus) = seeded(nowhere().await).await;
+    let (app, _bus) = seeded(stub::unreachable_url().await).await;
     let first = get_ok(&app, "/api/v1/products?per_page=4").await;
     assert_eq!(
         names(&first),
@@ -94,16 +103,13 @@ async fn the_listing_is_sorted_by_name_and_paginated() {
 
 #[tokio::test]
 async fn out_of_range_pagination_is_a_400_problem() {
-    let (app, _bus) = seeded(nowhere().await).await;
+    let (app, _bus) = seeded(stub::unreachable_url().await).await;
     for query in ["per_page=0", "per_page=101", "page=0", "page=abc"] {
-        let (status, problem) = send(
-            &app,
-            Method::GET,
-            &format!("/api/v1/products?{query}"),
-            None,
-            None,
-        )
-        .await;
+        let (status, problem) = app
+            .get(&format!("/api/v1/products?{query}"))
+            .send()
+            .await
+            .status_and_json();
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
         assert_eq!(problem["status"], 400);
     }
@@ -111,7 +117,7 @@ async fn out_of_range_pagination_is_a_400_problem() {
 
 #[tokio::test]
 async fn the_category_filter_is_case_insensitive() {
-    let (app, _bus) = seeded(nowhere().await).await;
+    let (app, _bus) = seeded(stub::unreachable_url().await).await;
     let page = get_ok(&app, "/api/v1/products?category=Peripherals").await;
     assert_eq!(names(&page), ["Mechanical Keyboard", "Wireless Mouse"]);
     assert_eq!(page["total"], 2);
@@ -129,15 +135,8 @@ async fn search_ranks_name_matches_before_description_matches() {
     let page = get_ok(&app, "/api/v1/products/search?q=LaMp").await;
     assert_eq!(names(&page), ["Lamp Shade", "Floor LAMP", "Reading Light"]);
     assert_eq!(page["total"], 3);
-    let (status, _) = send(
-        &app,
-        Method::GET,
-        "/api/v1/products/search?q=%20",
-        None,
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let response = app.get("/api/v1/products/search?q=%20").send().await;
+    assert_eq!(response.status, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
@@ -145,14 +144,7 @@ async fn an_inactive_product_is_hidden_from_listings_and_search_but_readable_by_
     let (app, _bus) = empty().await;
     let product = create(&app, "Desk Fan", "Quiet", "office").await;
     let id = product["id"].as_str().unwrap();
-    let (status, patched) = send(
-        &app,
-        Method::PATCH,
-        &format!("/api/v1/products/{id}"),
-        Some(&admin()),
-        Some(json!({ "active": false })),
-    )
-    .await;
+    let (status, patched) = patch(&app, &admin(), id, &json!({ "active": false })).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(patched["active"], false);
     assert_eq!(get_ok(&app, "/api/v1/products").await["total"], 0);
@@ -172,34 +164,14 @@ async fn creating_and_changing_products_needs_an_admin() {
         "category": "stationery",
         "price": { "amount_minor": 199, "currency": "USD" },
     });
-    let (status, _) = send(
-        &app,
-        Method::POST,
-        "/api/v1/products",
-        None,
-        Some(body.clone()),
-    )
-    .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let customer = token(Role::Customer);
-    let (status, problem) = send(
-        &app,
-        Method::POST,
-        "/api/v1/products",
-        Some(&customer),
-        Some(body),
-    )
-    .await;
+    let create = || app.post("/api/v1/products").json(&body);
+    assert_eq!(create().send().await.status, StatusCode::UNAUTHORIZED);
+    let (_, customer) = customer();
+    let (status, problem) = create().bearer(&customer).send().await.status_and_json();
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(problem["status"], 403);
-    let (status, _) = send(
-        &app,
-        Method::PATCH,
-        &format!("/api/v1/products/{}", seed::MOUSE),
-        Some(&customer),
-        Some(json!({ "active": false })),
-    )
-    .await;
+    let mouse = seed::MOUSE.to_string();
+    let (status, _) = patch(&app, &customer, &mouse, &json!({ "active": false })).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(bus.published().is_empty());
 }
@@ -208,30 +180,23 @@ async fn creating_and_changing_products_needs_an_admin() {
 async fn an_invalid_product_is_a_422_problem() {
     let (app, bus) = empty().await;
     for (name, amount) in [("  ", 100), ("Pen", 0), ("Pen", -5)] {
-        let (status, problem) = send(
-            &app,
-            Method::POST,
-            "/api/v1/products",
-            Some(&admin()),
-            Some(json!({
+        let (status, problem) = app
+            .post("/api/v1/products")
+            .bearer(&admin())
+            .json(&json!({
                 "name": name,
                 "category": "stationery",
                 "price": { "amount_minor": amount, "currency": "USD" },
-            })),
-        )
-        .await;
+            }))
+            .send()
+            .await
+            .status_and_json();
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name} {amount}");
         assert!(problem["detail"].is_string());
     }
     let product = create(&app, "Pen", "", "stationery").await;
-    let (status, _) = send(
-        &app,
-        Method::PATCH,
-        &format!("/api/v1/products/{}", product["id"].as_str().unwrap()),
-        Some(&admin()),
-        Some(json!({ "name": "" })),
-    )
-    .await;
+    let id = product["id"].as_str().unwrap();
+    let (status, _) = patch(&app, &admin(), id, &json!({ "name": "" })).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(bus.published().len(), 1, "only the valid create");
 }
@@ -241,14 +206,8 @@ async fn creating_and_updating_publish_product_updated() {
     let (app, bus) = empty().await;
     let product = create(&app, "Pen", "Blue ink", "stationery").await;
     let id: ProductId = product["id"].as_str().unwrap().parse().unwrap();
-    let (status, _) = send(
-        &app,
-        Method::PATCH,
-        &format!("/api/v1/products/{id}"),
-        Some(&admin()),
-        Some(json!({ "price": { "amount_minor": 249, "currency": "USD" } })),
-    )
-    .await;
+    let price = json!({ "price": { "amount_minor": 249, "currency": "USD" } });
+    let (status, _) = patch(&app, &admin(), &id.to_string(), &price).await;
     assert_eq!(status, StatusCode::OK);
     let events: Vec<ProductUpdated> = bus
         .published()
@@ -276,26 +235,16 @@ async fn creating_and_updating_publish_product_updated() {
 #[tokio::test]
 async fn an_unknown_product_is_a_404_and_a_malformed_id_a_400() {
     let (app, _bus) = empty().await;
-    let (status, _) = send(
-        &app,
-        Method::GET,
-        &format!("/api/v1/products/{}", ProductId::new()),
-        None,
-        None,
-    )
-    .await;
+    let response = app
+        .get(&format!("/api/v1/products/{}", ProductId::new()))
+        .send()
+        .await;
+    assert_eq!(response.status, StatusCode::NOT_FOUND);
+    let unknown = ProductId::new().to_string();
+    let (status, _) = patch(&app, &admin(), &unknown, &json!({ "active": true })).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = send(
-        &app,
-        Method::PATCH,
-        &format!("/api/v1/products/{}", ProductId::new()),
-        Some(&admin()),
-        Some(json!({ "active": true })),
-    )
-    .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = send(&app, Method::GET, "/api/v1/products/42", None, None).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let response = app.get("/api/v1/products/42").send().await;
+    assert_eq!(response.status, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
@@ -316,7 +265,7 @@ async fn a_product_shows_its_stock_from_inventory() {
 
 #[tokio::test]
 async fn a_product_is_served_without_stock_when_inventory_is_down() {
-    let (app, _bus) = seeded(nowhere().await).await;
+    let (app, _bus) = seeded(stub::unreachable_url().await).await;
     let detail = get_ok(&app, &format!("/api/v1/products/{}", seed::MONITOR)).await;
     assert_eq!(detail["id"], seed::MONITOR.to_string());
     assert_eq!(detail["stock"], Value::Null);
@@ -324,7 +273,7 @@ async fn a_product_is_served_without_stock_when_inventory_is_down() {
 
 #[tokio::test]
 async fn the_demo_catalogue_uses_the_ids_inventory_stocks() {
-    let (app, _bus) = seeded(nowhere().await).await;
+    let (app, _bus) = seeded(stub::unreachable_url().await).await;
     let expected = [
         (seed::KEYBOARD, "5eed0000-0000-4000-8000-000000000001"),
         (seed::MOUSE, "5eed0000-0000-4000-8000-000000000002"),

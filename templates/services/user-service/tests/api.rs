@@ -4,11 +4,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use axum::Router;
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode, header};
+use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use http_body_util::BodyExt;
 use platform::ServiceConfig;
 use platform::auth::{JwtKeys, Role};
 use platform::config::DEV_JWT_SECRET;
@@ -16,7 +13,7 @@ use platform::health::Readiness;
 use serde_json::{Value, json};
 use shared_events::{InMemoryEventBus, UserRegistered, topics};
 use shared_types::UserId;
-use tower::ServiceExt;
+use testing::TestClient;
 use user_service::config::{HashingCost, Settings, parse_admin_emails};
 use user_service::models::Email;
 use user_service::repository::InMemoryUserRepository;
@@ -67,7 +64,7 @@ fn settings() -> Settings {
 }
 
 struct Harness {
-    router: Router,
+    client: TestClient,
     bus: InMemoryEventBus,
     mailer: Arc<CapturingMailer>,
 }
@@ -85,7 +82,7 @@ async fn harness_with(settings: Settings) -> Harness {
     .await
     .unwrap();
     Harness {
-        router: api::router(api::AppState::new(service)),
+        client: TestClient::new(api::router(api::AppState::new(service))),
         bus,
         mailer,
     }
@@ -98,37 +95,56 @@ async fn harness() -> Harness {
 const PASSWORD: &str = "correct horse battery";
 
 impl Harness {
-    async fn call(
-        &self,
-        method: Method,
-        uri: &str,
-        bearer: Option<&str>,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut request = Request::builder().method(method).uri(uri);
-        if let Some(token) = bearer {
-            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
-        }
-        let request = match body {
-            Some(body) => request
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(body.to_string())),
-            None => request.body(Body::empty()),
-        }
-        .unwrap();
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap()
-        };
-        (status, value)
+    async fn post(&self, uri: &str, body: Value) -> (StatusCode, Value) {
+        self.client
+            .post(uri)
+            .json(&body)
+            .send()
+            .await
+            .status_and_json()
     }
 
-    async fn post(&self, uri: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::POST, uri, None, Some(body)).await
+    /// `PATCH /api/v1/users/{id}` as the holder of `access`; answers the status and body.
+    async fn patch_user(&self, id: &str, access: &str, body: Value) -> (StatusCode, Value) {
+        self.client
+            .patch(&format!("/api/v1/users/{id}"))
+            .bearer(access)
+            .json(&body)
+            .send()
+            .await
+            .status_and_json()
+    }
+
+    /// `GET /api/v1/users/{id}`, with `access` if any; answers the status and body.
+    async fn get_user(&self, id: &str, access: Option<&str>) -> (StatusCode, Value) {
+        self.client
+            .get(&format!("/api/v1/users/{id}"))
+            .maybe_bearer(access)
+            .send()
+            .await
+            .status_and_json()
+    }
+
+    /// `POST /api/v1/auth/refresh` with `token`; answers the status and body.
+    async fn refresh(&self, token: &str) -> (StatusCode, Value) {
+        self.post("/api/v1/auth/refresh", json!({"refresh_token": token}))
+            .await
+    }
+
+    /// Asks for a reset mail for `email` and answers the token it carried.
+    async fn reset_token(&self, email: &str) -> String {
+        self.post("/api/v1/auth/password-reset", json!({"email": email}))
+            .await;
+        self.mailer.tokens_for(email).remove(0)
+    }
+
+    /// `POST /api/v1/auth/password-reset/confirm`; answers the status and body.
+    async fn confirm_reset(&self, token: &str, new_password: &str) -> (StatusCode, Value) {
+        self.post(
+            "/api/v1/auth/password-reset/confirm",
+            json!({"token": token, "new_password": new_password}),
+        )
+        .await
     }
 
     async fn register(&self, email: &str, name: &str) -> Value {
@@ -209,20 +225,15 @@ async fn a_short_password_is_refused_with_a_clear_422() {
 #[tokio::test]
 async fn an_invalid_email_or_blank_name_is_refused_with_422() {
     let h = harness().await;
-    let (status, _) = h
-        .post(
-            "/api/v1/auth/register",
-            json!({"email": "not-an-email", "password": PASSWORD, "name": "Ada"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let (status, _) = h
-        .post(
-            "/api/v1/auth/register",
-            json!({"email": "ada@example.com", "password": PASSWORD, "name": "  "}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    for (email, name) in [("not-an-email", "Ada"), ("ada@example.com", "  ")] {
+        let (status, _) = h
+            .post(
+                "/api/v1/auth/register",
+                json!({"email": email, "password": PASSWORD, "name": name}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
 }
 
 #[tokio::test]
@@ -279,11 +290,9 @@ async fn login_returns_a_bearer_pair_whose_access_token_identifies_the_user() {
     assert_eq!(claims.sub.to_string(), user["id"].as_str().unwrap());
     assert_eq!(claims.role, Role::Customer);
 
-    let (status, me) = h
-        .call(Method::GET, "/api/v1/users/me", Some(access), None)
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(me["email"], "ada@example.com");
+    let me = h.client.get("/api/v1/users/me").bearer(access).send().await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(me.json()["email"], "ada@example.com");
 }
 
 #[tokio::test]
@@ -302,17 +311,13 @@ async fn a_wrong_password_and_an_unknown_email_get_the_same_401() {
 async fn refresh_rotates_the_refresh_token_and_the_old_one_stops_working() {
     let h = harness().await;
     let (_, _, refresh) = h.signed_in("ada@example.com").await;
-    let (status, rotated) = h
-        .post("/api/v1/auth/refresh", json!({"refresh_token": refresh}))
-        .await;
+    let (status, rotated) = h.refresh(&refresh).await;
     assert_eq!(status, StatusCode::OK, "{rotated}");
     let next = rotated["refresh_token"].as_str().unwrap();
     assert_ne!(next, refresh);
     assert!(rotated["access_token"].as_str().is_some());
 
-    let (status, _) = h
-        .post("/api/v1/auth/refresh", json!({"refresh_token": refresh}))
-        .await;
+    let (status, _) = h.refresh(&refresh).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "a rotated token is spent");
 }
 
@@ -320,17 +325,11 @@ async fn refresh_rotates_the_refresh_token_and_the_old_one_stops_working() {
 async fn reusing_a_rotated_refresh_token_revokes_its_successor_too() {
     let h = harness().await;
     let (_, _, refresh) = h.signed_in("ada@example.com").await;
-    let (_, rotated) = h
-        .post("/api/v1/auth/refresh", json!({"refresh_token": refresh}))
-        .await;
+    let (_, rotated) = h.refresh(&refresh).await;
     let next = rotated["refresh_token"].as_str().unwrap().to_owned();
-    let (status, _) = h
-        .post("/api/v1/auth/refresh", json!({"refresh_token": refresh}))
-        .await;
+    let (status, _) = h.refresh(&refresh).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, _) = h
-        .post("/api/v1/auth/refresh", json!({"refresh_token": next}))
-        .await;
+    let (status, _) = h.refresh(&next).await;
     assert_eq!(
         status,
         StatusCode::UNAUTHORIZED,
@@ -346,14 +345,10 @@ async fn an_expired_or_unknown_refresh_token_is_refused() {
     })
     .await;
     let (_, _, refresh) = h.signed_in("ada@example.com").await;
-    let (status, problem) = h
-        .post("/api/v1/auth/refresh", json!({"refresh_token": refresh}))
-        .await;
+    let (status, problem) = h.refresh(&refresh).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(problem["detail"].as_str().unwrap().contains("expired"));
-    let (status, _) = h
-        .post("/api/v1/auth/refresh", json!({"refresh_token": "made-up"}))
-        .await;
+    let (status, _) = h.refresh("made-up").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
@@ -361,29 +356,17 @@ async fn an_expired_or_unknown_refresh_token_is_refused() {
 async fn logout_revokes_the_refresh_token_and_needs_a_bearer_token() {
     let h = harness().await;
     let (_, access, refresh) = h.signed_in("ada@example.com").await;
-    let (status, _) = h
-        .call(
-            Method::POST,
-            "/api/v1/auth/logout",
-            None,
-            Some(json!({"refresh_token": refresh})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let logout = || {
+        h.client
+            .post("/api/v1/auth/logout")
+            .json(&json!({"refresh_token": refresh}))
+    };
+    assert_eq!(logout().send().await.status, StatusCode::UNAUTHORIZED);
 
-    let (status, body) = h
-        .call(
-            Method::POST,
-            "/api/v1/auth/logout",
-            Some(&access),
-            Some(json!({"refresh_token": refresh})),
-        )
-        .await;
+    let (status, body) = logout().bearer(&access).send().await.status_and_json();
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(body, Value::Null);
-    let (status, _) = h
-        .post("/api/v1/auth/refresh", json!({"refresh_token": refresh}))
-        .await;
+    let (status, _) = h.refresh(&refresh).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
@@ -392,21 +375,15 @@ async fn logging_out_with_someone_elses_refresh_token_does_not_revoke_it() {
     let h = harness().await;
     let (_, _, ada_refresh) = h.signed_in("ada@example.com").await;
     let (_, bob_access, _) = h.signed_in("bob@example.com").await;
-    let (status, _) = h
-        .call(
-            Method::POST,
-            "/api/v1/auth/logout",
-            Some(&bob_access),
-            Some(json!({"refresh_token": ada_refresh})),
-        )
+    let response = h
+        .client
+        .post("/api/v1/auth/logout")
+        .bearer(&bob_access)
+        .json(&json!({"refresh_token": ada_refresh}))
+        .send()
         .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, _) = h
-        .post(
-            "/api/v1/auth/refresh",
-            json!({"refresh_token": ada_refresh}),
-        )
-        .await;
+    assert_eq!(response.status, StatusCode::NO_CONTENT);
+    let (status, _) = h.refresh(&ada_refresh).await;
     assert_eq!(status, StatusCode::OK);
 }
 
@@ -415,37 +392,16 @@ async fn a_user_sees_their_own_profile_but_not_someone_elses() {
     let h = harness().await;
     let (ada_id, ada_access, _) = h.signed_in("ada@example.com").await;
     let (bob_id, _, _) = h.signed_in("bob@example.com").await;
-    let (status, ada) = h
-        .call(
-            Method::GET,
-            &format!("/api/v1/users/{ada_id}"),
-            Some(&ada_access),
-            None,
-        )
-        .await;
+    let (status, ada) = h.get_user(&ada_id, Some(&ada_access)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(ada["email"], "ada@example.com");
-    let (status, _) = h
-        .call(
-            Method::GET,
-            &format!("/api/v1/users/{bob_id}"),
-            Some(&ada_access),
-            None,
-        )
-        .await;
+    let (status, _) = h.get_user(&bob_id, Some(&ada_access)).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = h
-        .call(
-            Method::PATCH,
-            &format!("/api/v1/users/{bob_id}"),
-            Some(&ada_access),
-            Some(json!({"name": "Mallory"})),
-        )
+        .patch_user(&bob_id, &ada_access, json!({"name": "Mallory"}))
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _) = h
-        .call(Method::GET, &format!("/api/v1/users/{ada_id}"), None, None)
-        .await;
+    let (status, _) = h.get_user(&ada_id, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
@@ -454,23 +410,11 @@ async fn an_admin_reads_and_edits_any_profile() {
     let h = harness().await;
     let (ada_id, _, _) = h.signed_in("ada@example.com").await;
     let (_, boss_access, _) = h.signed_in("boss@example.com").await;
-    let (status, ada) = h
-        .call(
-            Method::GET,
-            &format!("/api/v1/users/{ada_id}"),
-            Some(&boss_access),
-            None,
-        )
-        .await;
+    let (status, ada) = h.get_user(&ada_id, Some(&boss_access)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(ada["name"], "Someone");
     let (status, ada) = h
-        .call(
-            Method::PATCH,
-            &format!("/api/v1/users/{ada_id}"),
-            Some(&boss_access),
-            Some(json!({"name": "Ada Lovelace"})),
-        )
+        .patch_user(&ada_id, &boss_access, json!({"name": "Ada Lovelace"}))
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(ada["name"], "Ada Lovelace");
@@ -481,24 +425,14 @@ async fn an_admin_reads_and_edits_any_profile() {
 async fn a_malformed_user_id_is_400_and_an_unknown_one_404() {
     let h = harness().await;
     let (_, boss_access, _) = h.signed_in("boss@example.com").await;
-    let (status, _) = h
-        .call(
-            Method::GET,
-            "/api/v1/users/not-a-uuid",
-            Some(&boss_access),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (status, _) = h
-        .call(
-            Method::GET,
-            &format!("/api/v1/users/{}", UserId::new()),
-            Some(&boss_access),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    let unknown = UserId::new().to_string();
+    for (id, expected) in [
+        ("not-a-uuid", StatusCode::BAD_REQUEST),
+        (unknown.as_str(), StatusCode::NOT_FOUND),
+    ] {
+        let (status, _) = h.get_user(id, Some(&boss_access)).await;
+        assert_eq!(status, expected, "{id}");
+    }
 }
 
 #[tokio::test]
@@ -506,32 +440,17 @@ async fn patching_the_email_normalises_it_and_refuses_a_taken_one() {
     let h = harness().await;
     let (ada_id, ada_access, _) = h.signed_in("ada@example.com").await;
     h.register("bob@example.com", "Bob").await;
-    let uri = format!("/api/v1/users/{ada_id}");
-    let (status, _) = h
-        .call(
-            Method::PATCH,
-            &uri,
-            Some(&ada_access),
-            Some(json!({"email": "BOB@example.com"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CONFLICT);
-    let (status, _) = h
-        .call(
-            Method::PATCH,
-            &uri,
-            Some(&ada_access),
-            Some(json!({"email": "nope"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    for (email, expected) in [
+        ("BOB@example.com", StatusCode::CONFLICT),
+        ("nope", StatusCode::UNPROCESSABLE_ENTITY),
+    ] {
+        let (status, _) = h
+            .patch_user(&ada_id, &ada_access, json!({"email": email}))
+            .await;
+        assert_eq!(status, expected, "{email}");
+    }
     let (status, ada) = h
-        .call(
-            Method::PATCH,
-            &uri,
-            Some(&ada_access),
-            Some(json!({"email": " Ada@New.Example "})),
-        )
+        .patch_user(&ada_id, &ada_access, json!({"email": " Ada@New.Example "}))
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(ada["email"], "ada@new.example");
@@ -557,17 +476,9 @@ async fn a_password_reset_request_is_always_accepted_but_only_mailed_to_real_acc
 async fn a_reset_sets_the_password_once_and_revokes_every_refresh_token() {
     let h = harness().await;
     let (_, _, refresh) = h.signed_in("ada@example.com").await;
-    h.post(
-        "/api/v1/auth/password-reset",
-        json!({"email": "ada@example.com"}),
-    )
-    .await;
-    let token = h.mailer.tokens_for("ada@example.com").remove(0);
+    let token = h.reset_token("ada@example.com").await;
     let new_password = "a brand new passphrase";
-    let confirm = json!({"token": token, "new_password": new_password});
-    let (status, _) = h
-        .post("/api/v1/auth/password-reset/confirm", confirm.clone())
-        .await;
+    let (status, _) = h.confirm_reset(&token, new_password).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
 
     assert_eq!(
@@ -578,12 +489,10 @@ async fn a_reset_sets_the_password_once_and_revokes_every_refresh_token() {
         h.login("ada@example.com", new_password).await.0,
         StatusCode::OK
     );
-    let (status, _) = h
-        .post("/api/v1/auth/refresh", json!({"refresh_token": refresh}))
-        .await;
+    let (status, _) = h.refresh(&refresh).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "old sessions are gone");
 
-    let (status, problem) = h.post("/api/v1/auth/password-reset/confirm", confirm).await;
+    let (status, problem) = h.confirm_reset(&token, new_password).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "the token is single-use");
     assert!(problem["detail"].as_str().unwrap().contains("already used"));
 }
@@ -596,18 +505,8 @@ async fn an_expired_or_unknown_reset_token_is_a_400() {
     })
     .await;
     h.register("ada@example.com", "Ada").await;
-    h.post(
-        "/api/v1/auth/password-reset",
-        json!({"email": "ada@example.com"}),
-    )
-    .await;
-    let token = h.mailer.tokens_for("ada@example.com").remove(0);
-    let (status, problem) = h
-        .post(
-            "/api/v1/auth/password-reset/confirm",
-            json!({"token": token, "new_password": "a brand new passphrase"}),
-        )
-        .await;
+    let token = h.reset_token("ada@example.com").await;
+    let (status, problem) = h.confirm_reset(&token, "a brand new passphrase").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(problem["detail"].as_str().unwrap().contains("expired"));
     assert_eq!(
@@ -615,12 +514,7 @@ async fn an_expired_or_unknown_reset_token_is_a_400() {
         StatusCode::OK,
         "the password is unchanged"
     );
-    let (status, _) = h
-        .post(
-            "/api/v1/auth/password-reset/confirm",
-            json!({"token": "made-up", "new_password": "a brand new passphrase"}),
-        )
-        .await;
+    let (status, _) = h.confirm_reset("made-up", "a brand new passphrase").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
@@ -628,25 +522,10 @@ async fn an_expired_or_unknown_reset_token_is_a_400() {
 async fn a_reset_to_a_weak_password_is_refused_and_keeps_the_token_usable() {
     let h = harness().await;
     h.register("ada@example.com", "Ada").await;
-    h.post(
-        "/api/v1/auth/password-reset",
-        json!({"email": "ada@example.com"}),
-    )
-    .await;
-    let token = h.mailer.tokens_for("ada@example.com").remove(0);
-    let (status, _) = h
-        .post(
-            "/api/v1/auth/password-reset/confirm",
-            json!({"token": token, "new_password": "short"}),
-        )
-        .await;
+    let token = h.reset_token("ada@example.com").await;
+    let (status, _) = h.confirm_reset(&token, "short").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let (status, _) = h
-        .post(
-            "/api/v1/auth/password-reset/confirm",
-            json!({"token": token, "new_password": "long enough this time"}),
-        )
-        .await;
+    let (status, _) = h.confirm_reset(&token, "long enough this time").await;
     assert_eq!(status, StatusCode::NO_CONTENT);
 }
 
@@ -661,25 +540,15 @@ async fn the_started_service_serves_its_routes_with_health_and_request_ids() {
     )
     .await
     .unwrap();
-    let response = router
-        .clone()
-        .oneshot(Request::get("/health").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let response = router
-        .oneshot(
-            Request::post("/api/v1/auth/register")
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(
-                    json!({"email": "ada@example.com", "password": PASSWORD, "name": "Ada"})
-                        .to_string(),
-                ))
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
-    assert!(response.headers().contains_key("x-request-id"));
+    let client = TestClient::new(router);
+    let response = client.get("/health").send().await;
+    assert_eq!(response.status, StatusCode::OK);
+    let response = client
+        .post("/api/v1/auth/register")
+        .json(&json!({"email": "ada@example.com", "password": PASSWORD, "name": "Ada"}))
+        .send()
+        .await;
+    assert_eq!(response.status, StatusCode::CREATED);
+    assert!(response.headers.contains_key("x-request-id"));
     assert_eq!(bus.published().len(), 1);
 }

@@ -5,7 +5,6 @@
 use std::fmt::Display;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::str::FromStr;
-use std::time::Duration;
 
 use crate::chaos::ChaosConfig;
 use crate::topology::Unit;
@@ -66,14 +65,13 @@ pub struct ServiceConfig {
     pub bind: SocketAddr,
     pub log_format: LogFormat,
     pub jwt_secret: String,
-    /// Timeout of one call to another unit.
-    pub upstream_timeout: Duration,
     pub chaos: ChaosConfig,
 }
 
 impl ServiceConfig {
-    /// Reads `HOST`, `<PREFIX>_PORT`, `LOG_FORMAT`, `JWT_SECRET`, `UPSTREAM_TIMEOUT_MS` and the
-    /// chaos variables.
+    /// Reads `HOST`, `<PREFIX>_PORT`, `LOG_FORMAT`, `JWT_SECRET` and the chaos variables.
+    /// Timeouts and retries of calls to other units are not configuration: they come from the
+    /// architecture model (`topology::CALLS`, used by `client::ServiceClient::for_call`).
     pub fn from_env(unit: Unit) -> Result<Self, ConfigError> {
         let host: IpAddr = env_or("HOST", IpAddr::V4(Ipv4Addr::LOCALHOST))?;
         let port = env_or(&format!("{}_PORT", unit.env_prefix), unit.port)?;
@@ -82,7 +80,6 @@ impl ServiceConfig {
             bind: SocketAddr::new(host, port),
             log_format: env_or("LOG_FORMAT", LogFormat::Pretty)?,
             jwt_secret: env_or("JWT_SECRET", DEV_JWT_SECRET.to_owned())?,
-            upstream_timeout: Duration::from_millis(env_or("UPSTREAM_TIMEOUT_MS", 2_000)?),
             chaos: ChaosConfig::from_env(unit)?,
         })
     }
@@ -95,7 +92,6 @@ impl ServiceConfig {
             bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
             log_format: LogFormat::Pretty,
             jwt_secret: DEV_JWT_SECRET.to_owned(),
-            upstream_timeout: Duration::from_secs(2),
             chaos: ChaosConfig::default(),
         }
     }

@@ -10,6 +10,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod health;
+pub mod inflight;
 pub mod metrics;
 pub mod server;
 pub mod telemetry;

@@ -60,6 +60,8 @@ pub async fn bind(config: &ServiceConfig) -> anyhow::Result<TcpListener> {
 
 /// Serves `router` on `listener` until `shutdown` completes, then finishes in-flight requests.
 /// Readiness turns false as soon as shutdown starts, so load balancers stop sending traffic.
+/// Each request carries its connection's peer address as `ConnectInfo<SocketAddr>` (the
+/// gateway keys its per-client rate limit on it).
 pub async fn serve(
     name: &str,
     listener: TcpListener,
@@ -71,12 +73,15 @@ pub async fn serve(
     tracing::info!(service = name, %addr, "listening");
     readiness.set(true);
     let draining = readiness.clone();
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            draining.set(false);
-        })
-        .await?;
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        draining.set(false);
+    })
+    .await?;
     tracing::info!(service = name, "stopped");
     Ok(())
 }
@@ -124,4 +129,47 @@ where
     let listener = bind(&config).await?;
     let router = start(config, bus, readiness.clone()).await?;
     serve(unit.name, listener, router, readiness, shutdown_signal()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::extract::ConnectInfo;
+    use tokio::sync::oneshot;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn handlers_see_the_peer_address_and_shutdown_drains_readiness() {
+        let router = Router::new().route(
+            "/peer",
+            get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.ip().to_string() }),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let readiness = Readiness::default();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(serve(
+            "test",
+            listener,
+            router,
+            readiness.clone(),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let peer = http
+            .get(format!("{url}/peer"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(peer, "127.0.0.1");
+        assert!(readiness.is_ready());
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
+        assert!(!readiness.is_ready());
+    }
 }

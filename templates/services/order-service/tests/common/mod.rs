@@ -1,4 +1,4 @@
-//! Helpers for the order service's HTTP tests: a fake cart, tokens, requests, bodies.
+//! Helpers for the order service's HTTP tests: a fake cart, the app, checkout requests.
 
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
@@ -7,19 +7,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use axum::Router;
-use axum::body::Body;
-use axum::http::{Request, Response, StatusCode};
-use http_body_util::BodyExt;
 use order_service::Settings;
 use order_service::service::{Cart, CartItem, CartReader};
-use platform::auth::{JwtKeys, Role};
 use platform::health::Readiness;
 use platform::{ApiError, ServiceConfig, topology};
-use serde_json::Value;
 use shared_events::InMemoryEventBus;
-use shared_types::{Currency, Money, ProductId, UserId};
-use tower::ServiceExt;
+use shared_types::{Currency, Money, ProductId};
+use testing::{TestClient, TestRequest};
 
 /// A cart-service stand-in: fixed items, an optional delay, and a number of calls to fail.
 #[derive(Default)]
@@ -72,7 +66,7 @@ pub fn item(price_minor: i64, quantity: u32) -> CartItem {
 
 /// The service under test and what it talks to.
 pub struct TestApp {
-    pub router: Router,
+    pub client: TestClient,
     pub bus: InMemoryEventBus,
     pub cart: Arc<FakeCart>,
 }
@@ -87,7 +81,11 @@ pub async fn app_with(cart: Arc<FakeCart>, bus: InMemoryEventBus) -> TestApp {
     )
     .await
     .unwrap();
-    TestApp { router, bus, cart }
+    TestApp {
+        client: TestClient::new(router),
+        bus,
+        cart,
+    }
 }
 
 /// An app whose cart holds two lines totalling 49.98 USD.
@@ -99,60 +97,11 @@ pub async fn app() -> TestApp {
     .await
 }
 
-pub fn token(user: UserId, role: Role) -> String {
-    let now = chrono::Utc::now().timestamp();
-    JwtKeys::new(platform::config::DEV_JWT_SECRET.as_bytes())
-        .issue(user, role, now)
-        .unwrap()
-        .0
-}
-
-pub fn customer() -> (UserId, String) {
-    let user = UserId::new();
-    (user, token(user, Role::Customer))
-}
-
-pub fn admin() -> String {
-    token(UserId::new(), Role::Admin)
-}
-
-/// `POST /api/v1/orders` with `key` (if any) and `body`.
-pub fn place(token: &str, key: Option<&str>, body: &str) -> Request<Body> {
-    let mut builder = Request::post("/api/v1/orders")
-        .header("authorization", format!("Bearer {token}"))
-        .header("content-type", "application/json");
-    if let Some(key) = key {
-        builder = builder.header("idempotency-key", key);
+/// `POST /api/v1/orders` as `token`'s holder with `key` (if any) and the raw JSON `body`.
+pub fn place(client: &TestClient, token: &str, key: Option<&str>, body: &str) -> TestRequest {
+    let request = client.post("/api/v1/orders").bearer(token).json_text(body);
+    match key {
+        Some(key) => request.idempotency_key(key),
+        None => request,
     }
-    builder.body(Body::from(body.to_owned())).unwrap()
-}
-
-pub fn get(token: &str, path: &str) -> Request<Body> {
-    Request::get(path)
-        .header("authorization", format!("Bearer {token}"))
-        .body(Body::empty())
-        .unwrap()
-}
-
-pub fn post(token: &str, path: &str) -> Request<Body> {
-    Request::post(path)
-        .header("authorization", format!("Bearer {token}"))
-        .body(Body::empty())
-        .unwrap()
-}
-
-pub async fn send(router: &Router, request: Request<Body>) -> Response<Body> {
-    router.clone().oneshot(request).await.unwrap()
-}
-
-pub async fn json(response: Response<Body>) -> Value {
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    serde_json::from_slice(&bytes).unwrap()
-}
-
-/// Sends `request` and returns (status, JSON body).
-pub async fn call(router: &Router, request: Request<Body>) -> (StatusCode, Value) {
-    let response = send(router, request).await;
-    let status = response.status();
-    (status, json(response).await)
 }
