@@ -246,3 +246,100 @@ fn an_overlay_with_a_link_loop_is_refused_by_name() {
         .stderr(contains("links back to a directory already read"));
     assert!(!tmp.path().join("shop").exists());
 }
+
+#[test]
+fn every_answer_flag_reaches_the_recorded_answers() {
+    let flags = [
+        ("--project-type", "project_type", "cli-tool"),
+        ("--complexity", "complexity", "simple"),
+        ("--team-size", "team_size", "50+"),
+        ("--language", "language", "go"),
+        ("--framework", "framework", "actix-web"),
+        ("--scalability", "scalability", "high"),
+        ("--security", "security", "high"),
+        ("--time-to-market", "time_to_market", "rapid"),
+        ("--team-experience", "team_experience", "senior"),
+        ("--ops-maturity", "ops_maturity", "advanced"),
+        ("--lifespan", "lifespan", "long"),
+        ("--consistency", "consistency", "strong"),
+        ("--audit-trail", "audit_trail", "required"),
+        ("--workload", "workload", "bursty"),
+        ("--data-flow", "data_flow", "streaming"),
+        ("--extensibility", "extensibility", "plugins"),
+    ];
+    let mut args = vec!["recommend", "--format", "json"];
+    for (flag, _, value) in flags {
+        args.extend([flag, value]);
+    }
+    let answers = &json(&args)["answers"];
+    for (flag, key, value) in flags {
+        assert_eq!(
+            answers[key], value,
+            "{flag} {value} was not recorded as `{key}`"
+        );
+    }
+    assert_eq!(
+        answers.as_object().unwrap().len(),
+        flags.len(),
+        "a question without a flag test"
+    );
+}
+
+#[test]
+fn every_requirement_flag_reaches_the_requirements_verified() {
+    let out = json(&[
+        "verify",
+        "--format",
+        "json",
+        "--arch",
+        "microservices",
+        "--orders-per-second",
+        "7",
+        "--requests-per-second",
+        "70",
+        "--p99-ms",
+        "900",
+        "--entry-p99",
+        "checkout=800",
+        "--availability",
+        "99.5",
+        "--error-rate",
+        "0.5",
+        "--monthly-budget",
+        "1234",
+        "--rto",
+        "45",
+        "--rpo",
+        "5",
+        "--order-confirmed-p99",
+        "6",
+        "--order-confirmed-within",
+        "40",
+        "--stock-visible-within",
+        "12",
+    ]);
+    let req = &out["requirements"];
+    assert_eq!(req["orders_per_second"], 7);
+    assert_eq!(req["busiest_rps"], 70);
+    assert_eq!(req["p99_ms"], 900);
+    assert_eq!(req["entry_p99_ms"]["checkout"], 800);
+    assert_eq!(req["availability_ppm"], 995_000);
+    assert_eq!(req["error_rate_ppm"], 5_000);
+    assert_eq!(req["monthly_budget_cents"], 123_400);
+    assert_eq!(req["rto_ms"], 45_000);
+    assert_eq!(req["rpo_ms"], 5_000);
+    let flows = req["flows"].as_object().unwrap();
+    let confirmed = flows
+        .values()
+        .find(|f| f["all_ms"] == 40_000)
+        .expect("order-confirmed-within lands in a flow bound");
+    assert_eq!(confirmed["p99_ms"], 6_000);
+    assert!(
+        req["staleness_ms"]
+            .as_object()
+            .unwrap()
+            .values()
+            .any(|v| v == 12_000),
+        "{req}"
+    );
+}
