@@ -1,12 +1,16 @@
 //! The devstack runs every service and the API gateway in one process, sharing one
 //! [`InMemoryEventBus`], so the whole checkout saga (order → inventory → payment → order →
 //! cart, inventory, notification) runs on a laptop with no broker, database or container.
+//! With [`Storage::Postgres`] each service that supports it stores its data in its own
+//! `PostgreSQL` database instead (and publishes through its outbox); see [`storage`].
 //!
 //! [`start`] binds every unit's listener first (so ephemeral ports are known before anything
 //! starts), points each unit's upstream URLs at the addresses actually bound, starts the units
 //! in dependency order ([`topology::SERVICES`], then the gateway), and waits until each one's
 //! `/ready` answers 200. [`Devstack::shutdown`] marks every unit not ready, sends one stop
 //! signal to all servers, and waits for them to drain.
+
+pub mod storage;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -18,6 +22,7 @@ use anyhow::{Context as _, anyhow, bail};
 use api_gateway::config::RateLimitSettings;
 use axum::Router;
 use platform::ServiceConfig;
+use platform::db::Database;
 use platform::health::Readiness;
 use platform::topology::{self, Unit};
 use shared_events::{EventBus, InMemoryEventBus};
@@ -25,6 +30,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+
+pub use crate::storage::{PostgresStorage, Storage};
 
 /// Where the units listen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,17 +107,21 @@ pub struct Options {
     pub ready_timeout: Duration,
     /// How long [`Devstack::shutdown`] waits for the servers to finish in-flight requests.
     pub drain_timeout: Duration,
+    /// In memory, or `PostgreSQL` for every service that supports it.
+    pub storage: Storage,
 }
 
 impl Options {
     /// The stack `cargo run -p devstack` runs: fixed ports and every setting from the
-    /// environment.
+    /// environment. `DATABASE_URL` set ⇒ [`Storage::from_env`]: `PostgreSQL` on that server, one
+    /// database per service; `REDIS_URL` set ⇒ the cart service keeps carts in Redis.
     pub fn from_env() -> anyhow::Result<Self> {
         Ok(Self {
             ports: Ports::Fixed,
             settings: UnitSettings::from_env()?,
             ready_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(10),
+            storage: Storage::from_env()?,
         })
     }
 
@@ -129,7 +140,24 @@ impl Options {
             settings,
             ready_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(10),
+            storage: Storage::InMemory,
         }
+    }
+
+    /// Every service that supports it on fresh `PostgreSQL` databases of the server at
+    /// `server_url` ([`Storage::fresh_postgres`]).
+    #[must_use]
+    pub fn with_postgres(mut self, server_url: &str) -> Self {
+        self.storage = Storage::fresh_postgres(server_url);
+        self
+    }
+
+    /// Carts in the Redis at `url`, under a key prefix no other stack uses.
+    #[must_use]
+    pub fn with_redis(mut self, url: &str) -> Self {
+        self.settings.cart.redis = Some(url.to_owned());
+        self.settings.cart.redis_prefix = format!("devstack:{}:", uuid::Uuid::new_v4().simple());
+        self
     }
 
     /// The fraction of charges the simulated payment provider declines, in `[0, 1]`.
@@ -164,6 +192,12 @@ pub struct Devstack {
     pub urls: BTreeMap<&'static str, String>,
     /// The bus every unit publishes to and consumes from.
     pub bus: InMemoryEventBus,
+    /// The `PostgreSQL` database of every service that stores in one, by service name.
+    pub databases: BTreeMap<&'static str, Database>,
+    /// One small pool per database, to watch the outboxes in [`Devstack::settled`].
+    outboxes: Vec<sqlx::PgPool>,
+    /// Where each unit that does not keep its data in memory keeps it, for the table.
+    stores: BTreeMap<&'static str, String>,
     /// Units in start order.
     started: Vec<(&'static str, String)>,
     stop: watch::Sender<bool>,
@@ -176,6 +210,7 @@ impl fmt::Debug for Devstack {
         f.debug_struct("Devstack")
             .field("gateway_url", &self.gateway_url)
             .field("urls", &self.urls)
+            .field("databases", &self.databases)
             .finish_non_exhaustive()
     }
 }
@@ -330,12 +365,27 @@ pub async fn start(options: Options) -> anyhow::Result<Devstack> {
         .collect();
     let mut settings = options.settings;
     wire(&mut settings, &urls);
+    let databases = storage::provision(&options.storage, &mut settings).await?;
+    let outboxes = storage::observers(&databases).await?;
+    let mut stores: BTreeMap<&'static str, String> = databases
+        .iter()
+        .map(|(service, database)| (*service, database.redacted_url()))
+        .collect();
+    if let Some(redis) = &settings.cart.redis {
+        stores.insert(
+            topology::CART_SERVICE.name,
+            format!("Redis {}", Database::new(redis).redacted_url()),
+        );
+    }
 
     let (stop, _) = watch::channel(false);
     let mut stack = Devstack {
         gateway_url: urls[topology::API_GATEWAY.name].clone(),
         urls,
         bus: InMemoryEventBus::default(),
+        databases,
+        outboxes,
+        stores,
         started: Vec::new(),
         stop,
         servers: Vec::new(),
@@ -400,6 +450,21 @@ async fn launch(
 }
 
 impl Devstack {
+    /// Waits until the saga has nothing left to do: every outbox published and every event
+    /// handled, with nothing published meanwhile (on `PostgreSQL` events wait in outboxes
+    /// between hops, where the bus alone cannot see them). In memory it is `bus.settled()`.
+    pub async fn settled(&self) -> anyhow::Result<()> {
+        loop {
+            let published = self.bus.published().len();
+            self.bus.settled().await;
+            let pending = storage::pending_outbox_rows(&self.outboxes).await?;
+            if pending == 0 && self.bus.published().len() == published {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Stops every unit: readiness false first, then one stop signal to every server, then
     /// waits (at most the drain timeout) for in-flight requests and for the bus to go idle.
     /// The error names every unit that did not stop cleanly.
@@ -445,9 +510,10 @@ impl Devstack {
 impl fmt::Display for Devstack {
     /// The table of units and their URLs, and a curl walk through a checkout.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{:<22} URL", "UNIT")?;
+        writeln!(f, "{:<22} {:<24} STORAGE", "UNIT", "URL")?;
         for (name, url) in self.started.iter().rev() {
-            writeln!(f, "{name:<22} {url}")?;
+            let storage = self.stores.get(name).map_or("in memory", String::as_str);
+            writeln!(f, "{name:<22} {url:<24} {storage}")?;
         }
         let product = product_service::seed::KEYBOARD;
         let gateway = &self.gateway_url;

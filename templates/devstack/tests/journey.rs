@@ -220,10 +220,12 @@ fn short_ref(order_id: &str) -> &str {
     &order_id[..8]
 }
 
+/// Waits until every outbox is published and every event handled.
 async fn settle(stack: &Devstack) {
-    tokio::time::timeout(SAGA_DEADLINE, stack.bus.settled())
+    tokio::time::timeout(SAGA_DEADLINE, stack.settled())
         .await
-        .expect("the event bus settles");
+        .expect("the saga settles")
+        .expect("the outboxes can be read");
     assert!(
         stack.bus.dead_letters().is_empty(),
         "no event is dead-lettered: {:?}",
@@ -231,9 +233,35 @@ async fn settle(stack: &Devstack) {
     );
 }
 
+/// The stack of the `PostgreSQL` journeys: every service that supports it on fresh databases
+/// of the test server, carts in the test Redis.
+fn on_postgres_and_redis(options: Options) -> Options {
+    options
+        .with_postgres(&testing::pg::server_url())
+        .with_redis(&testing::redis::url())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_customer_registers_browses_buys_and_is_notified() {
-    let stack = devstack::start(Options::for_tests()).await.unwrap();
+    purchase_journey(Options::for_tests()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL and Redis: set TEST_DATABASE_URL and TEST_REDIS_URL or run them on 127.0.0.1:5432 and 127.0.0.1:6379, then cargo test -- --ignored"]
+async fn a_customer_buys_on_postgres_and_redis() {
+    purchase_journey(on_postgres_and_redis(Options::for_tests())).await;
+}
+
+async fn purchase_journey(options: Options) {
+    let on_postgres = matches!(options.storage, devstack::Storage::Postgres(_));
+    let stack = devstack::start(options).await.unwrap();
+    if on_postgres {
+        assert!(
+            stack.databases.contains_key("inventory-service"),
+            "{:?}",
+            stack.databases
+        );
+    }
     let client = Client::of(&stack);
 
     let ada = client.sign_up("ada@example.com", "Ada").await;
@@ -299,7 +327,17 @@ async fn a_customer_registers_browses_buys_and_is_notified() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_payment_cancels_order_and_restores_stock() {
-    let stack = devstack::start(Options::for_tests().with_payment_failure_rate(1.0))
+    failed_payment_journey(Options::for_tests()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL and Redis: set TEST_DATABASE_URL and TEST_REDIS_URL or run them on 127.0.0.1:5432 and 127.0.0.1:6379, then cargo test -- --ignored"]
+async fn failed_payment_is_compensated_on_postgres_and_redis() {
+    failed_payment_journey(on_postgres_and_redis(Options::for_tests())).await;
+}
+
+async fn failed_payment_journey(options: Options) {
+    let stack = devstack::start(options.with_payment_failure_rate(1.0))
         .await
         .unwrap();
     let client = Client::of(&stack);

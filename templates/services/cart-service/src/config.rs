@@ -5,6 +5,8 @@ use std::time::Duration;
 use platform::config::{ConfigError, env_or};
 use platform::topology::PRODUCT_SERVICE;
 
+use crate::repository::redis::DEFAULT_KEY_PREFIX;
+
 /// A week: how long an untouched cart is kept.
 pub const DEFAULT_TTL_SECS: u64 = 7 * 24 * 60 * 60;
 
@@ -15,6 +17,11 @@ pub struct Settings {
     pub ttl: Duration,
     /// Where the product service listens (`PRODUCT_SERVICE_URL`, default localhost:8003).
     pub product_url: String,
+    /// The Redis that stores carts (`REDIS_URL`); `None` keeps them in memory.
+    pub redis: Option<String>,
+    /// What every Redis key of this service starts with (`CART_SERVICE_REDIS_PREFIX`), so
+    /// several deployments or tests can share one Redis.
+    pub redis_prefix: String,
 }
 
 impl Default for Settings {
@@ -22,12 +29,15 @@ impl Default for Settings {
         Self {
             ttl: Duration::from_secs(DEFAULT_TTL_SECS),
             product_url: PRODUCT_SERVICE.base_url(),
+            redis: None,
+            redis_prefix: DEFAULT_KEY_PREFIX.to_owned(),
         }
     }
 }
 
 impl Settings {
-    /// Reads `CART_SERVICE_TTL_SECS` and `PRODUCT_SERVICE_URL`; a zero TTL is refused.
+    /// Reads `CART_SERVICE_TTL_SECS`, `REDIS_URL` and `CART_SERVICE_REDIS_PREFIX`; a zero TTL
+    /// is refused. An empty `REDIS_URL` counts as unset.
     pub fn from_env() -> Result<Self, ConfigError> {
         let defaults = Self::default();
         let ttl_secs: u64 = env_or("CART_SERVICE_TTL_SECS", DEFAULT_TTL_SECS)?;
@@ -38,9 +48,12 @@ impl Settings {
                 reason: "must be at least 1 second".to_owned(),
             });
         }
+        let redis: String = env_or("REDIS_URL", String::new())?;
         Ok(Self {
             ttl: Duration::from_secs(ttl_secs),
             product_url: defaults.product_url,
+            redis: Some(redis).filter(|url| !url.is_empty()),
+            redis_prefix: env_or("CART_SERVICE_REDIS_PREFIX", defaults.redis_prefix)?,
         })
     }
 }

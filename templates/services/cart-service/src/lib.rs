@@ -1,7 +1,8 @@
 //! The cart service keeps each user's shopping cart: which products, how many, at what price.
 //! Prices and existence are checked with the product service when an item is added; totals are
-//! computed in integer minor units. Carts expire after a period without changes (a TTL, as the
-//! Redis store will set), and a user's cart is cleared once their order is confirmed.
+//! computed in integer minor units. Carts expire after a period without changes (a TTL: Redis
+//! when `REDIS_URL` is set, memory otherwise), and a user's cart is cleared once their order is
+//! confirmed.
 
 pub mod api;
 pub mod config;
@@ -23,7 +24,8 @@ use shared_events::{EventBus, topics};
 use crate::api::AppState;
 use crate::config::Settings;
 use crate::events::CartConsumer;
-use crate::repository::{Clock, InMemoryCartRepository, SystemClock};
+use crate::repository::redis::RedisCartRepository;
+use crate::repository::{CartRepository, Clock, InMemoryCartRepository, SystemClock};
 use crate::service::{CartService, HttpProductCatalog, ProductCatalog};
 
 /// What the service is built from besides its settings; tests substitute fakes.
@@ -31,7 +33,7 @@ use crate::service::{CartService, HttpProductCatalog, ProductCatalog};
 pub struct Dependencies {
     /// Where prices and availability come from.
     pub catalog: Arc<dyn ProductCatalog>,
-    /// The time carts expire against.
+    /// The time carts in memory expire against (Redis expires keys on its own clock).
     pub clock: Arc<dyn Clock>,
 }
 
@@ -70,10 +72,17 @@ pub async fn start_with_dependencies(
     readiness: Readiness,
     dependencies: Dependencies,
 ) -> anyhow::Result<Router> {
-    let repository = Arc::new(InMemoryCartRepository::new(
-        settings.ttl,
-        dependencies.clock,
-    ));
+    let repository: Arc<dyn CartRepository> = if let Some(url) = &settings.redis {
+        let redis = RedisCartRepository::connect(url, &settings.redis_prefix, settings.ttl).await?;
+        tracing::info!(prefix = %settings.redis_prefix, "storage: Redis");
+        Arc::new(redis)
+    } else {
+        tracing::info!("storage: in-memory (set REDIS_URL for Redis)");
+        Arc::new(InMemoryCartRepository::new(
+            settings.ttl,
+            dependencies.clock,
+        ))
+    };
     let service = CartService::new(repository, dependencies.catalog);
     bus.subscribe(
         config.unit.name,

@@ -1,5 +1,8 @@
-//! Storage of carts, one per user, each expiring a TTL after its last change (Redis `SET … EX`
+//! Storage of carts, one per user, each expiring a TTL after its last change (Redis `SET … PX`
 //! semantics: reads do not extend it). Every change is one atomic operation on the store.
+//! In memory here; in Redis ([`redis::RedisCartRepository`]) when `REDIS_URL` is set.
+
+pub mod redis;
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -8,7 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use platform::ApiError;
-use shared_types::{Money, ProductId, UserId};
+use shared_types::{EventId, Money, ProductId, UserId};
 
 use crate::models::{Cart, CartError};
 
@@ -106,6 +109,15 @@ pub trait CartRepository: Send + Sync {
 
     /// Deletes the cart; deleting a missing cart is fine.
     async fn clear(&self, user_id: UserId) -> Result<(), CartStoreError>;
+
+    /// Deletes the cart because of event `event_id` and remembers the event (for the TTL), in
+    /// one atomic step; `false` (and nothing deleted) when the event was handled before, so a
+    /// redelivered confirmation cannot empty a cart the user has filled again since.
+    async fn clear_for_event(
+        &self,
+        user_id: UserId,
+        event_id: EventId,
+    ) -> Result<bool, CartStoreError>;
 }
 
 struct Stored {
@@ -116,7 +128,20 @@ struct Stored {
 #[derive(Default)]
 struct State {
     carts: HashMap<UserId, Stored>,
+    /// Handled event ids and until when they are remembered.
+    processed: HashMap<EventId, DateTime<Utc>>,
     last_sweep: Option<DateTime<Utc>>,
+}
+
+impl State {
+    /// Drops expired carts and event ids, at most once per [`SWEEP_EVERY`].
+    fn sweep(&mut self, now: DateTime<Utc>) {
+        if self.last_sweep.is_none_or(|at| now - at >= SWEEP_EVERY) {
+            self.carts.retain(|_, stored| stored.expires_at > now);
+            self.processed.retain(|_, until| *until > now);
+            self.last_sweep = Some(now);
+        }
+    }
 }
 
 /// How often writes drop expired carts of other users, so abandoned carts do not pile up.
@@ -144,6 +169,11 @@ impl InMemoryCartRepository {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    fn expiry(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now.checked_add_signed(self.ttl)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+
     /// Loads the user's live cart, applies `change`, and stores it with a fresh TTL (or deletes
     /// it when it ends up empty), all under one lock.
     fn modify(
@@ -153,10 +183,7 @@ impl InMemoryCartRepository {
     ) -> Result<Cart, CartStoreError> {
         let now = self.clock.now();
         let mut state = self.lock();
-        if state.last_sweep.is_none_or(|at| now - at >= SWEEP_EVERY) {
-            state.carts.retain(|_, stored| stored.expires_at > now);
-            state.last_sweep = Some(now);
-        }
+        state.sweep(now);
         let mut cart = match state.carts.get(&user_id) {
             Some(stored) if stored.expires_at > now => stored.cart.clone(),
             _ => Cart::empty(user_id),
@@ -165,9 +192,7 @@ impl InMemoryCartRepository {
         if cart.items.is_empty() {
             state.carts.remove(&user_id);
         } else {
-            let expires_at = now
-                .checked_add_signed(self.ttl)
-                .unwrap_or(DateTime::<Utc>::MAX_UTC);
+            let expires_at = self.expiry(now);
             state.carts.insert(
                 user_id,
                 Stored {
@@ -228,6 +253,27 @@ impl CartRepository for InMemoryCartRepository {
     async fn clear(&self, user_id: UserId) -> Result<(), CartStoreError> {
         self.lock().carts.remove(&user_id);
         Ok(())
+    }
+
+    async fn clear_for_event(
+        &self,
+        user_id: UserId,
+        event_id: EventId,
+    ) -> Result<bool, CartStoreError> {
+        let now = self.clock.now();
+        let mut state = self.lock();
+        state.sweep(now);
+        if state
+            .processed
+            .get(&event_id)
+            .is_some_and(|until| *until > now)
+        {
+            return Ok(false);
+        }
+        let until = self.expiry(now);
+        state.processed.insert(event_id, until);
+        state.carts.remove(&user_id);
+        Ok(true)
     }
 }
 
@@ -294,5 +340,23 @@ mod tests {
         clock.advance(TTL);
         add_one(&store, UserId::new()).await;
         assert_eq!(store.lock().carts.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn clearing_for_an_event_happens_once_per_event_id() {
+        let (store, _) = store();
+        let user = UserId::new();
+        let event = EventId::new();
+        add_one(&store, user).await;
+        assert!(store.clear_for_event(user, event).await.unwrap());
+        add_one(&store, user).await;
+        assert!(!store.clear_for_event(user, event).await.unwrap());
+        assert_eq!(
+            store.get(user).await.unwrap().items.len(),
+            1,
+            "the redelivery left the refilled cart alone"
+        );
+        assert!(store.clear_for_event(user, EventId::new()).await.unwrap());
+        assert!(store.get(user).await.unwrap().items.is_empty());
     }
 }

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use platform::ApiError;
 use platform::client::ServiceClient;
 use serde::{Deserialize, Serialize};
-use shared_types::{Money, ProductId, UserId};
+use shared_types::{EventId, Money, ProductId, UserId};
 
 use crate::models::{Cart, CartView, line_quantity};
 use crate::repository::{CartRepository, CartStoreError};
@@ -122,5 +122,15 @@ impl CartService {
     /// Empties the user's cart.
     pub async fn clear(&self, user_id: UserId) -> Result<(), CartStoreError> {
         self.repository.clear(user_id).await
+    }
+
+    /// Empties the user's cart because their order was confirmed by event `event_id`, once per
+    /// event id; whether it was emptied now (`false` for a redelivered event).
+    pub async fn clear_after_order(
+        &self,
+        user_id: UserId,
+        event_id: EventId,
+    ) -> Result<bool, CartStoreError> {
+        self.repository.clear_for_event(user_id, event_id).await
     }
 }

@@ -2,7 +2,8 @@
 //! how many are held for orders in flight. It takes part in the checkout saga by reserving every
 //! line of a new order atomically (all or nothing), committing the reservation when the order is
 //! confirmed and releasing it (or restocking sold units) when the order is cancelled. Stock can
-//! never go negative: each reservation is checked and applied in one repository operation.
+//! never go negative: each reservation is checked and applied in one repository operation (one
+//! transaction of conditional updates on `PostgreSQL`, guarded by `CHECK` constraints).
 
 pub mod api;
 pub mod config;
@@ -18,13 +19,21 @@ use axum::Router;
 use platform::ServiceConfig;
 use platform::auth::JwtKeys;
 use platform::health::Readiness;
+use platform::outbox::{self, Relay};
 use shared_events::{EventBus, topics};
+use sqlx::migrate::Migrator;
 
 use crate::api::AppState;
 use crate::config::Settings;
 use crate::events::InventoryConsumer;
-use crate::repository::{InMemoryInventoryRepository, InventoryRepository};
+use crate::repository::{
+    InMemoryInventoryRepository, InventoryRepository, PostgresInventoryRepository,
+};
 use crate::service::InventoryService;
+
+/// The service's database migrations (`migrations/`), applied at start-up and by
+/// `inventory-service migrate`.
+pub static MIGRATOR: Migrator = sqlx::migrate!();
 
 /// Starts the service with settings from the environment.
 pub async fn start(
@@ -42,7 +51,23 @@ pub async fn start_with(
     bus: Arc<dyn EventBus>,
     readiness: Readiness,
 ) -> anyhow::Result<Router> {
-    let repository: Arc<dyn InventoryRepository> = Arc::new(InMemoryInventoryRepository::default());
+    let repository: Arc<dyn InventoryRepository> = if let Some(database) = &settings.database {
+        let pool = database.connect().await?;
+        platform::db::migrate(&pool, &MIGRATOR).await?;
+        Relay::spawn(pool.clone(), bus.clone(), outbox::POLL_INTERVAL);
+        tracing::info!(
+            service = config.unit.name,
+            database = database.redacted_url(),
+            "storage: PostgreSQL"
+        );
+        Arc::new(PostgresInventoryRepository::new(pool))
+    } else {
+        tracing::info!(
+            service = config.unit.name,
+            "storage: in-memory (set DATABASE_URL for PostgreSQL)"
+        );
+        Arc::new(InMemoryInventoryRepository::new(bus.clone()))
+    };
     if settings.seed {
         seed::load(repository.as_ref()).await?;
         tracing::info!(
@@ -50,7 +75,7 @@ pub async fn start_with(
             "seeded demo stock (set INVENTORY_SERVICE_SEED=false to start empty)"
         );
     }
-    let service = InventoryService::new(repository, bus.clone());
+    let service = InventoryService::new(repository);
     bus.subscribe(
         config.unit.name,
         &[

@@ -32,10 +32,11 @@ pub const DEMO_STOCK: [(ProductId, u32); 6] = [
     (NOTEBOOK, 80),
 ];
 
-/// Sets the stock of every demo product.
+/// Stocks every demo product that has no stock entry yet (a restart against a database keeps
+/// the stock it has).
 pub async fn load(repository: &dyn InventoryRepository) -> Result<(), RepositoryError> {
     for (product_id, available) in DEMO_STOCK {
-        repository.set_available(product_id, available).await?;
+        repository.ensure_stock(product_id, available).await?;
     }
     Ok(())
 }

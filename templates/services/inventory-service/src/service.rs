@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use platform::ApiError;
 use shared_events::{
-    EventBus, EventEnvelope, InventoryReleased, InventoryReservationFailed, InventoryReserved,
+    EventEnvelope, InventoryReleased, InventoryReservationFailed, InventoryReserved,
     OrderCancelled, OrderConfirmed, OrderCreated,
 };
 use shared_types::{OrderId, ProductId};
@@ -12,19 +12,45 @@ use shared_types::{OrderId, ProductId};
 use crate::models::{
     ReleaseOutcome, Reservation, ReservationLine, ReservationLines, ReservationState, StockLevel,
 };
-use crate::repository::{InventoryRepository, ReserveError};
+use crate::repository::{Applied, Delivery, InventoryRepository, ReserveOutcome, no_events};
 
-/// Stock and reservations, publishing the saga's inventory events. Cloning shares it.
+/// Stock and reservations; the saga's inventory events are stored with the changes that cause
+/// them (the repository publishes or outboxes them). Cloning shares it.
 #[derive(Clone)]
 pub struct InventoryService {
     repository: Arc<dyn InventoryRepository>,
-    bus: Arc<dyn EventBus>,
+}
+
+/// `inventory.released` when a release actually gave stock back.
+fn released_events(outcome: &ReleaseOutcome) -> Vec<EventEnvelope> {
+    match outcome {
+        ReleaseOutcome::ReturnedHeld(reservation) | ReleaseOutcome::Restocked(reservation) => {
+            vec![EventEnvelope::wrap(&InventoryReleased {
+                order_id: reservation.order_id,
+            })]
+        }
+        ReleaseOutcome::AlreadyReleased(_) | ReleaseOutcome::UnknownOrder => Vec::new(),
+    }
+}
+
+fn reservation_failed(order: &OrderCreated, reason: String) -> EventEnvelope {
+    EventEnvelope::wrap(&InventoryReservationFailed {
+        order_id: order.order_id,
+        user_id: order.user_id,
+        reason,
+    })
+}
+
+fn log_duplicate<T>(applied: &Applied<T>, delivery: Delivery) {
+    if matches!(applied, Applied::AlreadyProcessed) {
+        tracing::debug!(event_id = %delivery.event_id, "event already handled; skipped");
+    }
 }
 
 impl InventoryService {
     #[must_use]
-    pub fn new(repository: Arc<dyn InventoryRepository>, bus: Arc<dyn EventBus>) -> Self {
-        Self { repository, bus }
+    pub fn new(repository: Arc<dyn InventoryRepository>) -> Self {
+        Self { repository }
     }
 
     /// The stock of a product; 404 when it is not tracked.
@@ -60,10 +86,16 @@ impl InventoryService {
     ) -> Result<Reservation, ApiError> {
         let lines =
             ReservationLines::new(lines).map_err(|err| ApiError::unprocessable(err.to_string()))?;
-        match self.repository.reserve(order_id, &lines).await {
-            Ok(reservation) => Ok(reservation),
-            Err(ReserveError::Insufficient(short)) => Err(ApiError::conflict(short.to_string())),
-            Err(ReserveError::Storage(err)) => Err(err.into()),
+        match self
+            .repository
+            .reserve(order_id, &lines, None, &no_events)
+            .await?
+        {
+            Applied::Done(Ok(reservation)) => Ok(reservation),
+            Applied::Done(Err(short)) => Err(ApiError::conflict(short.to_string())),
+            Applied::AlreadyProcessed => Err(ApiError::internal(
+                "a reservation without a delivery was reported as a duplicate",
+            )),
         }
     }
 
@@ -75,86 +107,122 @@ impl InventoryService {
             .ok_or_else(|| ApiError::not_found(format!("no reservation for order {order_id}")))
     }
 
-    /// Releases an order's reservation (idempotent) and publishes `inventory.released` when
-    /// stock actually came back.
+    /// Releases an order's reservation (idempotent); `inventory.released` goes out when stock
+    /// actually came back.
     pub async fn release(&self, order_id: OrderId) -> Result<ReleaseOutcome, ApiError> {
-        let outcome = self.repository.release(order_id).await?;
-        if outcome.released_something() {
-            tracing::info!(%order_id, "reservation released");
-            self.bus
-                .publish(EventEnvelope::wrap(&InventoryReleased { order_id }))
-                .await?;
+        match self
+            .repository
+            .release(order_id, None, &released_events)
+            .await?
+        {
+            Applied::Done(outcome) => {
+                if outcome.released_something() {
+                    tracing::info!(%order_id, "reservation released");
+                }
+                Ok(outcome)
+            }
+            Applied::AlreadyProcessed => Err(ApiError::internal(
+                "a release without a delivery was reported as a duplicate",
+            )),
         }
-        Ok(outcome)
     }
 
-    /// `order.created`: reserve the order's lines and tell the saga how it went.
-    pub async fn on_order_created(&self, order: &OrderCreated) -> Result<(), ApiError> {
+    /// `order.created`: reserve the order's lines and tell the saga how it went
+    /// (`inventory.reserved` or `inventory.reservation-failed`), stored with the reservation.
+    pub async fn on_order_created(
+        &self,
+        order: &OrderCreated,
+        delivery: Delivery,
+    ) -> Result<(), ApiError> {
         let lines = order.lines.iter().map(|line| ReservationLine {
             product_id: line.product_id,
             quantity: line.quantity,
         });
-        let outcome = match ReservationLines::new(lines) {
-            Ok(lines) => self.repository.reserve(order.order_id, &lines).await,
+        let lines = match ReservationLines::new(lines) {
+            Ok(lines) => lines,
             Err(invalid) => {
-                return self.reservation_failed(order, invalid.to_string()).await;
+                tracing::info!(order_id = %order.order_id, reason = %invalid, "reservation failed");
+                let applied = self
+                    .repository
+                    .emit(
+                        Some(delivery),
+                        vec![reservation_failed(order, invalid.to_string())],
+                    )
+                    .await?;
+                log_duplicate(&applied, delivery);
+                return Ok(());
             }
         };
-        match outcome {
+        let events = |outcome: &ReserveOutcome| match outcome {
             Ok(reservation) if reservation.state == ReservationState::Reserved => {
-                tracing::info!(order_id = %order.order_id, "stock reserved");
-                self.bus
-                    .publish(EventEnvelope::wrap(&InventoryReserved {
-                        order_id: order.order_id,
-                        user_id: order.user_id,
-                        total: order.total,
-                    }))
-                    .await?;
-                Ok(())
+                vec![EventEnvelope::wrap(&InventoryReserved {
+                    order_id: order.order_id,
+                    user_id: order.user_id,
+                    total: order.total,
+                })]
             }
-            Ok(reservation) => {
-                // A late redelivery: the saga has moved past this reservation already.
-                tracing::info!(order_id = %order.order_id, state = ?reservation.state, "order.created redelivered after the reservation moved on; ignored");
-                Ok(())
-            }
-            Err(ReserveError::Insufficient(short)) => {
-                self.reservation_failed(order, short.to_string()).await
-            }
-            Err(ReserveError::Storage(err)) => Err(err.into()),
-        }
-    }
-
-    async fn reservation_failed(
-        &self,
-        order: &OrderCreated,
-        reason: String,
-    ) -> Result<(), ApiError> {
-        tracing::info!(order_id = %order.order_id, %reason, "reservation failed");
-        self.bus
-            .publish(EventEnvelope::wrap(&InventoryReservationFailed {
-                order_id: order.order_id,
-                user_id: order.user_id,
-                reason,
-            }))
+            // A late redelivery: the saga has moved past this reservation already.
+            Ok(_) => Vec::new(),
+            Err(short) => vec![reservation_failed(order, short.to_string())],
+        };
+        let applied = self
+            .repository
+            .reserve(order.order_id, &lines, Some(delivery), &events)
             .await?;
+        match &applied {
+            Applied::Done(Ok(reservation)) if reservation.state == ReservationState::Reserved => {
+                tracing::info!(order_id = %order.order_id, "stock reserved");
+            }
+            Applied::Done(Ok(reservation)) => {
+                tracing::info!(order_id = %order.order_id, state = ?reservation.state, "order.created redelivered after the reservation moved on; ignored");
+            }
+            Applied::Done(Err(short)) => {
+                tracing::info!(order_id = %order.order_id, reason = %short, "reservation failed");
+            }
+            Applied::AlreadyProcessed => log_duplicate(&applied, delivery),
+        }
         Ok(())
     }
 
     /// `order.confirmed`: the held units are sold.
-    pub async fn on_order_confirmed(&self, order: &OrderConfirmed) -> Result<(), ApiError> {
-        match self.repository.commit(order.order_id).await? {
-            Some(reservation) => {
+    pub async fn on_order_confirmed(
+        &self,
+        order: &OrderConfirmed,
+        delivery: Delivery,
+    ) -> Result<(), ApiError> {
+        let applied = self
+            .repository
+            .commit(order.order_id, Some(delivery))
+            .await?;
+        match &applied {
+            Applied::Done(Some(reservation)) => {
                 tracing::info!(order_id = %order.order_id, state = ?reservation.state, "reservation committed");
             }
-            None => {
+            Applied::Done(None) => {
                 tracing::warn!(order_id = %order.order_id, "order confirmed without a reservation");
             }
+            Applied::AlreadyProcessed => log_duplicate(&applied, delivery),
         }
         Ok(())
     }
 
-    /// `order.cancelled`: give the units back.
-    pub async fn on_order_cancelled(&self, order: &OrderCancelled) -> Result<(), ApiError> {
-        self.release(order.order_id).await.map(|_| ())
+    /// `order.cancelled`: give the units back (or restock sold ones).
+    pub async fn on_order_cancelled(
+        &self,
+        order: &OrderCancelled,
+        delivery: Delivery,
+    ) -> Result<(), ApiError> {
+        let applied = self
+            .repository
+            .release(order.order_id, Some(delivery), &released_events)
+            .await?;
+        match &applied {
+            Applied::Done(outcome) if outcome.released_something() => {
+                tracing::info!(order_id = %order.order_id, "reservation released");
+            }
+            Applied::Done(_) => {}
+            Applied::AlreadyProcessed => log_duplicate(&applied, delivery),
+        }
+        Ok(())
     }
 }

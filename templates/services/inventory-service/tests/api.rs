@@ -376,7 +376,11 @@ async fn releasing_over_http_returns_held_units_and_an_unknown_order_is_a_no_op(
 
 #[tokio::test]
 async fn the_demo_catalogue_is_stocked_when_seeding_is_on() {
-    let (seeded, _bus) = app_with(Settings { seed: true }).await;
+    let (seeded, _bus) = app_with(Settings {
+        seed: true,
+        ..Settings::default()
+    })
+    .await;
     for (product, available) in seed::DEMO_STOCK {
         assert_eq!(stock(&seeded, product).await, (u64::from(available), 0));
     }

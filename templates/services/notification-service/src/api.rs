@@ -72,5 +72,5 @@ async fn list(
             "per_page must be between 1 and {max}"
         )));
     }
-    Ok(Json(state.service.list(user, page, per_page).await))
+    Ok(Json(state.service.list(user, page, per_page).await?))
 }

@@ -1,6 +1,7 @@
 //! Service-specific settings, read from `NOTIFICATION_SERVICE_*` environment variables.
 
 use platform::config::{ConfigError, env_or};
+use platform::db::Database;
 
 /// Everything the notification service needs beyond [`platform::ServiceConfig`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -9,6 +10,9 @@ pub struct Settings {
     pub default_per_page: u32,
     /// Largest page a client may ask for.
     pub max_per_page: u32,
+    /// The `PostgreSQL` that stores notifications and the inbox (`DATABASE_URL`); `None` keeps
+    /// them in memory.
+    pub database: Option<Database>,
 }
 
 impl Default for Settings {
@@ -16,12 +20,14 @@ impl Default for Settings {
         Self {
             default_per_page: 20,
             max_per_page: 100,
+            database: None,
         }
     }
 }
 
 impl Settings {
-    /// Reads `NOTIFICATION_SERVICE_DEFAULT_PER_PAGE` and `NOTIFICATION_SERVICE_MAX_PER_PAGE`.
+    /// Reads `NOTIFICATION_SERVICE_DEFAULT_PER_PAGE`, `NOTIFICATION_SERVICE_MAX_PER_PAGE` and
+    /// the database settings (`DATABASE_URL`, see [`Database::from_env`]).
     pub fn from_env() -> Result<Self, ConfigError> {
         let defaults = Self::default();
         let settings = Self {
@@ -30,6 +36,7 @@ impl Settings {
                 defaults.default_per_page,
             )?,
             max_per_page: env_or("NOTIFICATION_SERVICE_MAX_PER_PAGE", defaults.max_per_page)?,
+            database: Database::from_env()?,
         };
         if settings.default_per_page == 0 || settings.default_per_page > settings.max_per_page {
             return Err(ConfigError {

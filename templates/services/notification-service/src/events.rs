@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use shared_events::{BusError, EventBus, EventEnvelope, EventHandler, HandlerError};
 
 use crate::models::{CONSUMED_TOPICS, RenderError};
-use crate::service::NotificationService;
+use crate::service::{NotificationService, NotifyError};
 
 /// Turns each consumed event into a notification, once per event id.
 pub struct NotificationConsumer {
@@ -22,11 +22,12 @@ impl EventHandler for NotificationConsumer {
                 Ok(())
             }
             // Nothing to say about this topic: acknowledge rather than dead-letter.
-            Err(RenderError::UnsupportedTopic(topic)) => {
+            Err(NotifyError::Render(RenderError::UnsupportedTopic(topic))) => {
                 tracing::warn!(%topic, "ignoring event of an unexpected topic");
                 Ok(())
             }
-            Err(err @ RenderError::Malformed { .. }) => Err(HandlerError::new(err.to_string())),
+            // Malformed: dead-lettered after the retries. Storage: retried by the bus.
+            Err(err) => Err(HandlerError::new(err.to_string())),
         }
     }
 }

@@ -2,7 +2,8 @@
 //! payment events, renders each into a notification for the user concerned, records it once
 //! per event (redeliveries are recognised by event id), sends it through a
 //! [`service::NotificationSender`] (a logging one until a real email/SMS provider is plugged
-//! in), and lets users list their notifications.
+//! in), and lets users list their notifications. Notifications and the inbox live in
+//! `PostgreSQL` when `DATABASE_URL` is set, in memory otherwise.
 
 use std::sync::Arc;
 
@@ -11,6 +12,11 @@ use platform::ServiceConfig;
 use platform::auth::JwtKeys;
 use platform::health::Readiness;
 use shared_events::EventBus;
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+
+use crate::repository::NotificationRepository;
+use crate::repository::postgres::PostgresNotificationRepository;
 
 pub mod api;
 pub mod config;
@@ -20,6 +26,9 @@ pub mod repository;
 pub mod service;
 
 pub use config::Settings;
+
+/// The schema (`migrations/`), applied at start-up and by `notification-service migrate`.
+pub static MIGRATOR: Migrator = sqlx::migrate!();
 
 /// Starts the service with settings from the environment.
 pub async fn start(
@@ -37,10 +46,34 @@ pub async fn start_with(
     bus: Arc<dyn EventBus>,
     readiness: Readiness,
 ) -> anyhow::Result<Router> {
-    let service = service::NotificationService::new(
-        Arc::new(repository::InMemoryNotificationRepository::default()),
-        Arc::new(service::LoggingSender),
-    );
+    let pool = match &settings.database {
+        Some(database) => {
+            let pool = database.connect().await?;
+            // Idempotent and serialized by an advisory lock across replicas.
+            platform::db::migrate(&pool, &MIGRATOR).await?;
+            Some(pool)
+        }
+        None => None,
+    };
+    start_with_pool(config, settings, pool, bus, readiness).await
+}
+
+/// Starts the service on `pool` (`PostgreSQL`, already migrated) or, without one, in memory.
+pub async fn start_with_pool(
+    config: ServiceConfig,
+    settings: Settings,
+    pool: Option<PgPool>,
+    bus: Arc<dyn EventBus>,
+    readiness: Readiness,
+) -> anyhow::Result<Router> {
+    let repository: Arc<dyn NotificationRepository> = if let Some(pool) = pool {
+        tracing::info!("storage: PostgreSQL");
+        Arc::new(PostgresNotificationRepository::new(pool, config.unit.name))
+    } else {
+        tracing::info!("storage: in-memory (set DATABASE_URL for PostgreSQL)");
+        Arc::new(repository::InMemoryNotificationRepository::default())
+    };
+    let service = service::NotificationService::new(repository, Arc::new(service::LoggingSender));
     events::subscribe(bus.as_ref(), config.unit.name, service.clone()).await?;
     let state = api::AppState {
         service,

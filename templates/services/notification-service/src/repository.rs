@@ -1,6 +1,9 @@
 //! Storage of notifications and of the inbox of processed event ids. Recording a
-//! notification and marking its event processed is ONE atomic operation, so a redelivered
-//! event can never produce a second notification.
+//! notification and marking its event processed is ONE atomic operation (one transaction in
+//! `PostgreSQL`, [`postgres::PostgresNotificationRepository`]), so a redelivered event can never
+//! produce a second notification.
+
+pub mod postgres;
 
 use std::collections::HashSet;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -11,16 +14,30 @@ use uuid::Uuid;
 
 use crate::models::{DeliveryStatus, Notification};
 
+/// The store failed; the operation may be retried.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("notification storage failed: {0}")]
+pub struct StoreError(pub String);
+
 /// Notifications and the processed-event inbox.
 #[async_trait]
 pub trait NotificationRepository: Send + Sync {
     /// Records `notification` and marks `event_id` processed, unless it already was; whether
-    /// it was recorded now.
-    async fn record_once(&self, event_id: EventId, notification: Notification) -> bool;
+    /// it was recorded now (`false`: a redelivery, nothing recorded).
+    async fn record_once(
+        &self,
+        event_id: EventId,
+        notification: Notification,
+    ) -> Result<bool, StoreError>;
     /// Sets the delivery status of notification `id`.
-    async fn set_status(&self, id: Uuid, status: DeliveryStatus);
+    async fn set_status(&self, id: Uuid, status: DeliveryStatus) -> Result<(), StoreError>;
     /// `page` (1-based) of `user`'s notifications, newest first.
-    async fn list_for(&self, user: UserId, page: u32, per_page: u32) -> Page<Notification>;
+    async fn list_for(
+        &self,
+        user: UserId,
+        page: u32,
+        per_page: u32,
+    ) -> Result<Page<Notification>, StoreError>;
 }
 
 #[derive(Default)]
@@ -44,22 +61,32 @@ impl InMemoryNotificationRepository {
 
 #[async_trait]
 impl NotificationRepository for InMemoryNotificationRepository {
-    async fn record_once(&self, event_id: EventId, notification: Notification) -> bool {
+    async fn record_once(
+        &self,
+        event_id: EventId,
+        notification: Notification,
+    ) -> Result<bool, StoreError> {
         let mut store = self.lock();
         if !store.inbox.insert(event_id) {
-            return false;
+            return Ok(false);
         }
         store.notifications.push(notification);
-        true
+        Ok(true)
     }
 
-    async fn set_status(&self, id: Uuid, status: DeliveryStatus) {
+    async fn set_status(&self, id: Uuid, status: DeliveryStatus) -> Result<(), StoreError> {
         if let Some(notification) = self.lock().notifications.iter_mut().find(|n| n.id == id) {
             notification.status = status;
         }
+        Ok(())
     }
 
-    async fn list_for(&self, user: UserId, page: u32, per_page: u32) -> Page<Notification> {
+    async fn list_for(
+        &self,
+        user: UserId,
+        page: u32,
+        per_page: u32,
+    ) -> Result<Page<Notification>, StoreError> {
         let mine = self
             .lock()
             .notifications
@@ -68,7 +95,7 @@ impl NotificationRepository for InMemoryNotificationRepository {
             .filter(|n| n.user_id == user)
             .cloned()
             .collect();
-        Page::slice(mine, page, per_page)
+        Ok(Page::slice(mine, page, per_page))
     }
 }
 
@@ -100,9 +127,18 @@ mod tests {
         let repo = InMemoryNotificationRepository::default();
         let user = UserId::new();
         let (event, notification) = notification_for(user);
-        assert!(repo.record_once(event.event_id, notification.clone()).await);
-        assert!(!repo.record_once(event.event_id, notification).await);
-        assert_eq!(repo.list_for(user, 1, 10).await.total, 1);
+        assert!(
+            repo.record_once(event.event_id, notification.clone())
+                .await
+                .unwrap()
+        );
+        assert!(
+            !repo
+                .record_once(event.event_id, notification)
+                .await
+                .unwrap()
+        );
+        assert_eq!(repo.list_for(user, 1, 10).await.unwrap().total, 1);
     }
 
     #[tokio::test]
@@ -113,15 +149,17 @@ mod tests {
         for _ in 0..3 {
             let (event, notification) = notification_for(user);
             ids.push(notification.id);
-            repo.record_once(event.event_id, notification).await;
+            repo.record_once(event.event_id, notification)
+                .await
+                .unwrap();
         }
-        let first = repo.list_for(user, 1, 2).await;
+        let first = repo.list_for(user, 1, 2).await.unwrap();
         assert_eq!(
             first.items.iter().map(|n| n.id).collect::<Vec<_>>(),
             vec![ids[2], ids[1]]
         );
         assert_eq!(first.total, 3);
-        let second = repo.list_for(user, 2, 2).await;
+        let second = repo.list_for(user, 2, 2).await.unwrap();
         assert_eq!(second.items[0].id, ids[0]);
     }
 }

@@ -10,7 +10,23 @@ use shared_events::EventEnvelope;
 use shared_types::{Page, UserId};
 
 use crate::models::{self, DeliveryStatus, Notification, RenderError};
-use crate::repository::NotificationRepository;
+use crate::repository::{NotificationRepository, StoreError};
+
+/// Why an event could not be handled.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    /// Nothing was recorded; the event may be redelivered.
+    #[error(transparent)]
+    Storage(#[from] StoreError),
+}
+
+impl From<StoreError> for platform::ApiError {
+    fn from(err: StoreError) -> Self {
+        Self::unavailable(err.to_string())
+    }
+}
 
 /// Why a notification could not be sent.
 #[derive(Debug, thiserror::Error)]
@@ -66,16 +82,17 @@ impl NotificationService {
         Self { repo, sender }
     }
 
-    /// Renders `event`, records it once per event id, and sends it if it is new. A send
-    /// failure is recorded on the notification rather than retried through the bus, which
-    /// would be absorbed by the inbox anyway.
-    pub async fn notify(&self, event: &EventEnvelope) -> Result<Outcome, RenderError> {
+    /// Renders `event`, records it once per event id (notification and inbox entry commit
+    /// together), and only then, and only if it is new, sends it. A send failure is recorded
+    /// on the notification rather than retried through the bus, which would be absorbed by
+    /// the inbox anyway.
+    pub async fn notify(&self, event: &EventEnvelope) -> Result<Outcome, NotifyError> {
         let message = models::render(event)?;
         let notification = Notification::new(message, event, Utc::now());
         if !self
             .repo
             .record_once(event.event_id, notification.clone())
-            .await
+            .await?
         {
             tracing::debug!(event_id = %event.event_id, "event already notified; skipped");
             return Ok(Outcome::Duplicate);
@@ -87,12 +104,20 @@ impl NotificationService {
                 (DeliveryStatus::Failed, Outcome::SendFailed)
             }
         };
-        self.repo.set_status(notification.id, status).await;
+        // The send happened; failing the event now would only make the inbox skip it.
+        if let Err(err) = self.repo.set_status(notification.id, status).await {
+            tracing::error!(notification_id = %notification.id, ?status, error = %err, "delivery status not recorded");
+        }
         Ok(outcome)
     }
 
     /// `user`'s notifications, newest first.
-    pub async fn list(&self, user: UserId, page: u32, per_page: u32) -> Page<Notification> {
+    pub async fn list(
+        &self,
+        user: UserId,
+        page: u32,
+        per_page: u32,
+    ) -> Result<Page<Notification>, StoreError> {
         self.repo.list_for(user, page, per_page).await
     }
 }

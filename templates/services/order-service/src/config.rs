@@ -1,8 +1,10 @@
-//! Settings of the order service, from `ORDER_SERVICE_*` variables (plus `CART_SERVICE_URL`).
+//! Settings of the order service, from `ORDER_SERVICE_*` variables (plus `CART_SERVICE_URL`
+//! and the `DATABASE_*` variables of `platform::db`).
 
 use std::time::Duration;
 
 use platform::config::{ConfigError, env_or};
+use platform::db::Database;
 use platform::topology;
 
 /// What the order service needs beyond the common `ServiceConfig`.
@@ -16,6 +18,9 @@ pub struct Settings {
     pub idempotency_wait: Duration,
     /// Largest page a listing returns (`ORDER_SERVICE_MAX_PAGE_SIZE`, default 100).
     pub max_page_size: u32,
+    /// The `PostgreSQL` database (`DATABASE_URL`, with `DATABASE_MAX_CONNECTIONS` and
+    /// `DATABASE_ACQUIRE_TIMEOUT_MS`); `None` keeps orders in memory.
+    pub database: Option<Database>,
 }
 
 impl Default for Settings {
@@ -24,6 +29,7 @@ impl Default for Settings {
             cart_service_url: topology::CART_SERVICE.base_url(),
             idempotency_wait: Duration::from_secs(10),
             max_page_size: 100,
+            database: None,
         }
     }
 }
@@ -48,6 +54,7 @@ impl Settings {
             cart_service_url: defaults.cart_service_url,
             idempotency_wait: Duration::from_millis(wait_ms),
             max_page_size,
+            database: Database::from_env()?,
         })
     }
 }

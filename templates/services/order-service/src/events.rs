@@ -1,7 +1,9 @@
 //! The saga consumers of the order service (group `order-service`): inventory and payment
 //! outcomes move orders through their state machine; the resulting `order.confirmed` and
-//! `order.cancelled` are published by [`OrderService`]. Redelivered events are no-ops of the
-//! state machine; an event about an unknown order fails (the bus retries, then dead-letters).
+//! `order.cancelled` are recorded by the repository with the transition. A redelivered event
+//! has no second effect: its id is remembered with the transition (the inbox), and a new
+//! event with an effect the order already has is a no-op of the state machine. An event about
+//! an unknown order fails (the bus retries, then dead-letters).
 
 use std::sync::Arc;
 
@@ -80,7 +82,7 @@ impl EventHandler for SagaHandler {
     async fn handle(&self, envelope: &EventEnvelope) -> Result<(), HandlerError> {
         let (order_id, event) = decode(envelope)?;
         self.service
-            .apply_saga_event(order_id, &event)
+            .apply_saga_event(order_id, &event, Some(envelope.event_id))
             .await
             .map(|_| ())
             .map_err(|err| {

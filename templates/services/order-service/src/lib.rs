@@ -3,6 +3,9 @@
 //! `order.created`; inventory and payment outcomes then move the order to confirmed or
 //! cancelled, announced as `order.confirmed` / `order.cancelled` so the other services commit
 //! or compensate.
+//!
+//! Storage is `PostgreSQL` when `DATABASE_URL` is set (state changes and their events commit
+//! together through the outbox, which a relay publishes), in memory otherwise.
 
 pub mod api;
 pub mod config;
@@ -18,13 +21,45 @@ use platform::ServiceConfig;
 use platform::auth::JwtKeys;
 use platform::client::ServiceClient;
 use platform::health::Readiness;
+use platform::outbox::{self, Relay};
 use platform::topology;
 use shared_events::EventBus;
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
 
 pub use config::Settings;
 
-use crate::repository::InMemoryOrderRepository;
+use crate::repository::{InMemoryOrderRepository, OrderRepository, PostgresOrderRepository};
 use crate::service::{CartReader, HttpCartReader, OrderService};
+
+/// The service's database migrations (`migrations/`), applied by `order-service migrate`.
+pub static MIGRATOR: Migrator = sqlx::migrate!();
+
+/// Where the service keeps its orders.
+#[derive(Debug, Clone)]
+pub enum Storage {
+    /// In process memory; events are published right after each change.
+    InMemory,
+    /// In `PostgreSQL` (migrated with [`MIGRATOR`]); events go through the outbox, published by
+    /// a relay the service runs.
+    Postgres(PgPool),
+}
+
+impl Storage {
+    /// `PostgreSQL` if `settings` name a database (connecting to it and applying pending
+    /// migrations, which is safe with several replicas starting at once), memory otherwise;
+    /// logs which.
+    pub async fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
+        let Some(database) = &settings.database else {
+            tracing::info!("storage: in-memory (set DATABASE_URL for PostgreSQL)");
+            return Ok(Self::InMemory);
+        };
+        let pool = database.connect().await?;
+        platform::db::migrate(&pool, &MIGRATOR).await?;
+        tracing::info!(database = %database.redacted_url(), "storage: PostgreSQL");
+        Ok(Self::Postgres(pool))
+    }
+}
 
 /// Starts the service with settings from the environment.
 pub async fn start(
@@ -57,13 +92,36 @@ pub async fn start_with_cart(
     bus: Arc<dyn EventBus>,
     readiness: Readiness,
 ) -> anyhow::Result<Router> {
-    let repo = Arc::new(InMemoryOrderRepository::new());
-    let service = OrderService::new(repo, cart, bus.clone(), settings.idempotency_wait);
+    let storage = Storage::from_settings(&settings).await?;
+    start_with_storage(config, settings, cart, storage, bus, readiness).await
+}
+
+/// Starts the service on `storage`, reading carts through `cart` (tests and the devstack).
+pub async fn start_with_storage(
+    config: ServiceConfig,
+    settings: Settings,
+    cart: Arc<dyn CartReader>,
+    storage: Storage,
+    bus: Arc<dyn EventBus>,
+    readiness: Readiness,
+) -> anyhow::Result<Router> {
+    let (repo, relay): (Arc<dyn OrderRepository>, _) = match storage {
+        Storage::InMemory => (Arc::new(InMemoryOrderRepository::new(bus.clone())), None),
+        Storage::Postgres(pool) => {
+            let relay = Relay::spawn(pool.clone(), bus.clone(), outbox::POLL_INTERVAL);
+            (
+                Arc::new(PostgresOrderRepository::new(pool)),
+                Some(Arc::new(relay)),
+            )
+        }
+    };
+    let service = OrderService::new(repo, cart, settings.idempotency_wait);
     events::subscribe(bus.as_ref(), service.clone()).await?;
     let state = api::AppState {
         service,
         keys: JwtKeys::new(config.jwt_secret.as_bytes()),
         max_page_size: settings.max_page_size,
+        relay,
     };
     Ok(platform::server::app(
         config.unit.name,

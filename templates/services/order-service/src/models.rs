@@ -6,7 +6,7 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use shared_events::OrderLine;
+use shared_events::{EventEnvelope, OrderCancelled, OrderConfirmed, OrderLine};
 use shared_types::{Money, MoneyError, OrderId, UserId};
 
 /// The reason recorded when the customer (or an admin on their behalf) cancels.
@@ -217,6 +217,26 @@ impl Order {
     pub fn last_reason(&self) -> Option<&str> {
         self.status_history.last()?.reason.as_deref()
     }
+
+    /// The event announcing the order's current status, if that status is announced:
+    /// `order.confirmed` or `order.cancelled`. The repository records it with the transition
+    /// that reached the status.
+    #[must_use]
+    pub fn announcement(&self) -> Option<EventEnvelope> {
+        match self.status {
+            OrderStatus::Confirmed => Some(EventEnvelope::wrap(&OrderConfirmed {
+                order_id: self.id,
+                user_id: self.user_id,
+                total: self.total,
+            })),
+            OrderStatus::Cancelled => Some(EventEnvelope::wrap(&OrderCancelled {
+                order_id: self.id,
+                user_id: self.user_id,
+                reason: self.last_reason().unwrap_or("cancelled").to_owned(),
+            })),
+            OrderStatus::Pending | OrderStatus::Reserved => None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -360,6 +380,21 @@ mod tests {
             [S::Pending, S::Reserved, S::Confirmed, S::Cancelled]
         );
         assert_eq!(order.last_reason(), Some(CANCELLED_BY_CUSTOMER));
+    }
+
+    #[test]
+    fn confirmed_and_cancelled_are_announced_with_their_reason() {
+        let mut order = Order::place(UserId::new(), vec![line(100, 1)], Utc::now()).unwrap();
+        assert_eq!(order.announcement(), None);
+        order.apply(&E::InventoryReserved, Utc::now()).unwrap();
+        assert_eq!(order.announcement(), None);
+        order.apply(&E::PaymentSucceeded, Utc::now()).unwrap();
+        let confirmed: OrderConfirmed = order.announcement().unwrap().decode().unwrap();
+        assert_eq!(confirmed.total, order.total);
+        order.apply(&E::CancelledByCustomer, Utc::now()).unwrap();
+        let cancelled: OrderCancelled = order.announcement().unwrap().decode().unwrap();
+        assert_eq!(cancelled.reason, CANCELLED_BY_CUSTOMER);
+        assert_eq!(cancelled.order_id, order.id);
     }
 
     #[test]

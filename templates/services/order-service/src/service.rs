@@ -6,20 +6,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 use platform::ApiError;
 use platform::auth::Claims;
 use platform::client::ServiceClient;
 use platform::inflight::{Check, InFlight, Waited};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use shared_events::{
-    EventBus, EventEnvelope, OrderCancelled, OrderConfirmed, OrderCreated, OrderLine,
-};
-use shared_types::{Money, OrderId, Page, ProductId, UserId};
+use shared_events::{EventEnvelope, OrderCreated, OrderLine};
+use shared_types::{EventId, Money, OrderId, Page, ProductId, UserId};
 
+use crate::events::GROUP;
 use crate::models::{Order, OrderEvent, OrderStatus};
-use crate::repository::{Claim, OrderRepository, RepositoryError, StoredResponse};
+use crate::repository::{
+    Claim, Completion, Delivery, OrderRepository, RepositoryError, StoredResponse,
+};
 
 /// The longest accepted `Idempotency-Key`.
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
@@ -134,21 +135,11 @@ pub fn parse_body(body: &[u8]) -> Result<(PlaceOrderRequest, String), ApiError> 
 
 type KeySlot = (UserId, String);
 
-/// Why a saga event could not be applied; the bus retries, then dead-letters it.
-#[derive(Debug, thiserror::Error)]
-pub enum SagaError {
-    #[error(transparent)]
-    Repository(#[from] RepositoryError),
-    #[error(transparent)]
-    Bus(#[from] shared_events::BusError),
-}
-
 /// The order use cases. Cloning shares everything.
 #[derive(Clone)]
 pub struct OrderService {
     repo: Arc<dyn OrderRepository>,
     cart: Arc<dyn CartReader>,
-    bus: Arc<dyn EventBus>,
     in_flight: Arc<InFlight<KeySlot>>,
     idempotency_wait: Duration,
 }
@@ -157,7 +148,9 @@ fn storage(err: RepositoryError) -> ApiError {
     match err {
         RepositoryError::NotFound(id) => ApiError::not_found(format!("order {id} not found")),
         RepositoryError::Illegal(illegal) => ApiError::conflict(illegal.to_string()),
-        RepositoryError::Duplicate(_) | RepositoryError::Unavailable(_) => ApiError::internal(err),
+        RepositoryError::Duplicate(_)
+        | RepositoryError::ClaimLost(_)
+        | RepositoryError::Unavailable(_) => ApiError::internal(err),
     }
 }
 
@@ -166,13 +159,11 @@ impl OrderService {
     pub fn new(
         repo: Arc<dyn OrderRepository>,
         cart: Arc<dyn CartReader>,
-        bus: Arc<dyn EventBus>,
         idempotency_wait: Duration,
     ) -> Self {
         Self {
             repo,
             cart,
-            bus,
             in_flight: Arc::new(InFlight::new(DUPLICATE_POLL)),
             idempotency_wait,
         }
@@ -180,7 +171,9 @@ impl OrderService {
 
     /// Checkout: places an order from `user`'s cart once per idempotency `key`. A repeated
     /// key replays the first response; a concurrent one waits for the first to finish (up to
-    /// the configured wait, then 409); a key reused with another body is refused (422).
+    /// the configured wait, then 409) — woken at once in this process, re-reading the store
+    /// every 50 ms for a first request in another replica; a key reused with another body is
+    /// refused (422).
     pub async fn place_order(
         &self,
         user: UserId,
@@ -199,17 +192,13 @@ impl OrderService {
         let this = self.clone();
         let bearer = bearer.to_owned();
         tokio::spawn(async move {
-            let result = this.place_claimed(user, &bearer, request).await;
-            let result = match result {
-                Ok(response) => match this.repo.complete(user, &slot.1, response.clone()).await {
-                    Ok(()) => Ok(Placed {
-                        response,
-                        replayed: false,
-                    }),
-                    Err(err) => Err(storage(err)),
-                },
-                Err(err) => Err(err),
-            };
+            let result = this
+                .place_claimed(user, &slot.1, &bearer, request)
+                .await
+                .map(|response| Placed {
+                    response,
+                    replayed: false,
+                });
             if result.is_err()
                 && let Err(err) = this.repo.release(user, &slot.1).await
             {
@@ -261,9 +250,12 @@ impl OrderService {
         })
     }
 
+    /// Places the order for the claimed `key`: the order, its `order.created` and the
+    /// response to replay for `key` are stored in one repository call.
     async fn place_claimed(
         &self,
         user: UserId,
+        key: &str,
         bearer: &str,
         request: PlaceOrderRequest,
     ) -> Result<StoredResponse, ApiError> {
@@ -280,7 +272,7 @@ impl OrderService {
                 unit_price: item.unit_price,
             })
             .collect();
-        let order = Order::place(user, lines, Utc::now())
+        let order = Order::place(user, lines, now())
             .map_err(|err| ApiError::unprocessable(err.to_string()))?;
         if let Some(expected) = request.expected_total
             && expected != order.total
@@ -297,16 +289,21 @@ impl OrderService {
             total: order.total,
         };
         let id = order.id;
-        self.repo.create(order).await.map_err(storage)?;
-        // The Postgres repository writes this event to its outbox in the `create`
-        // transaction; in memory, publishing right after the write is the equivalent.
-        self.bus.publish(EventEnvelope::wrap(&created)).await?;
-        tracing::info!(order_id = %id, user_id = %user, "order placed");
-        Ok(StoredResponse {
+        let response = StoredResponse {
             status: 202,
             body: serde_json::json!({ "order_id": id, "status": OrderStatus::Pending }),
             location: Some(format!("/api/v1/orders/{id}")),
-        })
+        };
+        let completes = Completion {
+            key: key.to_owned(),
+            response: response.clone(),
+        };
+        self.repo
+            .create(order, &[EventEnvelope::wrap(&created)], Some(completes))
+            .await
+            .map_err(storage)?;
+        tracing::info!(order_id = %id, user_id = %user, "order placed");
+        Ok(response)
     }
 
     /// The order, if `caller` may see it (its owner or an admin).
@@ -336,8 +333,9 @@ impl OrderService {
             .map_err(storage)
     }
 
-    /// Cancels the order for its owner or an admin and publishes `order.cancelled`, so
-    /// inventory releases or restocks and payment refunds. Already cancelled → 409.
+    /// Cancels the order for its owner or an admin; the repository records `order.cancelled`
+    /// with the change, so inventory releases or restocks and payment refunds. Already
+    /// cancelled → 409.
     pub async fn cancel_order(&self, caller: &Claims, id: OrderId) -> Result<Order, ApiError> {
         let order = self.get_order(caller, id).await?;
         if order.status == OrderStatus::Cancelled {
@@ -347,58 +345,41 @@ impl OrderService {
         }
         let cancelled = self
             .repo
-            .transition(id, &OrderEvent::CancelledByCustomer, Utc::now())
+            .transition(id, &OrderEvent::CancelledByCustomer, now(), None)
             .await
             .map_err(storage)?
             // Someone else cancelled it between the read and the transition.
             .ok_or_else(|| ApiError::conflict(format!("order {id} is already cancelled")))?;
-        self.publish_follow_up(&cancelled).await?;
         tracing::info!(order_id = %id, by = %caller.sub, "order cancelled");
         Ok(cancelled)
     }
 
-    /// Applies a saga event to its order and publishes what the new status means
-    /// (`order.confirmed` or `order.cancelled`). A no-op event publishes nothing; an unknown
-    /// order or an illegal transition is an error.
+    /// Applies a saga event to its order; the repository records what the new status means
+    /// (`order.confirmed` or `order.cancelled`) in the same step. `delivered` is the id of the
+    /// consumed event: a redelivery of it changes nothing. A no-op event records nothing; an
+    /// unknown order or an illegal transition is an error.
     pub async fn apply_saga_event(
         &self,
         id: OrderId,
         event: &OrderEvent,
-    ) -> Result<Option<Order>, SagaError> {
-        let Some(order) = self.repo.transition(id, event, Utc::now()).await? else {
+        delivered: Option<EventId>,
+    ) -> Result<Option<Order>, RepositoryError> {
+        let delivery = delivered.map(|event_id| Delivery {
+            consumer: GROUP,
+            event_id,
+        });
+        let Some(order) = self.repo.transition(id, event, now(), delivery).await? else {
             tracing::debug!(order_id = %id, event = event.name(), "no-op saga event");
             return Ok(None);
         };
-        self.publish_follow_up(&order).await?;
         tracing::info!(order_id = %id, status = %order.status, "order status changed");
         Ok(Some(order))
     }
-
-    /// Publishes the event a status change announces, if it announces one.
-    async fn publish_follow_up(&self, order: &Order) -> Result<(), shared_events::BusError> {
-        if let Some(envelope) = follow_up(order) {
-            self.bus.publish(envelope).await?;
-        }
-        Ok(())
-    }
 }
 
-/// The event announcing `order`'s current status: `order.confirmed` or `order.cancelled`.
-#[must_use]
-pub fn follow_up(order: &Order) -> Option<EventEnvelope> {
-    match order.status {
-        OrderStatus::Confirmed => Some(EventEnvelope::wrap(&OrderConfirmed {
-            order_id: order.id,
-            user_id: order.user_id,
-            total: order.total,
-        })),
-        OrderStatus::Cancelled => Some(EventEnvelope::wrap(&OrderCancelled {
-            order_id: order.id,
-            user_id: order.user_id,
-            reason: order.last_reason().unwrap_or("cancelled").to_owned(),
-        })),
-        OrderStatus::Pending | OrderStatus::Reserved => None,
-    }
+/// The current time, to the microsecond (what `PostgreSQL` keeps).
+fn now() -> chrono::DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
 }
 
 #[cfg(test)]

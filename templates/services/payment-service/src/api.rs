@@ -1,5 +1,7 @@
 //! HTTP API of the payment service under `/api/v1/payments`.
 
+use std::sync::Arc;
+
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRef, Path, Query, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -8,6 +10,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use platform::ApiError;
 use platform::auth::{AuthUser, JwtKeys};
+use platform::outbox::RelayHandle;
 use serde::Deserialize;
 use shared_types::{Money, OrderId, PaymentId};
 
@@ -24,6 +27,8 @@ pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-
 pub struct AppState {
     pub service: PaymentService,
     pub keys: JwtKeys,
+    /// The outbox relay (`PostgreSQL` storage), held so it runs as long as the routes do.
+    pub relay: Option<Arc<RelayHandle>>,
 }
 
 impl FromRef<AppState> for JwtKeys {

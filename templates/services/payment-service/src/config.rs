@@ -1,11 +1,13 @@
-//! Settings of the payment service, from `PAYMENT_SERVICE_*` variables.
+//! Settings of the payment service, from `PAYMENT_SERVICE_*` variables (and the `DATABASE_*`
+//! variables of `platform::db`).
 
 use std::time::Duration;
 
 use platform::config::{ConfigError, env_or};
+use platform::db::Database;
 
 /// What the payment service needs beyond the common `ServiceConfig`: the behaviour of the
-/// simulated payment provider.
+/// simulated payment provider, and where payments are stored.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// How long the provider takes to answer (`PAYMENT_SERVICE_PROVIDER_LATENCY_MS`, 50).
@@ -19,6 +21,9 @@ pub struct Settings {
     /// How long a duplicate charge waits for the first one with its key to settle before
     /// answering 409 (`PAYMENT_SERVICE_DUPLICATE_WAIT_MS`, 10 000).
     pub duplicate_wait: Duration,
+    /// The `PostgreSQL` database (`DATABASE_URL`, with `DATABASE_MAX_CONNECTIONS` and
+    /// `DATABASE_ACQUIRE_TIMEOUT_MS`); `None` keeps payments in memory.
+    pub database: Option<Database>,
 }
 
 impl Default for Settings {
@@ -28,6 +33,7 @@ impl Default for Settings {
             provider_failure_rate: 0.0,
             provider_decline_over_minor: 1_000_000,
             duplicate_wait: Duration::from_secs(10),
+            database: None,
         }
     }
 }
@@ -53,6 +59,7 @@ impl Settings {
                 "PAYMENT_SERVICE_DUPLICATE_WAIT_MS",
                 u64::try_from(defaults.duplicate_wait.as_millis()).unwrap_or(u64::MAX),
             )?),
+            database: Database::from_env()?,
         }
         .validated()
     }

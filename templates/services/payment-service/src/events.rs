@@ -1,7 +1,8 @@
 //! The consumers of the payment service (group `payment-service`): `inventory.reserved`
-//! charges the order (key = order id) and announces the outcome; `order.cancelled` refunds
-//! what was charged. Both are idempotent: a redelivered reservation finds the payment of its
-//! key and publishes nothing again; a redelivered cancellation finds nothing left to refund.
+//! charges the order (key = order id) and the outcome is stored with its announcement;
+//! `order.cancelled` refunds what was charged. Both are idempotent: a redelivered reservation
+//! finds the payment of its key (the claim is the deduplication) and announces nothing again;
+//! a redelivered cancellation is remembered with its refunds (the inbox) and refunds nothing.
 
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use shared_events::{
     BusError, EventBus, EventEnvelope, EventHandler, HandlerError, InventoryReserved,
     OrderCancelled, topics,
 };
+use shared_types::EventId;
 
 use crate::models::ChargeRequest;
 use crate::service::{Charge, ChargeError, PaymentService};
@@ -38,17 +40,12 @@ impl PaymentHandler {
             user_id: event.user_id,
             amount: event.total,
         };
-        match self.service.charge(request).await {
+        match self.service.charge_order(request).await {
             Ok(Charge {
                 payment,
                 fresh: true,
             }) => {
-                if let Some(outcome) = PaymentService::outcome_event(&payment) {
-                    self.service
-                        .publish(outcome)
-                        .await
-                        .map_err(|err| HandlerError::new(err.to_string()))?;
-                }
+                tracing::debug!(order_id = %event.order_id, status = payment.status.name(), "order charged");
                 Ok(())
             }
             Ok(Charge { fresh: false, .. }) => {
@@ -66,10 +63,14 @@ impl PaymentHandler {
         }
     }
 
-    async fn on_cancelled(&self, event: OrderCancelled) -> Result<(), HandlerError> {
+    async fn on_cancelled(
+        &self,
+        event: OrderCancelled,
+        delivered: EventId,
+    ) -> Result<(), HandlerError> {
         let refunded = self
             .service
-            .refund_order(event.order_id)
+            .refund_order(event.order_id, Some(delivered))
             .await
             .map_err(|err| {
                 HandlerError::new(format!("refunding order {}: {err}", event.order_id))
@@ -84,7 +85,10 @@ impl EventHandler for PaymentHandler {
     async fn handle(&self, envelope: &EventEnvelope) -> Result<(), HandlerError> {
         match envelope.topic() {
             topics::INVENTORY_RESERVED => self.on_reserved(envelope.decode()?).await,
-            topics::ORDER_CANCELLED => self.on_cancelled(envelope.decode()?).await,
+            topics::ORDER_CANCELLED => {
+                self.on_cancelled(envelope.decode()?, envelope.event_id)
+                    .await
+            }
             other => Err(HandlerError::new(format!(
                 "payment-service does not consume `{other}`"
             ))),

@@ -3,6 +3,9 @@
 //! outcome as `payment.succeeded` / `payment.failed`, and refunds charges of cancelled orders
 //! once (`payment.refunded`). The provider is simulated, with configurable latency and
 //! declines, so the saga's failure paths can be rehearsed.
+//!
+//! Storage is `PostgreSQL` when `DATABASE_URL` is set (state changes and their events commit
+//! together through the outbox, which a relay publishes), in memory otherwise.
 
 pub mod api;
 pub mod config;
@@ -17,12 +20,44 @@ use axum::Router;
 use platform::ServiceConfig;
 use platform::auth::JwtKeys;
 use platform::health::Readiness;
+use platform::outbox::{self, Relay};
 use shared_events::EventBus;
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
 
 pub use config::Settings;
 
-use crate::repository::InMemoryPaymentRepository;
+use crate::repository::{InMemoryPaymentRepository, PaymentRepository, PostgresPaymentRepository};
 use crate::service::{PaymentProvider, PaymentService, SimulatedProvider};
+
+/// The service's database migrations (`migrations/`), applied by `payment-service migrate`.
+pub static MIGRATOR: Migrator = sqlx::migrate!();
+
+/// Where the service keeps its payments.
+#[derive(Debug, Clone)]
+pub enum Storage {
+    /// In process memory; events are published right after each change.
+    InMemory,
+    /// In `PostgreSQL` (migrated with [`MIGRATOR`]); events go through the outbox, published by
+    /// a relay the service runs.
+    Postgres(PgPool),
+}
+
+impl Storage {
+    /// `PostgreSQL` if `settings` name a database (connecting to it and applying pending
+    /// migrations, which is safe with several replicas starting at once), memory otherwise;
+    /// logs which.
+    pub async fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
+        let Some(database) = &settings.database else {
+            tracing::info!("storage: in-memory (set DATABASE_URL for PostgreSQL)");
+            return Ok(Self::InMemory);
+        };
+        let pool = database.connect().await?;
+        platform::db::migrate(&pool, &MIGRATOR).await?;
+        tracing::info!(database = %database.redacted_url(), "storage: PostgreSQL");
+        Ok(Self::Postgres(pool))
+    }
+}
 
 /// Starts the service with settings from the environment.
 pub async fn start(
@@ -53,12 +88,35 @@ pub async fn start_with_provider(
     bus: Arc<dyn EventBus>,
     readiness: Readiness,
 ) -> anyhow::Result<Router> {
-    let repo = Arc::new(InMemoryPaymentRepository::new());
-    let service = PaymentService::new(repo, provider, bus.clone(), settings.duplicate_wait);
+    let storage = Storage::from_settings(&settings).await?;
+    start_with_storage(config, settings, provider, storage, bus, readiness).await
+}
+
+/// Starts the service on `storage`, charging through `provider` (tests and the devstack).
+pub async fn start_with_storage(
+    config: ServiceConfig,
+    settings: Settings,
+    provider: Arc<dyn PaymentProvider>,
+    storage: Storage,
+    bus: Arc<dyn EventBus>,
+    readiness: Readiness,
+) -> anyhow::Result<Router> {
+    let (repo, relay): (Arc<dyn PaymentRepository>, _) = match storage {
+        Storage::InMemory => (Arc::new(InMemoryPaymentRepository::new(bus.clone())), None),
+        Storage::Postgres(pool) => {
+            let relay = Relay::spawn(pool.clone(), bus.clone(), outbox::POLL_INTERVAL);
+            (
+                Arc::new(PostgresPaymentRepository::new(pool)),
+                Some(Arc::new(relay)),
+            )
+        }
+    };
+    let service = PaymentService::new(repo, provider, settings.duplicate_wait);
     events::subscribe(bus.as_ref(), service.clone()).await?;
     let state = api::AppState {
         service,
         keys: JwtKeys::new(config.jwt_secret.as_bytes()),
+        relay,
     };
     Ok(platform::server::app(
         config.unit.name,

@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use shared_events::{EventEnvelope, PaymentFailed, PaymentRefunded, PaymentSucceeded};
 use shared_types::{Money, OrderId, PaymentId, UserId};
 
 /// Where a payment is. Serialized flat into the payment: `"status": "failed", "reason": …`.
@@ -132,6 +133,37 @@ impl Payment {
             ref other => Err(RefundError::NotRefundable(other.name())),
         }
     }
+
+    /// The event announcing a settled charge: `payment.succeeded` or `payment.failed`.
+    #[must_use]
+    pub fn outcome_event(&self) -> Option<EventEnvelope> {
+        match &self.status {
+            PaymentStatus::Succeeded => Some(EventEnvelope::wrap(&PaymentSucceeded {
+                order_id: self.order_id,
+                user_id: self.user_id,
+                payment_id: self.id,
+                amount: self.amount,
+            })),
+            PaymentStatus::Failed { reason } => Some(EventEnvelope::wrap(&PaymentFailed {
+                order_id: self.order_id,
+                user_id: self.user_id,
+                reason: reason.clone(),
+            })),
+            PaymentStatus::Pending | PaymentStatus::Refunded => None,
+        }
+    }
+
+    /// The event announcing that this payment was refunded: `payment.refunded`. The
+    /// repository records it with the refund.
+    #[must_use]
+    pub fn refunded_event(&self) -> EventEnvelope {
+        EventEnvelope::wrap(&PaymentRefunded {
+            order_id: self.order_id,
+            user_id: self.user_id,
+            payment_id: self.id,
+            amount: self.amount,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -196,6 +228,23 @@ mod tests {
         assert_eq!(request.validate(), Err(InvalidCharge::BadKey));
         request.idempotency_key = "x".repeat(256);
         assert_eq!(request.validate(), Err(InvalidCharge::BadKey));
+    }
+
+    #[test]
+    fn a_settled_payment_announces_its_outcome_and_a_pending_one_nothing() {
+        let mut payment = Payment::pending(&request(), Utc::now());
+        assert_eq!(payment.outcome_event(), None);
+        payment.status = PaymentStatus::Succeeded;
+        let succeeded: PaymentSucceeded = payment.outcome_event().unwrap().decode().unwrap();
+        assert_eq!(succeeded.payment_id, payment.id);
+        assert_eq!(succeeded.amount, payment.amount);
+        payment.status = PaymentStatus::Failed {
+            reason: "declined".into(),
+        };
+        let failed: PaymentFailed = payment.outcome_event().unwrap().decode().unwrap();
+        assert_eq!(failed.reason, "declined");
+        let refunded: PaymentRefunded = payment.refunded_event().decode().unwrap();
+        assert_eq!(refunded.payment_id, payment.id);
     }
 
     #[test]

@@ -5,16 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, SubsecRound, Utc};
 use platform::ApiError;
 use platform::auth::Claims;
 use platform::inflight::{Check, InFlight, Waited};
-use shared_events::{BusError, EventBus, EventEnvelope, PaymentRefunded};
-use shared_types::{OrderId, PaymentId};
+use shared_types::{EventId, OrderId, PaymentId};
 
 use crate::config::Settings;
-use crate::models::{ChargeRequest, InvalidCharge, Payment, PaymentStatus, RefundError};
-use crate::repository::{Claimed, PaymentRepository, RepositoryError};
+use crate::events::GROUP;
+use crate::models::{ChargeRequest, InvalidCharge, Payment, PaymentStatus};
+use crate::repository::{Claimed, Delivery, PaymentRepository, RepositoryError};
 
 /// How often a waiting duplicate re-reads a pending payment, in case it settles in another
 /// replica (whose wake-up this process cannot see).
@@ -136,8 +136,12 @@ pub enum RefundOrderError {
     Charge(#[from] ChargeError),
     #[error(transparent)]
     Storage(#[from] RepositoryError),
-    #[error(transparent)]
-    Bus(#[from] BusError),
+}
+
+/// The current time, to the microsecond (what `PostgreSQL` keeps), so both stores answer the
+/// same timestamps.
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
 }
 
 /// The payment use cases. Cloning shares everything.
@@ -145,7 +149,6 @@ pub enum RefundOrderError {
 pub struct PaymentService {
     repo: Arc<dyn PaymentRepository>,
     provider: Arc<dyn PaymentProvider>,
-    bus: Arc<dyn EventBus>,
     in_flight: Arc<InFlight<PaymentId>>,
     duplicate_wait: Duration,
 }
@@ -155,28 +158,38 @@ impl PaymentService {
     pub fn new(
         repo: Arc<dyn PaymentRepository>,
         provider: Arc<dyn PaymentProvider>,
-        bus: Arc<dyn EventBus>,
         duplicate_wait: Duration,
     ) -> Self {
         Self {
             repo,
             provider,
-            bus,
             in_flight: Arc::new(InFlight::new(PENDING_POLL)),
             duplicate_wait,
         }
     }
 
     /// Charges `request` exactly once per idempotency key: the key is claimed with a pending
-    /// payment before the provider is asked, so a concurrent or later duplicate gets the same
-    /// payment (after waiting for it to settle) and the provider is called once.
+    /// payment before the provider is asked, so a concurrent or later duplicate — in this
+    /// replica or another — gets the same payment (after waiting for it to settle) and the
+    /// provider is called once. Announces nothing (a charge through the API).
     pub async fn charge(&self, request: ChargeRequest) -> Result<Charge, ChargeError> {
+        self.charge_announcing(request, false).await
+    }
+
+    /// Charges a reserved order like [`PaymentService::charge`], and stores the outcome
+    /// together with its announcement, `payment.succeeded` or `payment.failed` (only the call
+    /// that made the charge announces it).
+    pub async fn charge_order(&self, request: ChargeRequest) -> Result<Charge, ChargeError> {
+        self.charge_announcing(request, true).await
+    }
+
+    async fn charge_announcing(
+        &self,
+        request: ChargeRequest,
+        announce: bool,
+    ) -> Result<Charge, ChargeError> {
         request.validate()?;
-        match self
-            .repo
-            .claim(Payment::pending(&request, Utc::now()))
-            .await?
-        {
+        match self.repo.claim(Payment::pending(&request, now())).await? {
             Claimed::OrderCancelled => Err(ChargeError::OrderCancelled(request.order_id)),
             Claimed::Existing(payment) => {
                 if !payment.answers(&request) {
@@ -191,20 +204,31 @@ impl PaymentService {
             Claimed::New(pending) => {
                 // Finish even if the caller goes away, so the payment never stays pending.
                 let this = self.clone();
-                tokio::spawn(async move { this.ask_provider(pending).await })
+                tokio::spawn(async move { this.ask_provider(pending, announce).await })
                     .await
                     .map_err(|err| ChargeError::Task(err.to_string()))?
             }
         }
     }
 
-    async fn ask_provider(&self, pending: Payment) -> Result<Charge, ChargeError> {
+    async fn ask_provider(&self, pending: Payment, announce: bool) -> Result<Charge, ChargeError> {
         let id = pending.id;
         let status = match self.provider.charge(&pending).await {
             ProviderDecision::Approved => PaymentStatus::Succeeded,
             ProviderDecision::Declined { reason } => PaymentStatus::Failed { reason },
         };
-        let settled = self.repo.settle(id, status, Utc::now()).await;
+        let at = now();
+        let outcome = Payment {
+            status: status.clone(),
+            updated_at: at,
+            ..pending
+        };
+        let events: Vec<_> = if announce {
+            outcome.outcome_event().into_iter().collect()
+        } else {
+            Vec::new()
+        };
+        let settled = self.repo.settle(id, status, at, &events).await;
         self.in_flight.finished(&id);
         let payment = settled?;
         tracing::info!(
@@ -273,77 +297,37 @@ impl PaymentService {
         Ok(payments)
     }
 
-    /// Refunds a succeeded payment once and publishes `payment.refunded`; a second refund (or
-    /// a payment that never succeeded) is a 409.
+    /// Refunds a succeeded payment once, with its `payment.refunded`; a second refund (or a
+    /// payment that never succeeded) is a 409.
     pub async fn refund(&self, id: PaymentId) -> Result<Payment, ApiError> {
-        let payment = self.repo.refund(id, Utc::now()).await.map_err(storage)?;
-        self.publish_refunded(&payment).await?;
+        let payment = self.repo.refund(id, now()).await.map_err(storage)?;
+        tracing::info!(payment_id = %payment.id, order_id = %payment.order_id, "payment refunded");
         Ok(payment)
     }
 
-    /// Compensation for a cancelled order: no charge for it goes through any more, and each
-    /// of its succeeded payments is refunded once (publishing `payment.refunded`). Returns the
-    /// payments refunded by this call; a repeat refunds nothing.
-    pub async fn refund_order(&self, order_id: OrderId) -> Result<Vec<Payment>, RefundOrderError> {
+    /// Compensation for a cancelled order: no charge for it goes through any more, and once
+    /// its charges in progress have settled, each succeeded payment is refunded once (with
+    /// its `payment.refunded`). `delivered` is the id of the consumed `order.cancelled`: a
+    /// redelivery of it refunds nothing. Returns the payments refunded by this call.
+    pub async fn refund_order(
+        &self,
+        order_id: OrderId,
+        delivered: Option<EventId>,
+    ) -> Result<Vec<Payment>, RefundOrderError> {
         self.repo.mark_order_cancelled(order_id).await?;
-        let mut refunded = Vec::new();
+        // No new charge can start now; wait for those already at the provider.
         for payment in self.repo.list_for_order(order_id).await? {
-            let payment = self.settled(payment).await?;
-            if payment.status != PaymentStatus::Succeeded {
-                continue;
-            }
-            match self.repo.refund(payment.id, Utc::now()).await {
-                Ok(payment) => {
-                    self.publish_refunded(&payment).await?;
-                    refunded.push(payment);
-                }
-                // Refunded meanwhile (by an admin): nothing left to do.
-                Err(RepositoryError::Refund(RefundError::AlreadyRefunded)) => {}
-                Err(err) => return Err(err.into()),
-            }
+            self.settled(payment).await?;
+        }
+        let delivery = delivered.map(|event_id| Delivery {
+            consumer: GROUP,
+            event_id,
+        });
+        let refunded = self.repo.refund_order(order_id, now(), delivery).await?;
+        for payment in &refunded {
+            tracing::info!(payment_id = %payment.id, %order_id, "payment refunded");
         }
         Ok(refunded)
-    }
-
-    async fn publish_refunded(&self, payment: &Payment) -> Result<(), BusError> {
-        tracing::info!(payment_id = %payment.id, order_id = %payment.order_id, "payment refunded");
-        // The Postgres repository writes this to its outbox in the `refund` transaction.
-        self.bus
-            .publish(EventEnvelope::wrap(&PaymentRefunded {
-                order_id: payment.order_id,
-                user_id: payment.user_id,
-                payment_id: payment.id,
-                amount: payment.amount,
-            }))
-            .await
-    }
-
-    /// The event announcing a settled charge: `payment.succeeded` or `payment.failed`.
-    #[must_use]
-    pub fn outcome_event(payment: &Payment) -> Option<EventEnvelope> {
-        match &payment.status {
-            PaymentStatus::Succeeded => {
-                Some(EventEnvelope::wrap(&shared_events::PaymentSucceeded {
-                    order_id: payment.order_id,
-                    user_id: payment.user_id,
-                    payment_id: payment.id,
-                    amount: payment.amount,
-                }))
-            }
-            PaymentStatus::Failed { reason } => {
-                Some(EventEnvelope::wrap(&shared_events::PaymentFailed {
-                    order_id: payment.order_id,
-                    user_id: payment.user_id,
-                    reason: reason.clone(),
-                }))
-            }
-            PaymentStatus::Pending | PaymentStatus::Refunded => None,
-        }
-    }
-
-    /// Publishes `envelope`.
-    pub async fn publish(&self, envelope: EventEnvelope) -> Result<(), BusError> {
-        self.bus.publish(envelope).await
     }
 }
 

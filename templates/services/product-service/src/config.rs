@@ -1,6 +1,7 @@
 //! Settings of the product service beyond the platform's `ServiceConfig`.
 
 use platform::config::{ConfigError, env_or};
+use platform::db::Database;
 use platform::topology::INVENTORY_SERVICE;
 
 /// What the product service needs to know.
@@ -10,6 +11,8 @@ pub struct Settings {
     pub seed: bool,
     /// Where the inventory service listens (`INVENTORY_SERVICE_URL`, default localhost:8007).
     pub inventory_url: String,
+    /// The `PostgreSQL` that stores the catalogue (`DATABASE_URL`); `None` keeps it in memory.
+    pub database: Option<Database>,
 }
 
 impl Default for Settings {
@@ -17,17 +20,20 @@ impl Default for Settings {
         Self {
             seed: true,
             inventory_url: INVENTORY_SERVICE.base_url(),
+            database: None,
         }
     }
 }
 
 impl Settings {
-    /// Reads `PRODUCT_SERVICE_SEED` and `INVENTORY_SERVICE_URL`.
+    /// Reads `PRODUCT_SERVICE_SEED` and the database settings (`DATABASE_URL`, see
+    /// [`Database::from_env`]).
     pub fn from_env() -> Result<Self, ConfigError> {
         let defaults = Self::default();
         Ok(Self {
             seed: env_or("PRODUCT_SERVICE_SEED", defaults.seed)?,
             inventory_url: defaults.inventory_url,
+            database: Database::from_env()?,
         })
     }
 }

@@ -1,15 +1,22 @@
-//! Events the product service publishes. It consumes none.
+//! Events the product service publishes. It consumes none. They are built here and handed to
+//! the repository with the change that causes them (outbox in `PostgreSQL`, the bus in memory).
 
-use shared_events::{BusError, EventBus, EventEnvelope, ProductUpdated};
+use shared_events::{EventEnvelope, ProductUpdated};
 
 use crate::models::Product;
 
-/// Publishes `product.updated` for a created or changed product.
-pub async fn publish_updated(bus: &dyn EventBus, product: &Product) -> Result<(), BusError> {
-    bus.publish(EventEnvelope::wrap(&ProductUpdated {
+/// `product.updated` for a created or changed product.
+#[must_use]
+pub fn updated(product: &Product) -> EventEnvelope {
+    EventEnvelope::wrap(&ProductUpdated {
         product_id: product.id,
         name: product.name.clone(),
         price: product.price,
-    }))
-    .await
+    })
+}
+
+/// The events a change to `product` causes.
+#[must_use]
+pub fn caused_by_change(product: &Product) -> Vec<EventEnvelope> {
+    vec![updated(product)]
 }

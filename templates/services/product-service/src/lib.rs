@@ -2,7 +2,9 @@
 //! and whether they are on sale. Anyone may browse (paginated listings, category filter,
 //! ranked search); admins create and change products, and every change is published as
 //! `product.updated`. A product's page shows its stock, looked up in the inventory service;
-//! when inventory is unreachable the product is still served, without stock.
+//! when inventory is unreachable the product is still served, without stock. The catalogue
+//! lives in `PostgreSQL` when `DATABASE_URL` is set (events through the outbox), in memory
+//! otherwise.
 
 pub mod api;
 pub mod config;
@@ -21,11 +23,17 @@ use platform::client::ServiceClient;
 use platform::health::Readiness;
 use platform::topology::{INVENTORY_SERVICE, PRODUCT_SERVICE};
 use shared_events::EventBus;
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
 
 use crate::api::AppState;
 use crate::config::Settings;
+use crate::repository::postgres::PostgresProductRepository;
 use crate::repository::{InMemoryProductRepository, ProductRepository};
 use crate::service::{HttpStockLookup, ProductService};
+
+/// The schema (`migrations/`), applied at start-up and by `product-service migrate`.
+pub static MIGRATOR: Migrator = sqlx::migrate!();
 
 /// Starts the service with settings from the environment.
 pub async fn start(
@@ -43,18 +51,46 @@ pub async fn start_with(
     bus: Arc<dyn EventBus>,
     readiness: Readiness,
 ) -> anyhow::Result<Router> {
-    let repository: Arc<dyn ProductRepository> = Arc::new(InMemoryProductRepository::default());
+    let pool = match &settings.database {
+        Some(database) => {
+            let pool = database.connect().await?;
+            // Idempotent and serialized by an advisory lock across replicas.
+            platform::db::migrate(&pool, &MIGRATOR).await?;
+            Some(pool)
+        }
+        None => None,
+    };
+    start_with_pool(config, settings, pool, bus, readiness).await
+}
+
+/// Starts the service on `pool` (`PostgreSQL`, already migrated; its outbox relayed to `bus`)
+/// or, without one, in memory (events published on `bus` directly).
+pub async fn start_with_pool(
+    config: ServiceConfig,
+    settings: Settings,
+    pool: Option<PgPool>,
+    bus: Arc<dyn EventBus>,
+    readiness: Readiness,
+) -> anyhow::Result<Router> {
+    let repository: Arc<dyn ProductRepository> = if let Some(pool) = pool {
+        tracing::info!("storage: PostgreSQL");
+        platform::outbox::Relay::spawn(pool.clone(), bus, platform::outbox::POLL_INTERVAL);
+        Arc::new(PostgresProductRepository::new(pool))
+    } else {
+        tracing::info!("storage: in-memory (set DATABASE_URL for PostgreSQL)");
+        Arc::new(InMemoryProductRepository::new(bus))
+    };
     if settings.seed {
-        seed::load(repository.as_ref()).await?;
+        let added = seed::load(repository.as_ref()).await?;
         tracing::info!(
-            products = seed::DEMO_CATALOGUE.len(),
-            "seeded the demo catalogue (set PRODUCT_SERVICE_SEED=false to start empty)"
+            products = added,
+            "seeded the demo catalogue if it was empty (set PRODUCT_SERVICE_SEED=false to start empty)"
         );
     }
     // Timeout and retries of the stock lookup are the architecture model's.
     let inventory = ServiceClient::for_call(PRODUCT_SERVICE, INVENTORY_SERVICE)
         .with_base_url(settings.inventory_url.clone());
-    let service = ProductService::new(repository, Arc::new(HttpStockLookup::new(inventory)), bus);
+    let service = ProductService::new(repository, Arc::new(HttpStockLookup::new(inventory)));
     let state = AppState {
         service,
         keys: JwtKeys::new(config.jwt_secret.as_bytes()),

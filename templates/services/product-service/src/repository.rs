@@ -1,10 +1,16 @@
 //! Storage of the catalogue. Listing, search and update are single operations so that a
-//! database implementation can run each as one query.
+//! database implementation can run each as one query, and a change is stored together with
+//! the events it causes: in `PostgreSQL` ([`postgres::PostgresProductRepository`]) one
+//! transaction writes the product and its outbox rows; in memory the events are published on
+//! the bus once the change is made.
+
+pub mod postgres;
 
 use std::collections::HashMap;
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
+use shared_events::{EventBus, EventEnvelope};
 use shared_types::{Page, ProductId};
 
 use crate::models::{PageRequest, Product, ProductPatch, listing_key, search_rank};
@@ -18,20 +24,33 @@ pub enum RepositoryError {
     Storage(String),
 }
 
+/// The events a change causes, built from the product as the change left it.
+pub type EventsFor<'a> = &'a (dyn Fn(&Product) -> Vec<EventEnvelope> + Send + Sync);
+
 /// The catalogue.
 #[async_trait]
 pub trait ProductRepository: Send + Sync {
-    /// Adds a product; its id must be new.
-    async fn insert(&self, product: Product) -> Result<(), RepositoryError>;
+    /// Adds a product (its id must be new) together with the events that report it.
+    async fn insert(
+        &self,
+        product: Product,
+        events: &[EventEnvelope],
+    ) -> Result<(), RepositoryError>;
+
+    /// Adds `products` if the catalogue is empty, all or none, without events (demo data);
+    /// answers how many were added. Safe when several replicas seed at once.
+    async fn seed(&self, products: &[Product]) -> Result<usize, RepositoryError>;
 
     /// A product by id, active or not.
     async fn get(&self, id: ProductId) -> Result<Option<Product>, RepositoryError>;
 
-    /// Applies a validated patch; `None` when the product does not exist.
+    /// Applies a validated patch together with the events `events` builds from the changed
+    /// product; `None` (and no events) when the product does not exist.
     async fn update(
         &self,
         id: ProductId,
         patch: &ProductPatch,
+        events: EventsFor<'_>,
     ) -> Result<Option<Product>, RepositoryError>;
 
     /// Active products, optionally of one (normalised) category, ordered by name.
@@ -49,13 +68,34 @@ pub trait ProductRepository: Send + Sync {
     ) -> Result<Page<Product>, RepositoryError>;
 }
 
-/// The catalogue in memory.
-#[derive(Default)]
+/// The catalogue in memory; publishes the events of a change on `bus` once it is made.
 pub struct InMemoryProductRepository {
     products: RwLock<HashMap<ProductId, Product>>,
+    bus: Arc<dyn EventBus>,
 }
 
 impl InMemoryProductRepository {
+    /// An empty catalogue publishing on `bus`.
+    #[must_use]
+    pub fn new(bus: Arc<dyn EventBus>) -> Self {
+        Self {
+            products: RwLock::default(),
+            bus,
+        }
+    }
+
+    /// Publishes `events` in order; the first refusal is the caller's error (the change is
+    /// made: without an outbox nothing can make the publish atomic with it).
+    async fn publish(&self, events: Vec<EventEnvelope>) -> Result<(), RepositoryError> {
+        for event in events {
+            self.bus
+                .publish(event)
+                .await
+                .map_err(|err| RepositoryError::Storage(err.to_string()))?;
+        }
+        Ok(())
+    }
+
     fn read(&self) -> RwLockReadGuard<'_, HashMap<ProductId, Product>> {
         self.products.read().unwrap_or_else(PoisonError::into_inner)
     }
@@ -69,13 +109,28 @@ impl InMemoryProductRepository {
 
 #[async_trait]
 impl ProductRepository for InMemoryProductRepository {
-    async fn insert(&self, product: Product) -> Result<(), RepositoryError> {
-        let mut products = self.write();
-        if products.contains_key(&product.id) {
-            return Err(RepositoryError::Duplicate(product.id));
+    async fn insert(
+        &self,
+        product: Product,
+        events: &[EventEnvelope],
+    ) -> Result<(), RepositoryError> {
+        {
+            let mut products = self.write();
+            if products.contains_key(&product.id) {
+                return Err(RepositoryError::Duplicate(product.id));
+            }
+            products.insert(product.id, product);
         }
-        products.insert(product.id, product);
-        Ok(())
+        self.publish(events.to_vec()).await
+    }
+
+    async fn seed(&self, seed: &[Product]) -> Result<usize, RepositoryError> {
+        let mut products = self.write();
+        if !products.is_empty() {
+            return Ok(0);
+        }
+        products.extend(seed.iter().map(|product| (product.id, product.clone())));
+        Ok(products.len())
     }
 
     async fn get(&self, id: ProductId) -> Result<Option<Product>, RepositoryError> {
@@ -86,12 +141,16 @@ impl ProductRepository for InMemoryProductRepository {
         &self,
         id: ProductId,
         patch: &ProductPatch,
+        events: EventsFor<'_>,
     ) -> Result<Option<Product>, RepositoryError> {
-        let mut products = self.write();
-        Ok(products.get_mut(&id).map(|product| {
+        let updated = self.write().get_mut(&id).map(|product| {
             patch.apply(product);
             product.clone()
-        }))
+        });
+        if let Some(product) = &updated {
+            self.publish(events(product)).await?;
+        }
+        Ok(updated)
     }
 
     async fn list(

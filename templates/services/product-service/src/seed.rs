@@ -93,10 +93,9 @@ impl DemoProduct {
     }
 }
 
-/// Adds every demo product.
-pub async fn load(repository: &dyn ProductRepository) -> Result<(), RepositoryError> {
-    for demo in &DEMO_CATALOGUE {
-        repository.insert(demo.product()).await?;
-    }
-    Ok(())
+/// Adds the demo catalogue if the catalogue is empty (so a restart, or a second replica, adds
+/// nothing); answers how many products were added.
+pub async fn load(repository: &dyn ProductRepository) -> Result<usize, RepositoryError> {
+    let products: Vec<Product> = DEMO_CATALOGUE.iter().map(DemoProduct::product).collect();
+    repository.seed(&products).await
 }

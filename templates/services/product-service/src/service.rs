@@ -7,7 +7,6 @@ use axum::http::StatusCode;
 use platform::ApiError;
 use platform::client::ServiceClient;
 use serde::{Deserialize, Serialize};
-use shared_events::EventBus;
 use shared_types::{Page, ProductId};
 
 use crate::events;
@@ -75,7 +74,6 @@ impl StockLookup for HttpStockLookup {
 pub struct ProductService {
     repository: Arc<dyn ProductRepository>,
     stock: Arc<dyn StockLookup>,
-    bus: Arc<dyn EventBus>,
 }
 
 fn invalid(err: impl std::fmt::Display) -> ApiError {
@@ -84,16 +82,8 @@ fn invalid(err: impl std::fmt::Display) -> ApiError {
 
 impl ProductService {
     #[must_use]
-    pub fn new(
-        repository: Arc<dyn ProductRepository>,
-        stock: Arc<dyn StockLookup>,
-        bus: Arc<dyn EventBus>,
-    ) -> Self {
-        Self {
-            repository,
-            stock,
-            bus,
-        }
+    pub fn new(repository: Arc<dyn ProductRepository>, stock: Arc<dyn StockLookup>) -> Self {
+        Self { repository, stock }
     }
 
     /// Active products, optionally of one category, by name.
@@ -138,25 +128,25 @@ impl ProductService {
         Ok(ProductDetail { product, stock })
     }
 
-    /// Adds a product and publishes `product.updated`.
+    /// Adds a product together with its `product.updated` event.
     pub async fn create(&self, new: NewProduct) -> Result<Product, ApiError> {
         let product = new.into_product().map_err(invalid)?;
-        self.repository.insert(product.clone()).await?;
+        self.repository
+            .insert(product.clone(), &events::caused_by_change(&product))
+            .await?;
         tracing::info!(product_id = %product.id, name = %product.name, "product created");
-        events::publish_updated(self.bus.as_ref(), &product).await?;
         Ok(product)
     }
 
-    /// Changes a product and publishes `product.updated`.
+    /// Changes a product together with its `product.updated` event.
     pub async fn update(&self, id: ProductId, patch: ProductPatch) -> Result<Product, ApiError> {
         let patch = patch.validated().map_err(invalid)?;
         let product = self
             .repository
-            .update(id, &patch)
+            .update(id, &patch, &events::caused_by_change)
             .await?
             .ok_or_else(|| ApiError::not_found(format!("no product {id}")))?;
         tracing::info!(product_id = %id, "product updated");
-        events::publish_updated(self.bus.as_ref(), &product).await?;
         Ok(product)
     }
 }

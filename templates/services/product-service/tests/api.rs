@@ -17,6 +17,7 @@ async fn seeded(inventory_url: String) -> (TestClient, InMemoryEventBus) {
     app_with(Settings {
         seed: true,
         inventory_url,
+        database: None,
     })
     .await
 }
@@ -26,6 +27,7 @@ async fn empty() -> (TestClient, InMemoryEventBus) {
     app_with(Settings {
         seed: false,
         inventory_url: stub::unreachable_url().await,
+        database: None,
     })
     .await
 }

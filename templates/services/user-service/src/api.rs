@@ -105,7 +105,10 @@ async fn logout(
     body: Body<RefreshRequest>,
 ) -> Result<StatusCode, ApiError> {
     let Json(request) = body?;
-    state.service.logout(&caller, &request.refresh_token).await;
+    state
+        .service
+        .logout(&caller, &request.refresh_token)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -119,7 +122,7 @@ async fn request_reset(
     body: Body<ResetRequest>,
 ) -> Result<StatusCode, ApiError> {
     let Json(request) = body?;
-    state.service.request_password_reset(&request.email).await;
+    state.service.request_password_reset(&request.email).await?;
     Ok(StatusCode::ACCEPTED)
 }
 

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use platform::config::{ConfigError, env_or};
+use platform::db::Database;
 
 use crate::models::Email;
 
@@ -48,6 +49,8 @@ pub struct Settings {
     pub reset_token_ttl: Duration,
     /// argon2id cost.
     pub hashing: HashingCost,
+    /// The `PostgreSQL` that stores accounts (`DATABASE_URL`); `None` keeps them in memory.
+    pub database: Option<Database>,
 }
 
 impl Default for Settings {
@@ -57,13 +60,15 @@ impl Default for Settings {
             refresh_token_ttl: Duration::from_secs(7 * 24 * 60 * 60),
             reset_token_ttl: Duration::from_secs(30 * 60),
             hashing: HashingCost::default(),
+            database: None,
         }
     }
 }
 
 impl Settings {
     /// Reads `USER_SERVICE_ADMIN_EMAILS` (comma-separated), `USER_SERVICE_REFRESH_TOKEN_TTL_SECS`,
-    /// `USER_SERVICE_RESET_TOKEN_TTL_SECS` and `USER_SERVICE_ARGON2_{MEMORY_KIB,ITERATIONS,PARALLELISM}`.
+    /// `USER_SERVICE_RESET_TOKEN_TTL_SECS`, `USER_SERVICE_ARGON2_{MEMORY_KIB,ITERATIONS,PARALLELISM}`
+    /// and the database settings (`DATABASE_URL`, see [`Database::from_env`]).
     pub fn from_env() -> Result<Self, ConfigError> {
         let defaults = Self::default();
         let admins: String = env_or("USER_SERVICE_ADMIN_EMAILS", String::new())?;
@@ -96,6 +101,7 @@ impl Settings {
                     defaults.hashing.parallelism,
                 )?,
             },
+            database: Database::from_env()?,
         })
     }
 

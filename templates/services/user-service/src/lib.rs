@@ -1,7 +1,8 @@
 //! The user service owns accounts and credentials: registration with argon2id-hashed
 //! passwords, login issuing short-lived JWT access tokens and long-lived rotating refresh
 //! tokens (stored only as hashes), logout, profile reads and edits by the user or an admin,
-//! and single-use password-reset tokens. It publishes `user.registered`.
+//! and single-use password-reset tokens. It publishes `user.registered`. Accounts live in
+//! `PostgreSQL` when `DATABASE_URL` is set (events through the outbox), in memory otherwise.
 
 use std::sync::Arc;
 
@@ -9,6 +10,11 @@ use axum::Router;
 use platform::ServiceConfig;
 use platform::health::Readiness;
 use shared_events::EventBus;
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+
+use crate::repository::UserRepository;
+use crate::repository::postgres::PostgresUserRepository;
 
 pub mod api;
 pub mod config;
@@ -18,6 +24,9 @@ pub mod repository;
 pub mod service;
 
 pub use config::Settings;
+
+/// The schema (`migrations/`), applied by `user-service migrate`.
+pub static MIGRATOR: Migrator = sqlx::migrate!();
 
 /// Starts the service with settings from the environment.
 pub async fn start(
@@ -35,10 +44,39 @@ pub async fn start_with(
     bus: Arc<dyn EventBus>,
     readiness: Readiness,
 ) -> anyhow::Result<Router> {
+    let pool = match &settings.database {
+        Some(database) => {
+            let pool = database.connect().await?;
+            // Idempotent and serialized by an advisory lock; `user-service migrate` does the
+            // same for deployments that migrate before rolling out.
+            platform::db::migrate(&pool, &MIGRATOR).await?;
+            Some(pool)
+        }
+        None => None,
+    };
+    start_with_pool(config, settings, pool, bus, readiness).await
+}
+
+/// Starts the service on `pool` (`PostgreSQL`, already migrated; its outbox relayed to `bus`)
+/// or, without one, in memory (events published on `bus` directly).
+pub async fn start_with_pool(
+    config: ServiceConfig,
+    settings: Settings,
+    pool: Option<PgPool>,
+    bus: Arc<dyn EventBus>,
+    readiness: Readiness,
+) -> anyhow::Result<Router> {
+    let repository: Arc<dyn UserRepository> = if let Some(pool) = pool {
+        tracing::info!("storage: PostgreSQL");
+        platform::outbox::Relay::spawn(pool.clone(), bus, platform::outbox::POLL_INTERVAL);
+        Arc::new(PostgresUserRepository::new(pool))
+    } else {
+        tracing::info!("storage: in-memory (set DATABASE_URL for PostgreSQL)");
+        Arc::new(repository::InMemoryUserRepository::new(bus))
+    };
     let keys = platform::auth::JwtKeys::new(config.jwt_secret.as_bytes());
     let service = service::UserService::new(
-        Arc::new(repository::InMemoryUserRepository::default()),
-        bus,
+        repository,
         Arc::new(service::LoggingResetMailer),
         keys,
         settings,

@@ -1,32 +1,43 @@
-//! Storage of accounts and tokens. Every method is one atomic operation, as it would be one
-//! transaction in a database: uniqueness checks, token rotation and password resets never
-//! span two calls.
+//! Storage of accounts and tokens. Every method is one atomic operation, one transaction in
+//! `PostgreSQL` ([`postgres::PostgresUserRepository`]): uniqueness checks, token rotation and
+//! password resets never span two calls, and registering an account stores the account and
+//! its `user.registered` event together.
+
+pub mod postgres;
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use shared_events::{EventBus, EventEnvelope};
 use shared_types::UserId;
 
 use crate::models::{Email, RefreshToken, ResetToken, TokenError, User};
 
-/// Why a write was refused.
+/// Why an operation was refused or failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RepoError {
     #[error("email is already registered")]
     DuplicateEmail,
     #[error("user not found")]
     NotFound,
+    /// A refresh or reset token was refused.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error("user storage failed: {0}")]
+    Storage(String),
 }
 
 /// Accounts, refresh tokens and reset tokens.
 #[async_trait]
 pub trait UserRepository: Send + Sync {
-    /// Adds `user` unless its email is taken.
-    async fn insert_user(&self, user: User) -> Result<(), RepoError>;
-    async fn user_by_id(&self, id: UserId) -> Option<User>;
-    async fn user_by_email(&self, email: &Email) -> Option<User>;
+    /// Adds `user` unless its email is taken, together with the events the registration
+    /// causes: in `PostgreSQL` both in one transaction (the events go to the outbox); in memory
+    /// the events are published once the account is stored.
+    async fn insert_user(&self, user: User, events: &[EventEnvelope]) -> Result<(), RepoError>;
+    async fn user_by_id(&self, id: UserId) -> Result<Option<User>, RepoError>;
+    async fn user_by_email(&self, email: &Email) -> Result<Option<User>, RepoError>;
     /// Changes name and/or email; a new email must not belong to someone else.
     async fn update_profile(
         &self,
@@ -35,20 +46,21 @@ pub trait UserRepository: Send + Sync {
         email: Option<Email>,
     ) -> Result<User, RepoError>;
     /// Stores a newly issued refresh token.
-    async fn store_refresh(&self, token: RefreshToken);
+    async fn store_refresh(&self, token: RefreshToken) -> Result<(), RepoError>;
     /// Exchanges the token hashed `old_hash` for `new` (which gets the old one's owner):
     /// the old one is revoked and the new one stored, or nothing changes. Presenting an
-    /// already revoked token is treated as theft: every token of its owner is revoked.
+    /// already revoked token is treated as theft: every token of its owner is revoked (and
+    /// stays revoked although the call answers [`TokenError::Revoked`]).
     async fn rotate_refresh(
         &self,
         old_hash: &str,
         new: RefreshToken,
         now: DateTime<Utc>,
-    ) -> Result<UserId, TokenError>;
+    ) -> Result<UserId, RepoError>;
     /// Revokes the token hashed `hash` if it belongs to `user`; whether one was revoked.
-    async fn revoke_refresh(&self, hash: &str, user: UserId) -> bool;
+    async fn revoke_refresh(&self, hash: &str, user: UserId) -> Result<bool, RepoError>;
     /// Stores a newly issued reset token.
-    async fn store_reset(&self, token: ResetToken);
+    async fn store_reset(&self, token: ResetToken) -> Result<(), RepoError>;
     /// Redeems the reset token hashed `hash`: marks it used, sets the owner's password hash,
     /// and revokes all the owner's refresh tokens — all or nothing.
     async fn redeem_reset(
@@ -56,7 +68,7 @@ pub trait UserRepository: Send + Sync {
         hash: &str,
         new_password_hash: String,
         now: DateTime<Utc>,
-    ) -> Result<UserId, TokenError>;
+    ) -> Result<UserId, RepoError>;
 }
 
 #[derive(Default)]
@@ -75,13 +87,23 @@ impl Store {
     }
 }
 
-/// The in-memory repository, one lock around everything.
-#[derive(Default)]
+/// The in-memory repository, one lock around everything; publishes the events of a change
+/// on `bus` once the change is made.
 pub struct InMemoryUserRepository {
     store: Mutex<Store>,
+    bus: Arc<dyn EventBus>,
 }
 
 impl InMemoryUserRepository {
+    /// An empty repository publishing on `bus`.
+    #[must_use]
+    pub fn new(bus: Arc<dyn EventBus>) -> Self {
+        Self {
+            store: Mutex::default(),
+            bus,
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -89,27 +111,36 @@ impl InMemoryUserRepository {
 
 #[async_trait]
 impl UserRepository for InMemoryUserRepository {
-    async fn insert_user(&self, user: User) -> Result<(), RepoError> {
-        let mut store = self.lock();
-        if store.by_email.contains_key(&user.email) {
-            return Err(RepoError::DuplicateEmail);
+    async fn insert_user(&self, user: User, events: &[EventEnvelope]) -> Result<(), RepoError> {
+        let id = user.id;
+        {
+            let mut store = self.lock();
+            if store.by_email.contains_key(&user.email) {
+                return Err(RepoError::DuplicateEmail);
+            }
+            store.by_email.insert(user.email.clone(), user.id);
+            store.users.insert(user.id, user);
         }
-        store.by_email.insert(user.email.clone(), user.id);
-        store.users.insert(user.id, user);
+        // The account exists either way; without an outbox a refused event can only be logged.
+        for event in events {
+            if let Err(err) = self.bus.publish(event.clone()).await {
+                tracing::error!(user_id = %id, topic = event.topic(), error = %err, "event not published");
+            }
+        }
         Ok(())
     }
 
-    async fn user_by_id(&self, id: UserId) -> Option<User> {
-        self.lock().users.get(&id).cloned()
+    async fn user_by_id(&self, id: UserId) -> Result<Option<User>, RepoError> {
+        Ok(self.lock().users.get(&id).cloned())
     }
 
-    async fn user_by_email(&self, email: &Email) -> Option<User> {
+    async fn user_by_email(&self, email: &Email) -> Result<Option<User>, RepoError> {
         let store = self.lock();
-        store
+        Ok(store
             .by_email
             .get(email)
             .and_then(|id| store.users.get(id))
-            .cloned()
+            .cloned())
     }
 
     async fn update_profile(
@@ -144,8 +175,9 @@ impl UserRepository for InMemoryUserRepository {
         Ok(user.clone())
     }
 
-    async fn store_refresh(&self, token: RefreshToken) {
+    async fn store_refresh(&self, token: RefreshToken) -> Result<(), RepoError> {
         self.lock().refresh.insert(token.token_hash.clone(), token);
+        Ok(())
     }
 
     async fn rotate_refresh(
@@ -153,7 +185,7 @@ impl UserRepository for InMemoryUserRepository {
         old_hash: &str,
         mut new: RefreshToken,
         now: DateTime<Utc>,
-    ) -> Result<UserId, TokenError> {
+    ) -> Result<UserId, RepoError> {
         let mut store = self.lock();
         let old = store.refresh.get_mut(old_hash).ok_or(TokenError::Unknown)?;
         let owner = old.user_id;
@@ -167,24 +199,25 @@ impl UserRepository for InMemoryUserRepository {
             Err(TokenError::Revoked) => {
                 tracing::warn!(user_id = %owner, "revoked refresh token reused; revoking all of the user's tokens");
                 store.revoke_all_refresh(owner);
-                Err(TokenError::Revoked)
+                Err(TokenError::Revoked.into())
             }
-            Err(err) => Err(err),
+            Err(err) => Err(err.into()),
         }
     }
 
-    async fn revoke_refresh(&self, hash: &str, user: UserId) -> bool {
-        match self.lock().refresh.get_mut(hash) {
+    async fn revoke_refresh(&self, hash: &str, user: UserId) -> Result<bool, RepoError> {
+        Ok(match self.lock().refresh.get_mut(hash) {
             Some(token) if token.user_id == user && !token.revoked => {
                 token.revoked = true;
                 true
             }
             _ => false,
-        }
+        })
     }
 
-    async fn store_reset(&self, token: ResetToken) {
+    async fn store_reset(&self, token: ResetToken) -> Result<(), RepoError> {
         self.lock().reset.insert(token.token_hash.clone(), token);
+        Ok(())
     }
 
     async fn redeem_reset(
@@ -192,7 +225,7 @@ impl UserRepository for InMemoryUserRepository {
         hash: &str,
         new_password_hash: String,
         now: DateTime<Utc>,
-    ) -> Result<UserId, TokenError> {
+    ) -> Result<UserId, RepoError> {
         let mut store = self.lock();
         let token = store.reset.get_mut(hash).ok_or(TokenError::Unknown)?;
         token.check(now)?;
@@ -210,8 +243,13 @@ mod tests {
     use std::time::Duration;
 
     use platform::auth::Role;
+    use shared_events::{InMemoryEventBus, UserRegistered};
 
     use super::*;
+
+    fn repo() -> InMemoryUserRepository {
+        InMemoryUserRepository::new(Arc::new(InMemoryEventBus::default()))
+    }
 
     fn user(email: &str) -> User {
         User {
@@ -226,13 +264,13 @@ mod tests {
 
     #[tokio::test]
     async fn rotation_revokes_the_old_token_and_reuse_revokes_the_whole_family() {
-        let repo = InMemoryUserRepository::default();
+        let repo = repo();
         let owner = UserId::new();
         let now = Utc::now();
         let ttl = Duration::from_secs(60);
         let (_, first) = RefreshToken::issue(owner, now, ttl);
         let first_hash = first.token_hash.clone();
-        repo.store_refresh(first).await;
+        repo.store_refresh(first).await.unwrap();
 
         let (_, second) = RefreshToken::issue(UserId::new(), now, ttl);
         let second_hash = second.token_hash.clone();
@@ -249,7 +287,7 @@ mod tests {
         let (_, third) = RefreshToken::issue(owner, now, ttl);
         assert_eq!(
             repo.rotate_refresh(&first_hash, third, now).await,
-            Err(TokenError::Revoked)
+            Err(RepoError::Token(TokenError::Revoked))
         );
         assert!(
             repo.lock().refresh[&second_hash].revoked,
@@ -259,26 +297,26 @@ mod tests {
 
     #[tokio::test]
     async fn an_expired_refresh_token_cannot_be_rotated() {
-        let repo = InMemoryUserRepository::default();
+        let repo = repo();
         let now = Utc::now();
         let (_, token) = RefreshToken::issue(UserId::new(), now, Duration::from_secs(1));
         let hash = token.token_hash.clone();
-        repo.store_refresh(token).await;
+        repo.store_refresh(token).await.unwrap();
         let (_, next) = RefreshToken::issue(UserId::new(), now, Duration::from_secs(1));
         let later = now + chrono::Duration::seconds(2);
         assert_eq!(
             repo.rotate_refresh(&hash, next, later).await,
-            Err(TokenError::Expired)
+            Err(RepoError::Token(TokenError::Expired))
         );
     }
 
     #[tokio::test]
     async fn an_email_change_cannot_take_someone_elses_address() {
-        let repo = InMemoryUserRepository::default();
+        let repo = repo();
         let (ada, bob) = (user("ada@example.com"), user("bob@example.com"));
         let ada_id = ada.id;
-        repo.insert_user(ada).await.unwrap();
-        repo.insert_user(bob).await.unwrap();
+        repo.insert_user(ada, &[]).await.unwrap();
+        repo.insert_user(bob, &[]).await.unwrap();
         assert_eq!(
             repo.update_profile(ada_id, None, Some(Email::parse("bob@example.com").unwrap()))
                 .await,
@@ -292,8 +330,34 @@ mod tests {
         assert!(
             repo.user_by_email(&Email::parse("ada@example.com").unwrap())
                 .await
+                .unwrap()
                 .is_none(),
             "the old address is free again"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_events_of_a_registration_are_published_once_the_account_is_stored() {
+        let bus = InMemoryEventBus::default();
+        let repo = InMemoryUserRepository::new(Arc::new(bus.clone()));
+        let ada = user("ada@example.com");
+        let event = EventEnvelope::wrap(&UserRegistered {
+            user_id: ada.id,
+            email: ada.email.to_string(),
+            name: ada.name.clone(),
+        });
+        repo.insert_user(ada, std::slice::from_ref(&event))
+            .await
+            .unwrap();
+        assert_eq!(
+            repo.insert_user(user("ada@example.com"), std::slice::from_ref(&event))
+                .await,
+            Err(RepoError::DuplicateEmail)
+        );
+        assert_eq!(
+            bus.published(),
+            vec![event],
+            "a refused registration publishes nothing"
         );
     }
 }

@@ -10,14 +10,11 @@ use chrono::{DateTime, Utc};
 use platform::ApiError;
 use platform::auth::{AuthUser, JwtKeys, Role};
 use serde::{Deserialize, Serialize};
-use shared_events::EventBus;
 use shared_types::UserId;
 
 use crate::config::{HashingCost, Settings};
 use crate::events;
-use crate::models::{
-    self, Email, RefreshToken, ResetToken, TokenError, User, UserView, ValidationError,
-};
+use crate::models::{self, Email, RefreshToken, ResetToken, User, UserView, ValidationError};
 use crate::repository::{RepoError, UserRepository};
 
 /// The one answer to a failed login, whichever part was wrong.
@@ -34,6 +31,8 @@ impl From<RepoError> for ApiError {
         match err {
             RepoError::DuplicateEmail => Self::conflict(err.to_string()),
             RepoError::NotFound => Self::not_found(err.to_string()),
+            RepoError::Token(_) => Self::bad_request(err.to_string()),
+            RepoError::Storage(_) => Self::unavailable(err.to_string()),
         }
     }
 }
@@ -138,7 +137,6 @@ pub struct ProfileChange {
 #[derive(Clone)]
 pub struct UserService {
     repo: Arc<dyn UserRepository>,
-    bus: Arc<dyn EventBus>,
     mailer: Arc<dyn ResetMailer>,
     keys: JwtKeys,
     settings: Settings,
@@ -151,7 +149,6 @@ impl UserService {
     /// Wires the use cases; fails on unusable hashing parameters.
     pub async fn new(
         repo: Arc<dyn UserRepository>,
-        bus: Arc<dyn EventBus>,
         mailer: Arc<dyn ResetMailer>,
         keys: JwtKeys,
         settings: Settings,
@@ -163,7 +160,6 @@ impl UserService {
             .map_err(|err| anyhow::anyhow!("cannot hash with argon2: {err}"))?;
         Ok(Self {
             repo,
-            bus,
             mailer,
             keys,
             settings,
@@ -178,8 +174,8 @@ impl UserService {
         &self.keys
     }
 
-    /// Creates an account (admin if its email is listed in the settings) and publishes
-    /// `user.registered`.
+    /// Creates an account (admin if its email is listed in the settings) together with its
+    /// `user.registered` event.
     pub async fn register(
         &self,
         email: &str,
@@ -202,8 +198,9 @@ impl UserService {
             password_hash: self.hashing.hash(password).await?,
             created_at: Utc::now(),
         };
-        self.repo.insert_user(user.clone()).await?;
-        events::publish_registered(self.bus.as_ref(), &user).await;
+        self.repo
+            .insert_user(user.clone(), &[events::registered(&user)])
+            .await?;
         tracing::info!(user_id = %user.id, ?role, "user registered");
         Ok(UserView::from(&user))
     }
@@ -211,7 +208,7 @@ impl UserService {
     /// Exchanges credentials for an access token and a refresh token.
     pub async fn login(&self, email: &str, password: String) -> Result<TokenPair, ApiError> {
         let user = match Email::parse(email) {
-            Ok(email) => self.repo.user_by_email(&email).await,
+            Ok(email) => self.repo.user_by_email(&email).await?,
             Err(_) => None,
         };
         let hash = user
@@ -227,7 +224,7 @@ impl UserService {
     async fn issue_pair(&self, user: &User, now: DateTime<Utc>) -> Result<TokenPair, ApiError> {
         let (refresh_token, record) =
             RefreshToken::issue(user.id, now, self.settings.refresh_token_ttl);
-        self.repo.store_refresh(record).await;
+        self.repo.store_refresh(record).await?;
         self.access_pair(user, now, refresh_token)
     }
 
@@ -256,20 +253,26 @@ impl UserService {
             .repo
             .rotate_refresh(&models::hash_secret(refresh_token), next, now)
             .await
-            .map_err(|err| ApiError::unauthorized(format!("refresh token refused: {err}")))?;
-        let user = self.repo.user_by_id(owner).await.ok_or_else(|| {
+            .map_err(|err| match err {
+                RepoError::Token(err) => {
+                    ApiError::unauthorized(format!("refresh token refused: {err}"))
+                }
+                other => other.into(),
+            })?;
+        let user = self.repo.user_by_id(owner).await?.ok_or_else(|| {
             ApiError::unauthorized("refresh token refused: user no longer exists")
         })?;
         self.access_pair(&user, now, secret)
     }
 
     /// Revokes the caller's refresh token. Unknown or foreign tokens change nothing.
-    pub async fn logout(&self, caller: &AuthUser, refresh_token: &str) {
+    pub async fn logout(&self, caller: &AuthUser, refresh_token: &str) -> Result<(), ApiError> {
         let revoked = self
             .repo
             .revoke_refresh(&models::hash_secret(refresh_token), caller.claims.sub)
-            .await;
+            .await?;
         tracing::info!(user_id = %caller.claims.sub, revoked, "logout");
+        Ok(())
     }
 
     /// The profile of `id`, for the user themself or an admin.
@@ -279,7 +282,7 @@ impl UserService {
         }
         self.repo
             .user_by_id(id)
-            .await
+            .await?
             .map(|user| UserView::from(&user))
             .ok_or_else(|| ApiError::not_found(format!("user {id} not found")))
     }
@@ -304,19 +307,20 @@ impl UserService {
         Ok(UserView::from(&user))
     }
 
-    /// Issues and mails a reset token if `email` has an account; says nothing either way.
-    pub async fn request_password_reset(&self, email: &str) {
+    /// Issues and mails a reset token if `email` has an account; says nothing either way
+    /// (only a storage failure is an error).
+    pub async fn request_password_reset(&self, email: &str) -> Result<(), ApiError> {
         let Ok(email) = Email::parse(email) else {
-            return;
+            return Ok(());
         };
-        let Some(user) = self.repo.user_by_email(&email).await else {
+        let Some(user) = self.repo.user_by_email(&email).await? else {
             tracing::info!("password reset requested for an unknown email");
-            return;
+            return Ok(());
         };
         let now = Utc::now();
         let (secret, record) = ResetToken::issue(user.id, now, self.settings.reset_token_ttl);
         let expires_at = record.expires_at;
-        self.repo.store_reset(record).await;
+        self.repo.store_reset(record).await?;
         if let Err(err) = self
             .mailer
             .send_reset(&user.email, &secret, expires_at)
@@ -324,6 +328,7 @@ impl UserService {
         {
             tracing::error!(user_id = %user.id, error = %err, "reset mail not sent");
         }
+        Ok(())
     }
 
     /// Sets a new password with a reset token; the token is spent and every refresh token
@@ -339,8 +344,11 @@ impl UserService {
             .repo
             .redeem_reset(&models::hash_secret(token), hash, Utc::now())
             .await
-            .map_err(|err: TokenError| {
-                ApiError::bad_request(format!("reset token refused: {err}"))
+            .map_err(|err| match err {
+                RepoError::Token(err) => {
+                    ApiError::bad_request(format!("reset token refused: {err}"))
+                }
+                other => other.into(),
             })?;
         tracing::info!(user_id = %user, "password reset");
         Ok(())

@@ -73,8 +73,7 @@ async fn harness_with(settings: Settings) -> Harness {
     let bus = InMemoryEventBus::default();
     let mailer = Arc::new(CapturingMailer::default());
     let service = UserService::new(
-        Arc::new(InMemoryUserRepository::default()),
-        Arc::new(bus.clone()),
+        Arc::new(InMemoryUserRepository::new(Arc::new(bus.clone()))),
         mailer.clone(),
         JwtKeys::new(DEV_JWT_SECRET.as_bytes()),
         settings,

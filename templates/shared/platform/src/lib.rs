@@ -1,17 +1,20 @@
 //! The platform every unit runs on: configuration from the environment, the topology of the
 //! system, structured logs, problem+json errors, health and readiness, Prometheus metrics,
-//! JWT authentication, service-to-service calls, chaos injection, and server boot with
-//! graceful shutdown. Services add routes and domain logic; everything else is here once.
+//! JWT authentication, service-to-service calls, chaos injection, server boot with graceful
+//! shutdown, and `PostgreSQL` plumbing (pool, migrations, transactional outbox, inbox). Services add routes and domain logic; everything else is here once.
 
 pub mod auth;
 pub mod bus;
 pub mod chaos;
 pub mod client;
 pub mod config;
+pub mod db;
 pub mod error;
 pub mod health;
+pub mod inbox;
 pub mod inflight;
 pub mod metrics;
+pub mod outbox;
 pub mod server;
 pub mod telemetry;
 pub mod topology;

@@ -115,12 +115,25 @@ pub type StartFn<F> =
 
 /// The whole `main` of a unit: config from the environment, logs, the event bus, `start`,
 /// then serve until a shutdown signal.
-pub async fn run<F>(unit: crate::topology::Unit, start: StartFn<F>) -> anyhow::Result<()>
+///
+/// With `migrate` as the first command-line argument it instead applies `migrator` to the
+/// database of `DATABASE_URL` and exits (what a Kubernetes Job or init container runs before
+/// the new version starts); that fails when `DATABASE_URL` is unset or the unit has no
+/// migrations (`None`).
+pub async fn run<F>(
+    unit: crate::topology::Unit,
+    start: StartFn<F>,
+    migrator: Option<&'static sqlx::migrate::Migrator>,
+) -> anyhow::Result<()>
 where
     F: Future<Output = anyhow::Result<Router>>,
 {
     let config = ServiceConfig::from_env(unit)?;
     crate::telemetry::init(config.log_format);
+    match Command::parse(std::env::args().skip(1))? {
+        Command::Migrate => return migrate_only(unit, migrator).await,
+        Command::Serve => {}
+    }
     if config.jwt_secret == crate::config::DEV_JWT_SECRET {
         tracing::warn!("JWT_SECRET is unset: signing with the development secret");
     }
@@ -131,12 +144,71 @@ where
     serve(unit.name, listener, router, readiness, shutdown_signal()).await
 }
 
+/// What the command line asks a unit's binary to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Command {
+    /// No argument: serve.
+    Serve,
+    /// `migrate`: apply the database migrations and exit.
+    Migrate,
+}
+
+impl Command {
+    fn parse(mut args: impl Iterator<Item = String>) -> anyhow::Result<Self> {
+        match (args.next().as_deref(), args.next()) {
+            (None, _) => Ok(Self::Serve),
+            (Some("migrate"), None) => Ok(Self::Migrate),
+            (Some(other), _) => anyhow::bail!(
+                "unknown arguments starting with `{other}`: run without arguments to serve, or `migrate` to apply the database migrations"
+            ),
+        }
+    }
+}
+
+async fn migrate_only(
+    unit: crate::topology::Unit,
+    migrator: Option<&'static sqlx::migrate::Migrator>,
+) -> anyhow::Result<()> {
+    let Some(migrator) = migrator else {
+        anyhow::bail!("{} has no database migrations", unit.name);
+    };
+    let Some(database) = crate::db::Database::from_env()? else {
+        anyhow::bail!("`migrate` needs DATABASE_URL: the database to apply the migrations to");
+    };
+    let pool = database.connect().await?;
+    crate::db::migrate(&pool, migrator).await?;
+    tracing::info!(
+        service = unit.name,
+        database = database.redacted_url(),
+        "migrations applied"
+    );
+    pool.close().await;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use axum::extract::ConnectInfo;
     use tokio::sync::oneshot;
 
     use super::*;
+
+    fn parse(args: &[&str]) -> anyhow::Result<Command> {
+        Command::parse(args.iter().map(|arg| (*arg).to_owned()))
+    }
+
+    #[test]
+    fn the_command_line_selects_serving_or_migrating() {
+        assert_eq!(parse(&[]).unwrap(), Command::Serve);
+        assert_eq!(parse(&["migrate"]).unwrap(), Command::Migrate);
+        assert!(parse(&["migrate", "now"]).is_err());
+        assert!(
+            parse(&["serve"])
+                .unwrap_err()
+                .to_string()
+                .contains("`migrate`")
+        );
+    }
 
     #[tokio::test]
     async fn handlers_see_the_peer_address_and_shutdown_drains_readiness() {

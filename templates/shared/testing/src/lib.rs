@@ -6,6 +6,10 @@
 //!   [`TestResponse`] with the status, headers and body (`json()`, `problem()`).
 //! - [`bus`]: publishing on an in-memory event bus and counting or decoding what it carried.
 //! - [`tokens`]: access tokens signed with the dev secret, as the user service would issue them.
+//! - [`pg`]: a fresh `PostgreSQL` database per test (`pg::fresh_database(prefix)`), on
+//!   `TEST_DATABASE_URL` or the local server.
+//! - [`redis`]: the Redis server of `TEST_REDIS_URL` (or the local one) and a unique key prefix
+//!   per test.
 //! - [`stub`]: a stand-in upstream served on `127.0.0.1:0`, a URL where nothing listens, and a
 //!   `reqwest` client for tests that go over real sockets.
 
@@ -16,6 +20,8 @@
 
 pub mod bus;
 pub mod client;
+pub mod pg;
+pub mod redis;
 pub mod stub;
 pub mod tokens;
 

@@ -11,7 +11,11 @@ use testing::TestClient;
 
 /// The service (without demo data) and the bus it publishes to.
 pub async fn app() -> (TestClient, InMemoryEventBus) {
-    app_with(Settings { seed: false }).await
+    app_with(Settings {
+        seed: false,
+        ..Settings::default()
+    })
+    .await
 }
 
 pub async fn app_with(settings: Settings) -> (TestClient, InMemoryEventBus) {

@@ -105,3 +105,81 @@ pub fn place(client: &TestClient, token: &str, key: Option<&str>, body: &str) ->
         None => request,
     }
 }
+
+/// A fresh, migrated `PostgreSQL` database for one test.
+pub async fn database() -> sqlx::PgPool {
+    let (pool, _url) = testing::pg::fresh_database("order_service").await;
+    platform::db::migrate(&pool, &order_service::MIGRATOR)
+        .await
+        .unwrap();
+    pool
+}
+
+/// One replica of the service on `pool`, with its own bus (and outbox relay).
+pub async fn pg_app_with(
+    cart: Arc<FakeCart>,
+    pool: &sqlx::PgPool,
+    bus: InMemoryEventBus,
+) -> TestApp {
+    let router = order_service::start_with_storage(
+        ServiceConfig::for_tests(topology::ORDER_SERVICE),
+        Settings::default(),
+        cart.clone(),
+        order_service::Storage::Postgres(pool.clone()),
+        Arc::new(bus.clone()),
+        Readiness::default(),
+    )
+    .await
+    .unwrap();
+    TestApp {
+        client: TestClient::new(router),
+        bus,
+        cart,
+    }
+}
+
+/// A replica on `pool` whose cart holds two lines totalling 49.98 USD.
+pub async fn pg_app(pool: &sqlx::PgPool) -> TestApp {
+    pg_app_with(
+        FakeCart::with_items(vec![item(1999, 2), item(1000, 1)]),
+        pool,
+        InMemoryEventBus::default(),
+    )
+    .await
+}
+
+/// The topics in the outbox, in the order they were written.
+pub async fn outbox_topics(pool: &sqlx::PgPool) -> Vec<String> {
+    sqlx::query_scalar("SELECT topic FROM outbox ORDER BY id")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+/// How many rows `sql` (a `SELECT count(*) …` with `$1` bound to `arg`) counts.
+pub async fn count_rows(pool: &sqlx::PgPool, sql: &str, arg: uuid::Uuid) -> i64 {
+    sqlx::query_scalar(sql)
+        .bind(arg)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// Waits (bounded) until the relay has published every outbox row.
+pub async fn relayed(pool: &sqlx::PgPool) {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let pending: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+                    .fetch_one(pool)
+                    .await
+                    .unwrap();
+            if pending == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the relay publishes the outbox");
+}

@@ -98,3 +98,55 @@ pub fn pay(
         None => request,
     }
 }
+
+/// A fresh, migrated `PostgreSQL` database for one test.
+pub async fn database() -> sqlx::PgPool {
+    let (pool, _url) = testing::pg::fresh_database("payment_service").await;
+    platform::db::migrate(&pool, &payment_service::MIGRATOR)
+        .await
+        .unwrap();
+    pool
+}
+
+/// One replica of the service on `pool` charging through `provider`, with its own bus (and
+/// outbox relay).
+pub async fn pg_app_with(provider: Arc<CountingProvider>, pool: &sqlx::PgPool) -> TestApp {
+    let bus = InMemoryEventBus::default();
+    let router = payment_service::start_with_storage(
+        ServiceConfig::for_tests(topology::PAYMENT_SERVICE),
+        Settings::default(),
+        provider.clone(),
+        payment_service::Storage::Postgres(pool.clone()),
+        Arc::new(bus.clone()),
+        Readiness::default(),
+    )
+    .await
+    .unwrap();
+    TestApp {
+        client: TestClient::new(router),
+        bus,
+        provider,
+    }
+}
+
+/// A replica on `pool` with an instant counting provider.
+pub async fn pg_app(pool: &sqlx::PgPool) -> TestApp {
+    pg_app_with(CountingProvider::new(Duration::ZERO), pool).await
+}
+
+/// The topics in the outbox, in the order they were written.
+pub async fn outbox_topics(pool: &sqlx::PgPool) -> Vec<String> {
+    sqlx::query_scalar("SELECT topic FROM outbox ORDER BY id")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+/// How many rows `sql` (a `SELECT count(*) …` with `$1` bound to `arg`) counts.
+pub async fn count_rows(pool: &sqlx::PgPool, sql: &str, arg: uuid::Uuid) -> i64 {
+    sqlx::query_scalar(sql)
+        .bind(arg)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}

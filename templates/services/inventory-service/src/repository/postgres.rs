@@ -1,0 +1,394 @@
+//! The `PostgreSQL` repository: one transaction per call. A reservation is one conditional
+//! `UPDATE` per line in product-id order (never a read then a write), so concurrent orders can
+//! neither oversell (the `WHERE available >= $n` and the `CHECK (available >= 0)`) nor deadlock
+//! (every transaction locks stock rows in the same order). The events of a change go to the
+//! outbox and the handled event to the inbox, in the change's transaction.
+
+use async_trait::async_trait;
+use platform::{inbox, outbox};
+use shared_events::EventEnvelope;
+use shared_types::{OrderId, ProductId};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+use super::{Applied, Delivery, EventsFor, InventoryRepository, RepositoryError, ReserveOutcome};
+use crate::models::{
+    Insufficient, ReleaseEffect, ReleaseOutcome, Reservation, ReservationLine, ReservationLines,
+    ReservationState, StockLevel,
+};
+
+/// Stock and reservations in the service's `PostgreSQL` database (`migrations/`).
+#[derive(Clone)]
+pub struct PostgresInventoryRepository {
+    pool: PgPool,
+}
+
+impl PostgresInventoryRepository {
+    /// A repository over `pool`, whose database has the service's migrations applied.
+    #[must_use]
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// Begins a transaction and records `delivery` in the inbox; `None` when it was handled
+    /// before (the transaction is dropped: nothing else may commit).
+    async fn begin(
+        &self,
+        delivery: Option<Delivery>,
+    ) -> Result<Option<Transaction<'static, Postgres>>, RepositoryError> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(delivery) = delivery
+            && !inbox::first_time(&mut tx, delivery.consumer, delivery.event_id).await?
+        {
+            return Ok(None);
+        }
+        Ok(Some(tx))
+    }
+}
+
+fn units(value: i64) -> Result<u32, RepositoryError> {
+    u32::try_from(value)
+        .map_err(|_| RepositoryError(format!("stored count {value} is out of range")))
+}
+
+fn stock_level(
+    (product_id, available, reserved): (Uuid, i64, i64),
+) -> Result<StockLevel, RepositoryError> {
+    Ok(StockLevel {
+        product_id: ProductId(product_id),
+        available: units(available)?,
+        reserved: units(reserved)?,
+    })
+}
+
+fn state_name(state: ReservationState) -> &'static str {
+    match state {
+        ReservationState::Reserved => "reserved",
+        ReservationState::Committed => "committed",
+        ReservationState::Released => "released",
+    }
+}
+
+fn parse_state(name: &str) -> Result<ReservationState, RepositoryError> {
+    match name {
+        "reserved" => Ok(ReservationState::Reserved),
+        "committed" => Ok(ReservationState::Committed),
+        "released" => Ok(ReservationState::Released),
+        other => Err(RepositoryError(format!(
+            "unknown reservation state `{other}`"
+        ))),
+    }
+}
+
+/// The reservation of `order_id`; `lock` takes its row lock for the rest of the transaction.
+async fn load_reservation(
+    conn: &mut PgConnection,
+    order_id: OrderId,
+    lock: bool,
+) -> Result<Option<Reservation>, RepositoryError> {
+    let sql = if lock {
+        "SELECT state FROM reservations WHERE order_id = $1 FOR UPDATE"
+    } else {
+        "SELECT state FROM reservations WHERE order_id = $1"
+    };
+    let Some(state): Option<String> = sqlx::query_scalar(sql)
+        .bind(order_id.0)
+        .fetch_optional(&mut *conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let rows: Vec<(Uuid, i64)> = sqlx::query_as(
+        "SELECT product_id, quantity FROM reservation_lines WHERE order_id = $1 ORDER BY product_id",
+    )
+    .bind(order_id.0)
+    .fetch_all(&mut *conn)
+    .await?;
+    let lines = rows
+        .into_iter()
+        .map(|(product_id, quantity)| {
+            Ok(ReservationLine {
+                product_id: ProductId(product_id),
+                quantity: units(quantity)?,
+            })
+        })
+        .collect::<Result<Vec<_>, RepositoryError>>()?;
+    let lines = ReservationLines::new(lines)
+        .map_err(|err| RepositoryError(format!("stored reservation {order_id}: {err}")))?;
+    Ok(Some(Reservation {
+        order_id,
+        lines,
+        state: parse_state(&state)?,
+    }))
+}
+
+/// The units of `product_id` available now (0 when untracked), for the insufficiency message.
+async fn available_now(
+    conn: &mut PgConnection,
+    product_id: ProductId,
+) -> Result<u32, RepositoryError> {
+    let available: Option<i64> =
+        sqlx::query_scalar("SELECT available FROM stock WHERE product_id = $1")
+            .bind(product_id.0)
+            .fetch_optional(&mut *conn)
+            .await?;
+    units(available.unwrap_or(0))
+}
+
+/// Holds every line or none, inside the caller's transaction (rolled back to a savepoint when
+/// a line lacks stock, so the caller can still commit its inbox and outbox rows).
+async fn reserve_in(
+    conn: &mut PgConnection,
+    order_id: OrderId,
+    lines: &ReservationLines,
+) -> Result<ReserveOutcome, RepositoryError> {
+    sqlx::query("SAVEPOINT reserve").execute(&mut *conn).await?;
+    // Claims the order first: a concurrent reservation of the same order waits here and then
+    // finds this one.
+    let claimed = sqlx::query(
+        "INSERT INTO reservations (order_id, state) VALUES ($1, 'reserved') \
+         ON CONFLICT (order_id) DO NOTHING",
+    )
+    .bind(order_id.0)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if claimed == 0 {
+        sqlx::query("RELEASE SAVEPOINT reserve")
+            .execute(&mut *conn)
+            .await?;
+        let existing = load_reservation(conn, order_id, false)
+            .await?
+            .ok_or_else(|| {
+                RepositoryError(format!("reservation {order_id} vanished while being read"))
+            })?;
+        return Ok(Ok(existing));
+    }
+    // `lines` are in product-id order: every transaction locks stock rows in the same order.
+    for line in lines.lines() {
+        let taken = sqlx::query(
+            "UPDATE stock SET available = available - $2, reserved = reserved + $2, \
+             updated_at = now() WHERE product_id = $1 AND available >= $2",
+        )
+        .bind(line.product_id.0)
+        .bind(i64::from(line.quantity))
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        if taken == 0 {
+            sqlx::query("ROLLBACK TO SAVEPOINT reserve")
+                .execute(&mut *conn)
+                .await?;
+            return Ok(Err(Insufficient {
+                product_id: line.product_id,
+                requested: line.quantity,
+                available: available_now(conn, line.product_id).await?,
+            }));
+        }
+    }
+    let (products, quantities): (Vec<Uuid>, Vec<i64>) = lines
+        .lines()
+        .iter()
+        .map(|line| (line.product_id.0, i64::from(line.quantity)))
+        .unzip();
+    sqlx::query(
+        "INSERT INTO reservation_lines (order_id, product_id, quantity) \
+         SELECT $1, product_id, quantity FROM UNNEST($2::uuid[], $3::bigint[]) AS t(product_id, quantity)",
+    )
+    .bind(order_id.0)
+    .bind(&products)
+    .bind(&quantities)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("RELEASE SAVEPOINT reserve")
+        .execute(&mut *conn)
+        .await?;
+    Ok(Ok(Reservation {
+        order_id,
+        lines: lines.clone(),
+        state: ReservationState::Reserved,
+    }))
+}
+
+async fn set_state(
+    conn: &mut PgConnection,
+    order_id: OrderId,
+    state: ReservationState,
+) -> Result<(), RepositoryError> {
+    sqlx::query("UPDATE reservations SET state = $2, updated_at = now() WHERE order_id = $1")
+        .bind(order_id.0)
+        .bind(state_name(state))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+async fn enqueue_all(
+    conn: &mut PgConnection,
+    events: &[EventEnvelope],
+) -> Result<(), RepositoryError> {
+    for event in events {
+        outbox::enqueue(conn, event).await?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl InventoryRepository for PostgresInventoryRepository {
+    async fn stock(&self, product_id: ProductId) -> Result<Option<StockLevel>, RepositoryError> {
+        let row: Option<(Uuid, i64, i64)> = sqlx::query_as(
+            "SELECT product_id, available, reserved FROM stock WHERE product_id = $1",
+        )
+        .bind(product_id.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(stock_level).transpose()
+    }
+
+    async fn set_available(
+        &self,
+        product_id: ProductId,
+        available: u32,
+    ) -> Result<StockLevel, RepositoryError> {
+        let row: (Uuid, i64, i64) = sqlx::query_as(
+            "INSERT INTO stock (product_id, available, reserved) VALUES ($1, $2, 0) \
+             ON CONFLICT (product_id) DO UPDATE SET available = EXCLUDED.available, updated_at = now() \
+             RETURNING product_id, available, reserved",
+        )
+        .bind(product_id.0)
+        .bind(i64::from(available))
+        .fetch_one(&self.pool)
+        .await?;
+        stock_level(row)
+    }
+
+    async fn ensure_stock(
+        &self,
+        product_id: ProductId,
+        available: u32,
+    ) -> Result<StockLevel, RepositoryError> {
+        // The no-op update makes RETURNING answer the existing row too.
+        let row: (Uuid, i64, i64) = sqlx::query_as(
+            "INSERT INTO stock (product_id, available, reserved) VALUES ($1, $2, 0) \
+             ON CONFLICT (product_id) DO UPDATE SET product_id = stock.product_id \
+             RETURNING product_id, available, reserved",
+        )
+        .bind(product_id.0)
+        .bind(i64::from(available))
+        .fetch_one(&self.pool)
+        .await?;
+        stock_level(row)
+    }
+
+    async fn reserve(
+        &self,
+        order_id: OrderId,
+        lines: &ReservationLines,
+        delivery: Option<Delivery>,
+        events: &EventsFor<'_, ReserveOutcome>,
+    ) -> Result<Applied<ReserveOutcome>, RepositoryError> {
+        let Some(mut tx) = self.begin(delivery).await? else {
+            return Ok(Applied::AlreadyProcessed);
+        };
+        let outcome = reserve_in(&mut tx, order_id, lines).await?;
+        enqueue_all(&mut tx, &events(&outcome)).await?;
+        tx.commit().await?;
+        Ok(Applied::Done(outcome))
+    }
+
+    async fn commit(
+        &self,
+        order_id: OrderId,
+        delivery: Option<Delivery>,
+    ) -> Result<Applied<Option<Reservation>>, RepositoryError> {
+        let Some(mut tx) = self.begin(delivery).await? else {
+            return Ok(Applied::AlreadyProcessed);
+        };
+        let Some(mut reservation) = load_reservation(&mut tx, order_id, true).await? else {
+            tx.commit().await?;
+            return Ok(Applied::Done(None));
+        };
+        if reservation.state.can_commit() {
+            for line in reservation.lines.lines() {
+                sqlx::query(
+                    "UPDATE stock SET reserved = reserved - $2, updated_at = now() \
+                     WHERE product_id = $1",
+                )
+                .bind(line.product_id.0)
+                .bind(i64::from(line.quantity))
+                .execute(&mut *tx)
+                .await?;
+            }
+            reservation.state = ReservationState::Committed;
+            set_state(&mut tx, order_id, reservation.state).await?;
+        }
+        tx.commit().await?;
+        Ok(Applied::Done(Some(reservation)))
+    }
+
+    async fn release(
+        &self,
+        order_id: OrderId,
+        delivery: Option<Delivery>,
+        events: &EventsFor<'_, ReleaseOutcome>,
+    ) -> Result<Applied<ReleaseOutcome>, RepositoryError> {
+        let Some(mut tx) = self.begin(delivery).await? else {
+            return Ok(Applied::AlreadyProcessed);
+        };
+        let outcome = match load_reservation(&mut tx, order_id, true).await? {
+            None => ReleaseOutcome::UnknownOrder,
+            Some(mut reservation) => {
+                let effect = reservation.state.release_effect();
+                let sql = match effect {
+                    ReleaseEffect::ReturnHeld => Some(
+                        "UPDATE stock SET reserved = reserved - $2, \
+                         available = LEAST(available + $2, 4294967295), updated_at = now() \
+                         WHERE product_id = $1",
+                    ),
+                    ReleaseEffect::Restock => Some(
+                        "UPDATE stock SET available = LEAST(available + $2, 4294967295), \
+                         updated_at = now() WHERE product_id = $1",
+                    ),
+                    ReleaseEffect::Nothing => None,
+                };
+                if let Some(sql) = sql {
+                    for line in reservation.lines.lines() {
+                        sqlx::query(sql)
+                            .bind(line.product_id.0)
+                            .bind(i64::from(line.quantity))
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    reservation.state = ReservationState::Released;
+                    set_state(&mut tx, order_id, reservation.state).await?;
+                }
+                match effect {
+                    ReleaseEffect::ReturnHeld => ReleaseOutcome::ReturnedHeld(reservation),
+                    ReleaseEffect::Restock => ReleaseOutcome::Restocked(reservation),
+                    ReleaseEffect::Nothing => ReleaseOutcome::AlreadyReleased(reservation),
+                }
+            }
+        };
+        enqueue_all(&mut tx, &events(&outcome)).await?;
+        tx.commit().await?;
+        Ok(Applied::Done(outcome))
+    }
+
+    async fn emit(
+        &self,
+        delivery: Option<Delivery>,
+        events: Vec<EventEnvelope>,
+    ) -> Result<Applied<()>, RepositoryError> {
+        let Some(mut tx) = self.begin(delivery).await? else {
+            return Ok(Applied::AlreadyProcessed);
+        };
+        enqueue_all(&mut tx, &events).await?;
+        tx.commit().await?;
+        Ok(Applied::Done(()))
+    }
+
+    async fn reservation(&self, order_id: OrderId) -> Result<Option<Reservation>, RepositoryError> {
+        let mut conn = self.pool.acquire().await?;
+        load_reservation(&mut conn, order_id, false).await
+    }
+}

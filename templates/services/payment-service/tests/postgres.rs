@@ -1,0 +1,258 @@
+//! The payment service on `PostgreSQL`: one charge per idempotency key across replicas, refunds
+//! once, the consumers with the inbox, and the outbox. Each test runs on its own fresh
+//! database; run them with `cargo test -p payment-service -- --ignored`.
+
+mod common;
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use common::{
+    CountingProvider, LIMIT_MINOR, count_rows, database, outbox_topics, pay, pg_app, pg_app_with,
+};
+use shared_events::{
+    EventBus, EventEnvelope, InMemoryEventBus, InventoryReserved, OrderCancelled, topics,
+};
+use shared_types::{Currency, Money, OrderId, UserId};
+use testing::tokens::{admin, customer};
+
+fn usd(minor: i64) -> Money {
+    Money::new(minor, Currency::Usd)
+}
+
+fn reserved(order: OrderId, user: UserId, amount_minor: i64) -> EventEnvelope {
+    EventEnvelope::wrap(&InventoryReserved {
+        order_id: order,
+        user_id: user,
+        total: usd(amount_minor),
+    })
+}
+
+fn cancelled(order: OrderId, user: UserId) -> EventEnvelope {
+    EventEnvelope::wrap(&OrderCancelled {
+        order_id: order,
+        user_id: user,
+        reason: "cancelled by customer".into(),
+    })
+}
+
+/// Delivers `envelope` twice, as an at-least-once bus may, and waits for both.
+async fn deliver_twice(bus: &InMemoryEventBus, envelope: &EventEnvelope) {
+    bus.publish(envelope.clone()).await.unwrap();
+    bus.publish(envelope.clone()).await.unwrap();
+    bus.settled().await;
+}
+
+async fn payments_of(pool: &sqlx::PgPool, order: OrderId) -> i64 {
+    count_rows(
+        pool,
+        "SELECT count(*) FROM payments WHERE order_id = $1",
+        order.0,
+    )
+    .await
+}
+
+async fn refunds_of(pool: &sqlx::PgPool, order: OrderId) -> i64 {
+    count_rows(
+        pool,
+        "SELECT count(*) FROM refunds r JOIN payments p ON p.id = r.payment_id \
+         WHERE p.order_id = $1",
+        order.0,
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs PostgreSQL: set TEST_DATABASE_URL or run one on 127.0.0.1:5432, then cargo test -- --ignored"]
+async fn same_idempotency_key_never_charges_twice_on_postgres() {
+    let pool = database().await;
+    // Two replicas over one database and one (slow, counting) provider: the duplicates in the
+    // other replica only see the payments row.
+    let provider = CountingProvider::new(Duration::from_millis(200));
+    let a = pg_app_with(provider.clone(), &pool).await;
+    let b = pg_app_with(provider.clone(), &pool).await;
+    let (_, token) = customer();
+    let order = OrderId::new();
+    let requests: Vec<_> = (0..10)
+        .map(|n| {
+            let client = if n % 2 == 0 { &a.client } else { &b.client };
+            tokio::spawn(pay(client, &token, Some("pay-once"), order, 4998).send())
+        })
+        .collect();
+    let mut responses = Vec::new();
+    for request in requests {
+        responses.push(request.await.unwrap());
+    }
+
+    assert_eq!(provider.calls(), 1, "the provider is asked once");
+    let first = responses[0].json();
+    assert_eq!(first["status"], "succeeded");
+    for response in &responses {
+        assert_eq!(response.status, StatusCode::CREATED);
+        assert_eq!(response.json(), first, "everyone sees the same payment");
+    }
+    assert_eq!(
+        responses
+            .iter()
+            .filter(|r| r.headers.get("idempotent-replayed").is_none())
+            .count(),
+        1,
+        "one call charged, nine were answered from the record"
+    );
+    assert_eq!(payments_of(&pool, order).await, 1);
+    assert!(
+        outbox_topics(&pool).await.is_empty(),
+        "a charge through the API announces nothing"
+    );
+
+    let later = pay(&a.client, &token, Some("pay-once"), order, 4998)
+        .send()
+        .await;
+    assert_eq!(later.headers["idempotent-replayed"], "true");
+    assert_eq!(later.json(), first);
+    assert_eq!(provider.calls(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs PostgreSQL: set TEST_DATABASE_URL or run one on 127.0.0.1:5432, then cargo test -- --ignored"]
+async fn a_payment_is_refunded_once_even_when_asked_concurrently_on_postgres() {
+    let pool = database().await;
+    let app = pg_app(&pool).await;
+    let (_, token) = customer();
+    let order = OrderId::new();
+    let created = pay(&app.client, &token, Some("k"), order, 2500)
+        .send()
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/payments/{id}/refund");
+    let admin = admin();
+    let (first, second) = tokio::join!(
+        app.client.post_as(&admin, &path),
+        app.client.post_as(&admin, &path)
+    );
+    let mut statuses = [first.status, second.status];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::OK, StatusCode::CONFLICT]);
+    assert_eq!(refunds_of(&pool, order).await, 1);
+    assert_eq!(outbox_topics(&pool).await, [topics::PAYMENT_REFUNDED]);
+    let payment = app
+        .client
+        .get_as(&admin, &format!("/api/v1/payments/{id}"))
+        .await
+        .json();
+    assert_eq!(payment["status"], "refunded");
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set TEST_DATABASE_URL or run one on 127.0.0.1:5432, then cargo test -- --ignored"]
+async fn a_redelivered_reservation_charges_and_announces_once_on_postgres() {
+    let pool = database().await;
+    let app = pg_app(&pool).await;
+    let (user, token) = customer();
+    let order = OrderId::new();
+    let event = reserved(order, user, 4998);
+    deliver_twice(&app.bus, &event).await;
+    // The same fact in a new envelope finds the payment of its key, too.
+    app.bus.publish(reserved(order, user, 4998)).await.unwrap();
+    app.bus.settled().await;
+
+    assert_eq!(app.provider.calls(), 1);
+    assert_eq!(payments_of(&pool, order).await, 1);
+    assert_eq!(outbox_topics(&pool).await, [topics::PAYMENT_SUCCEEDED]);
+    assert!(app.bus.dead_letters().is_empty());
+    let list = app
+        .client
+        .get_as(&token, &format!("/api/v1/payments?order_id={order}"))
+        .await
+        .json();
+    assert_eq!(list[0]["status"], "succeeded");
+    assert_eq!(list[0]["idempotency_key"], order.to_string());
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set TEST_DATABASE_URL or run one on 127.0.0.1:5432, then cargo test -- --ignored"]
+async fn a_declined_reservation_charge_records_payment_failed_once_on_postgres() {
+    let pool = database().await;
+    let app = pg_app(&pool).await;
+    let (user, token) = customer();
+    let order = OrderId::new();
+    deliver_twice(&app.bus, &reserved(order, user, LIMIT_MINOR + 1)).await;
+    assert_eq!(app.provider.calls(), 1);
+    assert_eq!(outbox_topics(&pool).await, [topics::PAYMENT_FAILED]);
+    let list = app
+        .client
+        .get_as(&token, &format!("/api/v1/payments?order_id={order}"))
+        .await
+        .json();
+    assert_eq!(list[0]["status"], "failed");
+    assert!(list[0]["reason"].as_str().unwrap().contains("card limit"));
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set TEST_DATABASE_URL or run one on 127.0.0.1:5432, then cargo test -- --ignored"]
+async fn order_cancelled_refunds_once_even_when_redelivered_on_postgres() {
+    let pool = database().await;
+    let app = pg_app(&pool).await;
+    let (order, user) = (OrderId::new(), UserId::new());
+    app.bus.publish(reserved(order, user, 2500)).await.unwrap();
+    app.bus.settled().await;
+    let cancel = cancelled(order, user);
+    deliver_twice(&app.bus, &cancel).await;
+    // A second cancellation of the order (a new envelope) finds nothing left to refund.
+    app.bus.publish(cancelled(order, user)).await.unwrap();
+    app.bus.settled().await;
+
+    assert_eq!(refunds_of(&pool, order).await, 1);
+    assert_eq!(
+        outbox_topics(&pool).await,
+        [topics::PAYMENT_SUCCEEDED, topics::PAYMENT_REFUNDED]
+    );
+    assert_eq!(
+        count_rows(
+            &pool,
+            "SELECT count(*) FROM processed_events \
+             WHERE consumer = 'payment-service' AND event_id = $1",
+            cancel.event_id.0,
+        )
+        .await,
+        1,
+        "the cancellation is in the inbox"
+    );
+    assert!(app.bus.dead_letters().is_empty());
+    let refunded: Vec<shared_events::PaymentRefunded> = {
+        // The relay publishes the outbox on the bus.
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let refunded: Vec<shared_events::PaymentRefunded> = testing::bus::decoded(&app.bus);
+                if !refunded.is_empty() {
+                    return refunded;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("the relay publishes payment.refunded")
+    };
+    assert_eq!(refunded.len(), 1);
+    assert_eq!(refunded[0].amount, usd(2500));
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set TEST_DATABASE_URL or run one on 127.0.0.1:5432, then cargo test -- --ignored"]
+async fn an_order_cancelled_before_its_charge_is_never_charged_on_postgres() {
+    let pool = database().await;
+    let app = pg_app(&pool).await;
+    let (user, token) = customer();
+    let order = OrderId::new();
+    app.bus.publish(cancelled(order, user)).await.unwrap();
+    app.bus.publish(reserved(order, user, 2500)).await.unwrap();
+    app.bus.settled().await;
+    assert_eq!(app.provider.calls(), 0);
+    assert_eq!(payments_of(&pool, order).await, 0);
+    assert!(outbox_topics(&pool).await.is_empty());
+    let response = pay(&app.client, &token, Some("late"), order, 2500)
+        .send()
+        .await;
+    assert_eq!(response.status, StatusCode::CONFLICT);
+}

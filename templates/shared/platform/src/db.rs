@@ -1,0 +1,232 @@
+//! `PostgreSQL`: where a unit's database is (`DATABASE_URL` and pool settings), connecting to it,
+//! and applying its migrations. A unit without `DATABASE_URL` keeps its in-memory storage.
+
+use std::fmt;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use sqlx::Connection as _;
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::PgPoolOptions;
+
+use crate::config::{ConfigError, env_or};
+
+/// How to reach a unit's `PostgreSQL` database. `Debug` hides the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Database {
+    /// `postgres://user:password@host:port/database`.
+    pub url: String,
+    /// The most connections the pool opens.
+    pub max_connections: u32,
+    /// How long a query waits for a free connection before failing.
+    pub acquire_timeout: Duration,
+}
+
+impl Database {
+    /// The database at `url` with the default pool settings (10 connections, 3 s to acquire).
+    #[must_use]
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(3),
+        }
+    }
+
+    /// Reads `DATABASE_URL` (None when unset or empty), `DATABASE_MAX_CONNECTIONS` (default 10)
+    /// and `DATABASE_ACQUIRE_TIMEOUT_MS` (default 3000).
+    pub fn from_env() -> Result<Option<Self>, ConfigError> {
+        let url: String = env_or("DATABASE_URL", String::new())?;
+        if url.is_empty() {
+            return Ok(None);
+        }
+        let max_connections: u32 = env_or("DATABASE_MAX_CONNECTIONS", 10)?;
+        if max_connections == 0 {
+            return Err(ConfigError {
+                key: "DATABASE_MAX_CONNECTIONS".to_owned(),
+                value: "0".to_owned(),
+                reason: "the pool needs at least one connection".to_owned(),
+            });
+        }
+        let acquire_timeout_ms: u64 = env_or("DATABASE_ACQUIRE_TIMEOUT_MS", 3000)?;
+        Ok(Some(Self {
+            url,
+            max_connections,
+            acquire_timeout: Duration::from_millis(acquire_timeout_ms),
+        }))
+    }
+
+    /// The URL with its password replaced by `***`, for logs and errors.
+    #[must_use]
+    pub fn redacted_url(&self) -> String {
+        redact(&self.url)
+    }
+
+    /// A pool to the database; fails when the server cannot be reached or refuses the login.
+    pub async fn connect(&self) -> anyhow::Result<PgPool> {
+        PgPoolOptions::new()
+            .max_connections(self.max_connections)
+            .acquire_timeout(self.acquire_timeout)
+            .connect(&self.url)
+            .await
+            .with_context(|| format!("cannot connect to PostgreSQL at {}", self.redacted_url()))
+    }
+}
+
+impl fmt::Debug for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Database")
+            .field("url", &self.redacted_url())
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .finish()
+    }
+}
+
+/// `url` with the password (between `user:` and `@`) replaced by `***`.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((credentials, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match credentials.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+/// Applies every migration of `migrator` not yet applied (serialized across processes by
+/// sqlx's advisory lock, so concurrent starters are safe).
+pub async fn migrate(pool: &PgPool, migrator: &'static Migrator) -> anyhow::Result<()> {
+    migrator
+        .run(pool)
+        .await
+        .context("cannot apply the database migrations")
+}
+
+/// `server_url` with its database name replaced by `database` (query parameters kept).
+///
+/// # Panics
+/// Never: every branch handles a URL without a path or query.
+#[must_use]
+pub fn url_with_database(server_url: &str, database: &str) -> String {
+    let (base, query) = match server_url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (server_url, None),
+    };
+    let authority_start = base.find("://").map_or(0, |at| at + 3);
+    let host_end = base[authority_start..]
+        .find('/')
+        .map_or(base.len(), |at| authority_start + at);
+    let mut url = format!("{}/{database}", &base[..host_end]);
+    if let Some(query) = query {
+        url.push('?');
+        url.push_str(query);
+    }
+    url
+}
+
+/// Creates the database `name` on the server of `server_url` (an account allowed to
+/// `CREATE DATABASE`) and answers its URL. `name` must be lowercase ASCII letters, digits and
+/// underscores (it is quoted into the statement); the database must not exist yet.
+pub async fn create_database(server_url: &str, name: &str) -> anyhow::Result<String> {
+    anyhow::ensure!(
+        !name.is_empty()
+            && name.len() <= 63
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+        "`{name}` is not a valid database name: use 1 to 63 of a-z, 0-9 and _"
+    );
+    let mut admin = sqlx::PgConnection::connect(server_url)
+        .await
+        .with_context(|| format!("cannot connect to PostgreSQL at {}", redact(server_url)))?;
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut admin)
+        .await
+        .with_context(|| format!("cannot create database `{name}`"))?;
+    admin.close().await?;
+    Ok(url_with_database(server_url, name))
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! A fresh database per test on `TEST_DATABASE_URL` (default: the local server).
+
+    use sqlx::PgPool;
+
+    /// A pool to a new, empty database with the outbox and inbox tables, and its URL.
+    pub(crate) async fn fresh_database() -> (PgPool, String) {
+        let server = std::env::var("TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        let name = format!("platform_{}", uuid::Uuid::new_v4().simple());
+        let url = super::create_database(&server, &name).await.unwrap();
+        let pool = super::Database::new(url.clone()).connect().await.unwrap();
+        sqlx::raw_sql(
+            "CREATE TABLE outbox (id BIGSERIAL PRIMARY KEY, event_id UUID NOT NULL UNIQUE, \
+             topic TEXT NOT NULL, aggregate_id TEXT NOT NULL, envelope JSONB NOT NULL, \
+             created_at TIMESTAMPTZ NOT NULL DEFAULT now(), attempts INT NOT NULL DEFAULT 0, \
+             next_attempt_at TIMESTAMPTZ NOT NULL DEFAULT now(), published_at TIMESTAMPTZ); \
+             CREATE INDEX outbox_pending ON outbox (next_attempt_at) WHERE published_at IS NULL; \
+             CREATE TABLE processed_events (consumer TEXT NOT NULL, event_id UUID NOT NULL, \
+             processed_at TIMESTAMPTZ NOT NULL DEFAULT now(), PRIMARY KEY (consumer, event_id));",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        (pool, url)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_and_errors_never_show_the_password() {
+        let db = Database::new("postgres://shop:s3cret@db.internal:5432/orders");
+        assert_eq!(
+            db.redacted_url(),
+            "postgres://shop:***@db.internal:5432/orders"
+        );
+        assert!(!format!("{db:?}").contains("s3cret"));
+        assert_eq!(
+            redact("postgres://postgres@127.0.0.1/postgres"),
+            "postgres://postgres@127.0.0.1/postgres"
+        );
+    }
+
+    #[test]
+    fn url_with_database_swaps_only_the_database_name() {
+        assert_eq!(
+            url_with_database("postgres://postgres@127.0.0.1:5432/postgres", "shop_1"),
+            "postgres://postgres@127.0.0.1:5432/shop_1"
+        );
+        assert_eq!(
+            url_with_database("postgres://u:p@db:5432/admin?sslmode=require", "x"),
+            "postgres://u:p@db:5432/x?sslmode=require"
+        );
+        assert_eq!(
+            url_with_database("postgres://db:5432", "x"),
+            "postgres://db:5432/x"
+        );
+    }
+
+    #[tokio::test]
+    async fn create_database_refuses_names_it_would_have_to_escape() {
+        let err = create_database("postgres://127.0.0.1:1/postgres", "bad\"; DROP")
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("not a valid database name"));
+    }
+
+    #[test]
+    fn new_uses_the_documented_pool_defaults() {
+        let db = Database::new("postgres://localhost/x");
+        assert_eq!(db.max_connections, 10);
+        assert_eq!(db.acquire_timeout, Duration::from_secs(3));
+    }
+}
