@@ -148,17 +148,14 @@ fn templates_can_be_listed_exported_and_used_as_an_identical_overlay() {
     assert_eq!(plan(&[]), plan(&["--templates", "tpl"]));
 }
 
-#[test]
-fn an_overlay_replaces_one_file_and_adds_another() {
-    let tmp = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(tmp.path().join("mine/docs/adr")).unwrap();
-    std::fs::write(
-        tmp.path()
-            .join("mine/docs/adr/001-architecture-paradigm.md.tera"),
-        "ours: {{ adr.chosen.name }}\n",
-    )
-    .unwrap();
-    std::fs::write(tmp.path().join("mine/CODEOWNERS"), "* @platform-team\n").unwrap();
+/// Writes `files` (path, contents) under `mine/`, generates `shop` with `--templates mine`
+/// (team 50+, so the ADR is about Event-Driven) and returns the project directory.
+fn generate_with_overlay(tmp: &tempfile::TempDir, files: &[(&str, &str)]) -> std::path::PathBuf {
+    for (path, contents) in files {
+        let path = tmp.path().join("mine").join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, contents).unwrap();
+    }
     arch_init(tmp.path())
         .args([
             "--name",
@@ -172,15 +169,31 @@ fn an_overlay_replaces_one_file_and_adds_another() {
         ])
         .assert()
         .success();
-    let project = tmp.path().join("shop");
+    tmp.path().join("shop")
+}
+
+fn read(path: std::path::PathBuf) -> String {
+    std::fs::read_to_string(path).unwrap()
+}
+
+#[test]
+fn an_overlay_replaces_one_file_and_adds_another() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = generate_with_overlay(
+        &tmp,
+        &[
+            (
+                "docs/adr/001-architecture-paradigm.md.tera",
+                "ours: {{ adr.chosen.name }}\n",
+            ),
+            ("CODEOWNERS", "* @platform-team\n"),
+        ],
+    );
     assert_eq!(
-        std::fs::read_to_string(project.join("docs/adr/001-architecture-paradigm.md")).unwrap(),
+        read(project.join("docs/adr/001-architecture-paradigm.md")),
         "ours: Event-Driven\n"
     );
-    assert_eq!(
-        std::fs::read_to_string(project.join("CODEOWNERS")).unwrap(),
-        "* @platform-team\n"
-    );
+    assert_eq!(read(project.join("CODEOWNERS")), "* @platform-team\n");
 }
 
 #[test]
@@ -196,41 +209,25 @@ fn verify_says_there_is_nothing_to_verify_for_a_paradigm_without_a_model() {
 #[test]
 fn overlay_templates_may_extend_each_other_and_a_plain_file_replaces_a_template() {
     let tmp = tempfile::tempdir().unwrap();
-    let mine = tmp.path().join("mine/docs/adr");
-    std::fs::create_dir_all(&mine).unwrap();
-    std::fs::write(
-        mine.join("base.md.tera"),
-        "# {% block title %}{% endblock %}\n",
-    )
-    .unwrap();
-    std::fs::write(
-        mine.join("001-architecture-paradigm.md.tera"),
-        "{% extends \"docs/adr/base.md.tera\" %}{% block title %}{{ adr.chosen.name }}{% endblock %}",
-    )
-    .unwrap();
-    std::fs::write(tmp.path().join("mine/README.md"), "our own readme\n").unwrap();
-    arch_init(tmp.path())
-        .args([
-            "--name",
-            "shop",
-            "--yes",
-            "--no-git",
-            "--templates",
-            "mine",
-            "--team-size",
-            "50+",
-        ])
-        .assert()
-        .success();
-    let project = tmp.path().join("shop");
+    let project = generate_with_overlay(
+        &tmp,
+        &[
+            (
+                "docs/adr/base.md.tera",
+                "# {% block title %}{% endblock %}\n",
+            ),
+            (
+                "docs/adr/001-architecture-paradigm.md.tera",
+                "{% extends \"docs/adr/base.md.tera\" %}{% block title %}{{ adr.chosen.name }}{% endblock %}",
+            ),
+            ("README.md", "our own readme\n"),
+        ],
+    );
     assert_eq!(
-        std::fs::read_to_string(project.join("docs/adr/001-architecture-paradigm.md")).unwrap(),
+        read(project.join("docs/adr/001-architecture-paradigm.md")),
         "# Event-Driven\n"
     );
-    assert_eq!(
-        std::fs::read_to_string(project.join("README.md")).unwrap(),
-        "our own readme\n"
-    );
+    assert_eq!(read(project.join("README.md")), "our own readme\n");
 }
 
 #[cfg(unix)]

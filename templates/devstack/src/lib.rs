@@ -177,6 +177,9 @@ impl Options {
 }
 
 /// One running unit.
+/// How long [`Devstack::settled`] waits for the saga to finish.
+pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
+
 struct Server {
     name: &'static str,
     readiness: Readiness,
@@ -195,7 +198,7 @@ pub struct Devstack {
     /// The `PostgreSQL` database of every service that stores in one, by service name.
     pub databases: BTreeMap<&'static str, Database>,
     /// One small pool per database, to watch the outboxes in [`Devstack::settled`].
-    outboxes: Vec<sqlx::PgPool>,
+    outboxes: Vec<(&'static str, sqlx::PgPool)>,
     /// Where each unit that does not keep its data in memory keeps it, for the table.
     stores: BTreeMap<&'static str, String>,
     /// Units in start order.
@@ -453,13 +456,51 @@ impl Devstack {
     /// Waits until the saga has nothing left to do: every outbox published and every event
     /// handled, with nothing published meanwhile (on `PostgreSQL` events wait in outboxes
     /// between hops, where the bus alone cannot see them). In memory it is `bus.settled()`.
+    /// Gives up after [`SETTLE_TIMEOUT`]; see [`Devstack::settled_within`].
+    ///
+    /// # Errors
+    /// An outbox cannot be read, or the stack has not settled in time.
     pub async fn settled(&self) -> anyhow::Result<()> {
+        self.settled_within(SETTLE_TIMEOUT).await
+    }
+
+    /// [`Devstack::settled`] with a deadline of `timeout`. The error names every service whose
+    /// outbox still has unpublished rows (e.g. a row parked after
+    /// [`platform::outbox::MAX_ATTEMPTS`] failed publishes), or says that the bus was still
+    /// handling events.
+    ///
+    /// # Errors
+    /// An outbox cannot be read, or the stack has not settled within `timeout`.
+    pub async fn settled_within(&self, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
         loop {
             let published = self.bus.published().len();
-            self.bus.settled().await;
+            if tokio::time::timeout_at(deadline, self.bus.settled())
+                .await
+                .is_err()
+            {
+                bail!(
+                    "the devstack did not settle within {timeout:?}: the bus is still handling events"
+                );
+            }
             let pending = storage::pending_outbox_rows(&self.outboxes).await?;
-            if pending == 0 && self.bus.published().len() == published {
+            if pending.is_empty() && self.bus.published().len() == published {
                 return Ok(());
+            }
+            if Instant::now() >= deadline {
+                if pending.is_empty() {
+                    bail!(
+                        "the devstack did not settle within {timeout:?}: events are still being published"
+                    );
+                }
+                let services: Vec<String> = pending
+                    .iter()
+                    .map(|(service, rows)| format!("{service} ({rows} unpublished outbox rows)"))
+                    .collect();
+                bail!(
+                    "the devstack did not settle within {timeout:?}: outbox not drained: {}",
+                    services.join(", ")
+                );
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }

@@ -162,37 +162,43 @@ pub(crate) async fn provision(
     Ok(databases)
 }
 
-/// How many outbox rows of the databases are not published yet (a database without an outbox
-/// table counts 0).
-pub(crate) async fn pending_outbox_rows(pools: &[PgPool]) -> anyhow::Result<i64> {
-    let mut pending = 0;
-    for pool in pools {
+/// The services whose outbox still has unpublished rows (parked ones included), with how many;
+/// a database without an outbox table has none.
+pub(crate) async fn pending_outbox_rows(
+    pools: &[(&'static str, PgPool)],
+) -> anyhow::Result<Vec<(&'static str, i64)>> {
+    let mut pending = Vec::new();
+    for (service, pool) in pools {
         let has_outbox: bool = sqlx::query_scalar("SELECT to_regclass('outbox') IS NOT NULL")
             .fetch_one(pool)
-            .await?;
+            .await
+            .with_context(|| format!("cannot read the outbox of {service}"))?;
         if has_outbox {
             let rows: i64 =
                 sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
                     .fetch_one(pool)
-                    .await?;
-            pending += rows;
+                    .await
+                    .with_context(|| format!("cannot read the outbox of {service}"))?;
+            if rows > 0 {
+                pending.push((*service, rows));
+            }
         }
     }
     Ok(pending)
 }
 
-/// A one-connection pool per database, to watch the outboxes.
+/// A one-connection pool per database, to watch the outboxes, by service name.
 pub(crate) async fn observers(
     databases: &BTreeMap<&'static str, Database>,
-) -> anyhow::Result<Vec<PgPool>> {
+) -> anyhow::Result<Vec<(&'static str, PgPool)>> {
     let mut pools = Vec::new();
-    for database in databases.values() {
+    for (service, database) in databases {
         let observer = Database {
             max_connections: 1,
             acquire_timeout: Duration::from_secs(5),
             ..database.clone()
         };
-        pools.push(observer.connect().await?);
+        pools.push((*service, observer.connect().await?));
     }
     Ok(pools)
 }

@@ -150,6 +150,38 @@ async fn key_prefixes_isolate_stores_sharing_one_redis() {
     assert_ne!(first.cart_key(user), second.cart_key(user));
 }
 
+/// The part of `key` Redis Cluster hashes: the first non-empty `{…}`, else the whole key.
+fn hash_tag(key: &str) -> &str {
+    key.find('{')
+        .and_then(|open| {
+            let close = open + 1 + key[open + 1..].find('}')?;
+            (close > open + 1).then(|| &key[open + 1..close])
+        })
+        .unwrap_or(key)
+}
+
+#[tokio::test]
+#[ignore = "needs Redis: set TEST_REDIS_URL or run one on 127.0.0.1:6379, then cargo test -- --ignored"]
+async fn the_keys_of_one_script_share_a_cluster_hash_slot() {
+    let prefix = testing::redis::unique_prefix("cart");
+    let store = store(&prefix, WEEK).await;
+    let (user, event) = (UserId::new(), EventId::new());
+    let cart = store.cart_key(user);
+    let processed = store.processed_key(user, event);
+    assert_eq!(cart, format!("{prefix}cart:{{{user}}}"));
+    assert_eq!(processed, format!("{prefix}processed:{{{user}}}:{event}"));
+    assert_eq!(hash_tag(&cart), user.to_string());
+    assert_eq!(hash_tag(&processed), hash_tag(&cart));
+    assert_ne!(hash_tag(&store.cart_key(UserId::new())), hash_tag(&cart));
+
+    // The script really uses these keys.
+    add(&store, user, "Pen").await;
+    assert!(raw().await.exists::<_, bool>(&cart).await.unwrap());
+    assert!(store.clear_for_event(user, event).await.unwrap());
+    assert!(!raw().await.exists::<_, bool>(&cart).await.unwrap());
+    assert!(raw().await.exists::<_, bool>(&processed).await.unwrap());
+}
+
 #[tokio::test]
 #[ignore = "needs Redis: set TEST_REDIS_URL or run one on 127.0.0.1:6379, then cargo test -- --ignored"]
 async fn concurrent_changes_to_one_cart_lose_no_item() {
@@ -182,7 +214,7 @@ async fn a_confirmation_clears_the_cart_once_and_is_remembered_for_the_ttl() {
     );
     assert_eq!(names(&store.get(user).await.unwrap()), ["Pad"]);
 
-    let remembered = pttl_ms(&store.processed_key(event)).await;
+    let remembered = pttl_ms(&store.processed_key(user, event)).await;
     let week_ms = i64::try_from(WEEK.as_millis()).unwrap();
     assert!(
         (week_ms - 60_000..=week_ms).contains(&remembered),

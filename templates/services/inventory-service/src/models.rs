@@ -133,6 +133,18 @@ pub struct Insufficient {
     pub available: u32,
 }
 
+/// Why nothing was reserved for an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NotReserved {
+    /// A line lacks stock.
+    #[error(transparent)]
+    Insufficient(#[from] Insufficient),
+    /// The order was cancelled before it reached inventory (its `order.cancelled` overtook
+    /// its `order.created`): nothing may be held for it.
+    #[error("order was cancelled")]
+    Cancelled,
+}
+
 /// What a release did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReleaseOutcome {
@@ -142,7 +154,8 @@ pub enum ReleaseOutcome {
     Restocked(Reservation),
     /// The reservation was released before; nothing changed.
     AlreadyReleased(Reservation),
-    /// No reservation exists for the order; nothing changed.
+    /// No reservation exists for the order: nothing changed in stock, and the order is
+    /// remembered as cancelled, so a later reservation for it holds nothing.
     UnknownOrder,
 }
 

@@ -329,6 +329,38 @@ async fn a_confirmed_order_sells_its_units_and_a_later_cancel_restocks_them() {
 }
 
 #[tokio::test]
+async fn a_cancel_that_overtakes_order_created_leaves_nothing_held_and_publishes_a_failure() {
+    let (app, bus) = app().await;
+    let product = ProductId::new();
+    set_stock(&app, product, 5).await;
+    let order = order_created(&[(product, 2)]);
+    deliver(
+        &bus,
+        EventEnvelope::wrap(&OrderCancelled {
+            order_id: order.order_id,
+            user_id: order.user_id,
+            reason: "cancelled by the customer".to_owned(),
+        }),
+    )
+    .await;
+    deliver(&bus, EventEnvelope::wrap(&order)).await;
+
+    assert_eq!(stock(&app, product).await, (5, 0), "nothing held");
+    assert!(published_on(&bus, topics::INVENTORY_RESERVED).is_empty());
+    assert!(published_on(&bus, topics::INVENTORY_RELEASED).is_empty());
+    let failed = published_on(&bus, topics::INVENTORY_RESERVATION_FAILED);
+    assert_eq!(failed.len(), 1);
+    let failed = failed[0].decode::<InventoryReservationFailed>().unwrap();
+    assert_eq!(failed.order_id, order.order_id);
+    assert_eq!(failed.user_id, order.user_id);
+    assert_eq!(failed.reason, "order was cancelled");
+    // Over HTTP too: the cancelled order cannot hold stock.
+    let response = reserve(&app, order.order_id, &[(product, 1)]).await;
+    assert_eq!(response.status, StatusCode::CONFLICT);
+    assert_eq!(stock(&app, product).await, (5, 0));
+}
+
+#[tokio::test]
 async fn releasing_twice_returns_stock_once_and_publishes_once() {
     let (app, bus) = app().await;
     let product = ProductId::new();

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use inventory_service::config::Settings;
-use inventory_service::models::{ReservationLine, ReservationLines};
+use inventory_service::models::{NotReserved, ReservationLine, ReservationLines};
 use inventory_service::repository::{
     Applied, InventoryRepository, PostgresInventoryRepository, no_events,
 };
@@ -151,10 +151,11 @@ async fn concurrent_reservations_never_oversell_on_postgres() {
     for task in tasks {
         match task.await.unwrap() {
             Applied::Done(Ok(_)) => reserved += 1,
-            Applied::Done(Err(short)) => {
+            Applied::Done(Err(NotReserved::Insufficient(short))) => {
                 assert_eq!(short.product_id, product);
                 refused += 1;
             }
+            Applied::Done(Err(NotReserved::Cancelled)) => panic!("no order was cancelled"),
             Applied::AlreadyProcessed => panic!("no delivery was given"),
         }
     }
@@ -280,6 +281,84 @@ async fn release_after_commit_restocks_once_on_postgres() {
         .status_and_json();
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["state"], "released");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: set TEST_DATABASE_URL or run one on 127.0.0.1:5432, then cargo test -- --ignored"]
+async fn a_cancel_that_overtakes_order_created_holds_nothing_and_publishes_a_failure_on_postgres() {
+    let (pool, url) = testing::pg::fresh_database("inventory").await;
+    let (app, bus) = replica(&url, false).await;
+    let product = ProductId::new();
+    set_stock(&app, product, 5).await;
+    let order = order_created(&[(product, 2)]);
+    deliver(
+        &bus,
+        EventEnvelope::wrap(&OrderCancelled {
+            order_id: order.order_id,
+            user_id: order.user_id,
+            reason: "cancelled by the customer".to_owned(),
+        }),
+    )
+    .await;
+    let tombstones: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM cancelled_orders WHERE order_id = $1")
+            .bind(order.order_id.0)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(tombstones, 1, "the early cancel is remembered");
+    deliver(&bus, EventEnvelope::wrap(&order)).await;
+    relayed(&pool, &[&bus]).await;
+
+    assert_eq!(stock(&app, product).await, (5, 0), "nothing held");
+    assert!(published_on(&[&bus], topics::INVENTORY_RESERVED).is_empty());
+    assert!(published_on(&[&bus], topics::INVENTORY_RELEASED).is_empty());
+    let failed = published_on(&[&bus], topics::INVENTORY_RESERVATION_FAILED);
+    assert_eq!(failed.len(), 1);
+    let failed = failed[0].decode::<InventoryReservationFailed>().unwrap();
+    assert_eq!(failed.order_id, order.order_id);
+    assert_eq!(failed.reason, "order was cancelled");
+    let reservations: i64 = sqlx::query_scalar("SELECT count(*) FROM reservations")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(reservations, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs PostgreSQL: set TEST_DATABASE_URL or run one on 127.0.0.1:5432, then cargo test -- --ignored"]
+async fn a_cancel_racing_its_reservation_never_leaves_stock_held_on_postgres() {
+    let (pool, url) = testing::pg::fresh_database("inventory").await;
+    let (app, _bus) = replica(&url, false).await;
+    let product = ProductId::new();
+    set_stock(&app, product, 1_000).await;
+    let repository = Arc::new(PostgresInventoryRepository::new(pool.clone()));
+    let lines = ReservationLines::new([ReservationLine {
+        product_id: product,
+        quantity: 1,
+    }])
+    .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..40 {
+        let order = OrderId::new();
+        let reserving = Arc::clone(&repository);
+        let reserve_lines = lines.clone();
+        tasks.push(tokio::spawn(async move {
+            reserving
+                .reserve(order, &reserve_lines, None, &no_events)
+                .await
+                .map(|_| ())
+        }));
+        let releasing = Arc::clone(&repository);
+        tasks.push(tokio::spawn(async move {
+            releasing.release(order, None, &no_events).await.map(|_| ())
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    // Every order was cancelled: whichever ran first, no unit stays held.
+    assert_eq!(stock(&app, product).await, (1_000, 0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

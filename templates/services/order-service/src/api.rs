@@ -1,7 +1,5 @@
 //! HTTP API of the order service under `/api/v1/orders`.
 
-use std::sync::Arc;
-
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRef, Path, Query, State};
@@ -11,7 +9,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use platform::ApiError;
 use platform::auth::{AuthUser, JwtKeys};
-use platform::outbox::RelayHandle;
 use serde::Deserialize;
 use shared_types::{OrderId, Page};
 
@@ -30,8 +27,6 @@ pub struct AppState {
     pub keys: JwtKeys,
     /// Largest `per_page` a listing honours.
     pub max_page_size: u32,
-    /// The outbox relay (`PostgreSQL` storage), held so it runs as long as the routes do.
-    pub relay: Option<Arc<RelayHandle>>,
 }
 
 impl FromRef<AppState> for JwtKeys {

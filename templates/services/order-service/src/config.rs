@@ -16,6 +16,10 @@ pub struct Settings {
     /// idempotency key to finish before answering 409 (`ORDER_SERVICE_IDEMPOTENCY_WAIT_MS`,
     /// default 10 000).
     pub idempotency_wait: Duration,
+    /// How long an unanswered idempotency claim holds its key on `PostgreSQL`: a claim older
+    /// than this (its request crashed) is taken over by the next request with the key
+    /// (`ORDER_SERVICE_IDEMPOTENCY_LEASE_MS`, default 30 000).
+    pub idempotency_lease: Duration,
     /// Largest page a listing returns (`ORDER_SERVICE_MAX_PAGE_SIZE`, default 100).
     pub max_page_size: u32,
     /// The `PostgreSQL` database (`DATABASE_URL`, with `DATABASE_MAX_CONNECTIONS` and
@@ -28,6 +32,7 @@ impl Default for Settings {
         Self {
             cart_service_url: topology::CART_SERVICE.base_url(),
             idempotency_wait: Duration::from_secs(10),
+            idempotency_lease: Duration::from_secs(30),
             max_page_size: 100,
             database: None,
         }
@@ -42,6 +47,10 @@ impl Settings {
             "ORDER_SERVICE_IDEMPOTENCY_WAIT_MS",
             u64::try_from(defaults.idempotency_wait.as_millis()).unwrap_or(u64::MAX),
         )?;
+        let lease_ms = env_or(
+            "ORDER_SERVICE_IDEMPOTENCY_LEASE_MS",
+            u64::try_from(defaults.idempotency_lease.as_millis()).unwrap_or(u64::MAX),
+        )?;
         let max_page_size: u32 = env_or("ORDER_SERVICE_MAX_PAGE_SIZE", defaults.max_page_size)?;
         if max_page_size == 0 {
             return Err(ConfigError {
@@ -53,6 +62,7 @@ impl Settings {
         Ok(Self {
             cart_service_url: defaults.cart_service_url,
             idempotency_wait: Duration::from_millis(wait_ms),
+            idempotency_lease: Duration::from_millis(lease_ms),
             max_page_size,
             database: Database::from_env()?,
         })

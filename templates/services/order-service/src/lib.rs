@@ -105,13 +105,13 @@ pub async fn start_with_storage(
     bus: Arc<dyn EventBus>,
     readiness: Readiness,
 ) -> anyhow::Result<Router> {
-    let (repo, relay): (Arc<dyn OrderRepository>, _) = match storage {
-        Storage::InMemory => (Arc::new(InMemoryOrderRepository::new(bus.clone())), None),
+    let repo: Arc<dyn OrderRepository> = match storage {
+        Storage::InMemory => Arc::new(InMemoryOrderRepository::new(bus.clone())),
         Storage::Postgres(pool) => {
-            let relay = Relay::spawn(pool.clone(), bus.clone(), outbox::POLL_INTERVAL);
-            (
-                Arc::new(PostgresOrderRepository::new(pool)),
-                Some(Arc::new(relay)),
+            // The relay runs for the life of the process (dropping its handle does not stop it).
+            Relay::spawn(pool.clone(), bus.clone(), outbox::POLL_INTERVAL);
+            Arc::new(
+                PostgresOrderRepository::new(pool).with_claim_lease(settings.idempotency_lease),
             )
         }
     };
@@ -121,7 +121,6 @@ pub async fn start_with_storage(
         service,
         keys: JwtKeys::new(config.jwt_secret.as_bytes()),
         max_page_size: settings.max_page_size,
-        relay,
     };
     Ok(platform::server::app(
         config.unit.name,

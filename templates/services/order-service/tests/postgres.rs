@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use common::{
-    FakeCart, count_rows, database, item, outbox_topics, pg_app, pg_app_with, place, relayed,
+    FakeCart, count_rows, database, item, outbox_topics, pg_app, pg_app_with, pg_app_with_settings,
+    place, relayed,
 };
+use order_service::Settings;
 use serde_json::{Value, json};
 use shared_events::{
     EventBus, EventEnvelope, InMemoryEventBus, InventoryReserved, OrderCancelled, OrderConfirmed,
@@ -163,6 +165,86 @@ async fn a_completed_key_is_replayed_after_a_restart_and_refuses_another_body_on
     );
     assert_eq!(orders_of(&pool, user).await, 1);
     assert_eq!(outbox_topics(&pool).await, [topics::ORDER_CREATED]);
+}
+
+/// Inserts an unanswered claim of `key` for the empty body, as a request that crashed after
+/// claiming would have left it, made `age_secs` seconds ago.
+async fn insert_unanswered_claim(pool: &sqlx::PgPool, user: UserId, key: &str, age_secs: i64) {
+    let (_, fingerprint) = order_service::service::parse_body(b"").unwrap();
+    sqlx::query(
+        "INSERT INTO idempotency_keys (user_id, key, request_hash, claimed_at) \
+         VALUES ($1, $2, $3, now() - $4::bigint * interval '1 second')",
+    )
+    .bind(user.0)
+    .bind(key)
+    .bind(fingerprint)
+    .bind(age_secs)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set TEST_DATABASE_URL or run one on 127.0.0.1:5432, then cargo test -- --ignored"]
+async fn a_stale_unanswered_claim_is_taken_over_on_postgres() {
+    let pool = database().await;
+    let app = pg_app(&pool).await;
+    let (user, token) = customer();
+    // Claimed a minute ago by a request that crashed: older than the 30 s lease.
+    insert_unanswered_claim(&pool, user, "crashed", 60).await;
+
+    let response = place(&app.client, &token, Some("crashed"), "").send().await;
+    assert_eq!(
+        response.status,
+        StatusCode::ACCEPTED,
+        "{:?}",
+        response.json()
+    );
+    assert!(!replayed(&response), "the taker did the work");
+    assert_eq!(orders_of(&pool, user).await, 1);
+    let stored: i16 = sqlx::query_scalar(
+        "SELECT response_status FROM idempotency_keys WHERE user_id = $1 AND key = 'crashed'",
+    )
+    .bind(user.0)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(stored, 202, "the taker's response is stored for replays");
+
+    let again = place(&app.client, &token, Some("crashed"), "").send().await;
+    assert_eq!(again.status, StatusCode::ACCEPTED);
+    assert!(replayed(&again));
+    assert_eq!(orders_of(&pool, user).await, 1);
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set TEST_DATABASE_URL or run one on 127.0.0.1:5432, then cargo test -- --ignored"]
+async fn a_fresh_unanswered_claim_still_holds_its_key_on_postgres() {
+    let pool = database().await;
+    let settings = Settings {
+        idempotency_wait: Duration::from_millis(300),
+        ..Settings::default()
+    };
+    let app = pg_app_with_settings(
+        FakeCart::with_items(vec![item(1999, 2)]),
+        &pool,
+        InMemoryEventBus::default(),
+        settings,
+    )
+    .await;
+    let (user, token) = customer();
+    // Claimed a second ago by a request another replica is still working on.
+    insert_unanswered_claim(&pool, user, "busy", 1).await;
+
+    let response = place(&app.client, &token, Some("busy"), "").send().await;
+    assert_eq!(
+        response.status,
+        StatusCode::CONFLICT,
+        "{:?}",
+        response.json()
+    );
+    assert_eq!(app.cart.calls(), 0, "the duplicate did no work");
+    assert_eq!(orders_of(&pool, user).await, 0);
 }
 
 #[tokio::test]

@@ -1,7 +1,5 @@
 //! HTTP API of the payment service under `/api/v1/payments`.
 
-use std::sync::Arc;
-
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRef, Path, Query, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -10,7 +8,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use platform::ApiError;
 use platform::auth::{AuthUser, JwtKeys};
-use platform::outbox::RelayHandle;
 use serde::Deserialize;
 use shared_types::{Money, OrderId, PaymentId};
 
@@ -27,8 +24,6 @@ pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-
 pub struct AppState {
     pub service: PaymentService,
     pub keys: JwtKeys,
-    /// The outbox relay (`PostgreSQL` storage), held so it runs as long as the routes do.
-    pub relay: Option<Arc<RelayHandle>>,
 }
 
 impl FromRef<AppState> for JwtKeys {

@@ -21,6 +21,10 @@ pub struct Settings {
     /// How long a duplicate charge waits for the first one with its key to settle before
     /// answering 409 (`PAYMENT_SERVICE_DUPLICATE_WAIT_MS`, 10 000).
     pub duplicate_wait: Duration,
+    /// How long a pending payment's charge holds it on `PostgreSQL`: a payment pending for
+    /// longer (its replica crashed while asking the provider) is taken over by the next charge
+    /// with its key (`PAYMENT_SERVICE_PENDING_LEASE_MS`, 30 000).
+    pub pending_lease: Duration,
     /// The `PostgreSQL` database (`DATABASE_URL`, with `DATABASE_MAX_CONNECTIONS` and
     /// `DATABASE_ACQUIRE_TIMEOUT_MS`); `None` keeps payments in memory.
     pub database: Option<Database>,
@@ -33,6 +37,7 @@ impl Default for Settings {
             provider_failure_rate: 0.0,
             provider_decline_over_minor: 1_000_000,
             duplicate_wait: Duration::from_secs(10),
+            pending_lease: Duration::from_secs(30),
             database: None,
         }
     }
@@ -58,6 +63,10 @@ impl Settings {
             duplicate_wait: Duration::from_millis(env_or(
                 "PAYMENT_SERVICE_DUPLICATE_WAIT_MS",
                 u64::try_from(defaults.duplicate_wait.as_millis()).unwrap_or(u64::MAX),
+            )?),
+            pending_lease: Duration::from_millis(env_or(
+                "PAYMENT_SERVICE_PENDING_LEASE_MS",
+                u64::try_from(defaults.pending_lease.as_millis()).unwrap_or(u64::MAX),
             )?),
             database: Database::from_env()?,
         }

@@ -101,13 +101,13 @@ pub async fn start_with_storage(
     bus: Arc<dyn EventBus>,
     readiness: Readiness,
 ) -> anyhow::Result<Router> {
-    let (repo, relay): (Arc<dyn PaymentRepository>, _) = match storage {
-        Storage::InMemory => (Arc::new(InMemoryPaymentRepository::new(bus.clone())), None),
+    let repo: Arc<dyn PaymentRepository> = match storage {
+        Storage::InMemory => Arc::new(InMemoryPaymentRepository::new(bus.clone())),
         Storage::Postgres(pool) => {
-            let relay = Relay::spawn(pool.clone(), bus.clone(), outbox::POLL_INTERVAL);
-            (
-                Arc::new(PostgresPaymentRepository::new(pool)),
-                Some(Arc::new(relay)),
+            // The relay runs for the life of the process (dropping its handle does not stop it).
+            Relay::spawn(pool.clone(), bus.clone(), outbox::POLL_INTERVAL);
+            Arc::new(
+                PostgresPaymentRepository::new(pool).with_pending_lease(settings.pending_lease),
             )
         }
     };
@@ -116,7 +116,6 @@ pub async fn start_with_storage(
     let state = api::AppState {
         service,
         keys: JwtKeys::new(config.jwt_secret.as_bytes()),
-        relay,
     };
     Ok(platform::server::app(
         config.unit.name,

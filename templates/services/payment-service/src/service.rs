@@ -28,14 +28,22 @@ pub enum ProviderDecision {
 }
 
 /// A payment provider (card processor).
+///
+/// Providers are idempotent per key (as real card processors are): asked again with the
+/// same `payment.idempotency_key`, they answer the first decision and charge nothing more.
+/// The service relies on it: a charge abandoned while pending (its replica crashed) is asked
+/// again, with the same key, by whoever takes it over.
 #[async_trait]
 pub trait PaymentProvider: Send + Sync {
-    /// Asks the provider to charge `payment.amount`; called once per payment.
+    /// Asks the provider to charge `payment.amount` under `payment.idempotency_key`; normally
+    /// called once per payment, again only for an abandoned one.
     async fn charge(&self, payment: &Payment) -> ProviderDecision;
 }
 
 /// A provider simulation: answers after a latency, declines amounts over a limit, and
-/// declines a configured fraction of the rest at random.
+/// declines a configured fraction of the rest "at random" — the roll is derived from the
+/// idempotency key, so like a real provider it answers a repeated key with the same decision
+/// (even across restarts), while distinct keys are declined at the configured rate.
 #[derive(Debug, Clone)]
 pub struct SimulatedProvider {
     pub latency: Duration,
@@ -76,8 +84,21 @@ impl PaymentProvider for SimulatedProvider {
         if !self.latency.is_zero() {
             tokio::time::sleep(self.latency).await;
         }
-        self.decide(payment, platform::random_fraction())
+        self.decide(payment, key_roll(&payment.idempotency_key))
     }
+}
+
+/// A uniform-looking fraction in `[0, 1)` that depends only on `key` (64-bit FNV-1a, stable
+/// across processes and releases).
+#[must_use]
+pub fn key_roll(key: &str) -> f64 {
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    // The top 53 bits, exactly representable as an f64.
+    #[allow(clippy::cast_precision_loss)]
+    let roll = (hash >> 11) as f64 / (1_u64 << 53) as f64;
+    roll
 }
 
 /// Why a charge was not made (a decline is not an error: it is a failed payment).
@@ -230,7 +251,23 @@ impl PaymentService {
         };
         let settled = self.repo.settle(id, status, at, &events).await;
         self.in_flight.finished(&id);
-        let payment = settled?;
+        let payment = match settled {
+            Ok(payment) => payment,
+            // Taken over by another caller after a long stall, which settled first (with the
+            // provider's same decision for the same key): answer what it stored.
+            Err(RepositoryError::AlreadySettled(_)) => {
+                let payment = self
+                    .repo
+                    .get(id)
+                    .await?
+                    .ok_or(RepositoryError::NotFound(id))?;
+                return Ok(Charge {
+                    payment,
+                    fresh: false,
+                });
+            }
+            Err(err) => return Err(err.into()),
+        };
         tracing::info!(
             payment_id = %id,
             order_id = %payment.order_id,
@@ -305,9 +342,10 @@ impl PaymentService {
         Ok(payment)
     }
 
-    /// Compensation for a cancelled order: no charge for it goes through any more, and once
-    /// its charges in progress have settled, each succeeded payment is refunded once (with
-    /// its `payment.refunded`). `delivered` is the id of the consumed `order.cancelled`: a
+    /// Compensation for a cancelled order: no charge for it goes through any more, each
+    /// succeeded payment is refunded once (with its `payment.refunded`), and a charge still at
+    /// the provider is refunded by the repository when it settles as a success — so this never
+    /// waits for charges in flight. `delivered` is the id of the consumed `order.cancelled`: a
     /// redelivery of it refunds nothing. Returns the payments refunded by this call.
     pub async fn refund_order(
         &self,
@@ -315,10 +353,6 @@ impl PaymentService {
         delivered: Option<EventId>,
     ) -> Result<Vec<Payment>, RefundOrderError> {
         self.repo.mark_order_cancelled(order_id).await?;
-        // No new charge can start now; wait for those already at the provider.
-        for payment in self.repo.list_for_order(order_id).await? {
-            self.settled(payment).await?;
-        }
         let delivery = delivered.map(|event_id| Delivery {
             consumer: GROUP,
             event_id,
@@ -387,5 +421,17 @@ mod tests {
             provider(1.0).decide(&payment(10), 0.999_999),
             ProviderDecision::Declined { .. }
         ));
+    }
+
+    #[test]
+    fn the_simulated_provider_rolls_the_same_for_a_repeated_key() {
+        assert_eq!(key_roll("order-1").to_bits(), key_roll("order-1").to_bits());
+        let rolls: Vec<f64> = (0..1_000).map(|n| key_roll(&format!("k{n}"))).collect();
+        assert!(rolls.iter().all(|roll| (0.0..1.0).contains(roll)));
+        let below_half = rolls.iter().filter(|roll| **roll < 0.5).count();
+        assert!(
+            (400..600).contains(&below_half),
+            "{below_half} of 1000 below 0.5"
+        );
     }
 }

@@ -313,6 +313,38 @@ async fn a_cancelled_order_is_refunded_once() {
     assert!(app.bus.dead_letters().is_empty());
 }
 
+/// Waits (bounded) until `provider` has been asked `calls` times.
+async fn asked(provider: &common::CountingProvider, calls: u32) {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while provider.calls() < calls {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the provider is asked");
+}
+
+#[tokio::test]
+async fn a_charge_in_flight_when_its_order_is_cancelled_is_refunded_when_it_succeeds() {
+    let app = app_with_latency(Duration::from_millis(300)).await;
+    let (order, user) = (OrderId::new(), UserId::new());
+    publish(&app.bus, &reserved(order, user, 2500)).await;
+    asked(&app.provider, 1).await;
+    // The charge is at the provider; the cancellation does not wait for it.
+    publish(&app.bus, &cancelled(order, user, "cancelled by customer")).await;
+    app.bus.settled().await;
+
+    let succeeded: Vec<PaymentSucceeded> = decoded(&app.bus);
+    let refunded: Vec<PaymentRefunded> = decoded(&app.bus);
+    assert_eq!(succeeded.len(), 1);
+    assert_eq!(refunded.len(), 1, "the late success is refunded once");
+    assert_eq!(refunded[0].payment_id, succeeded[0].payment_id);
+    let path = format!("/api/v1/payments/{}", refunded[0].payment_id);
+    let payment = app.client.get_as(&admin(), &path).await.json();
+    assert_eq!(payment["status"], "refunded");
+    assert!(app.bus.dead_letters().is_empty());
+}
+
 #[tokio::test]
 async fn an_order_cancelled_before_its_charge_is_never_charged() {
     let app = app().await;

@@ -9,7 +9,10 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use common::{
     CountingProvider, LIMIT_MINOR, count_rows, database, outbox_topics, pay, pg_app, pg_app_with,
+    pg_app_with_settings,
 };
+use payment_service::Settings;
+use payment_service::repository::{PaymentRepository as _, PostgresPaymentRepository};
 use shared_events::{
     EventBus, EventEnvelope, InMemoryEventBus, InventoryReserved, OrderCancelled, topics,
 };
@@ -255,4 +258,145 @@ async fn an_order_cancelled_before_its_charge_is_never_charged_on_postgres() {
         .send()
         .await;
     assert_eq!(response.status, StatusCode::CONFLICT);
+}
+
+/// Inserts a payment of 49.98 USD for `order` and `user` under `key`, pending since `age_secs`
+/// seconds ago: what a replica that crashed while asking the provider leaves behind.
+async fn insert_pending(
+    pool: &sqlx::PgPool,
+    key: &str,
+    order: OrderId,
+    user: UserId,
+    age_secs: i64,
+) -> uuid::Uuid {
+    let id = uuid::Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO payments (id, order_id, user_id, amount_minor, currency, status, \
+         idempotency_key, created_at, updated_at, claimed_at) \
+         VALUES ($1, $2, $3, 4998, 'USD', 'pending', $4, now() - $5::bigint * interval '1 second', \
+         now() - $5::bigint * interval '1 second', now() - $5::bigint * interval '1 second')",
+    )
+    .bind(id)
+    .bind(order.0)
+    .bind(user.0)
+    .bind(key)
+    .bind(age_secs)
+    .execute(pool)
+    .await
+    .unwrap();
+    id
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set TEST_DATABASE_URL or run one on 127.0.0.1:5432, then cargo test -- --ignored"]
+async fn a_stale_pending_payment_is_settled_by_the_next_charge_with_its_key_on_postgres() {
+    let pool = database().await;
+    let app = pg_app(&pool).await;
+    let (user, token) = customer();
+    let order = OrderId::new();
+    // Pending for a minute: older than the 30 s lease.
+    let id = insert_pending(&pool, "crashed", order, user, 60).await;
+
+    let response = pay(&app.client, &token, Some("crashed"), order, 4998)
+        .send()
+        .await;
+    let body = response.json();
+    assert_eq!(response.status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["id"], id.to_string(), "the same payment, taken over");
+    assert_eq!(body["status"], "succeeded");
+    assert_eq!(app.provider.calls(), 1, "the provider was asked again");
+    assert_eq!(payments_of(&pool, order).await, 1);
+    let status: String = sqlx::query_scalar("SELECT status FROM payments WHERE id = $1")
+        .bind(id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "succeeded");
+
+    let again = pay(&app.client, &token, Some("crashed"), order, 4998)
+        .send()
+        .await;
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    assert_eq!(
+        app.provider.calls(),
+        1,
+        "a settled payment is not asked again"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set TEST_DATABASE_URL or run one on 127.0.0.1:5432, then cargo test -- --ignored"]
+async fn a_fresh_pending_payment_is_not_taken_over_on_postgres() {
+    let pool = database().await;
+    let settings = Settings {
+        duplicate_wait: Duration::from_millis(300),
+        ..Settings::default()
+    };
+    let app = pg_app_with_settings(CountingProvider::new(Duration::ZERO), &pool, settings).await;
+    let (user, token) = customer();
+    let order = OrderId::new();
+    // Pending for a second: another replica is still asking the provider.
+    let id = insert_pending(&pool, "busy", order, user, 1).await;
+
+    let response = pay(&app.client, &token, Some("busy"), order, 4998)
+        .send()
+        .await;
+    assert_eq!(response.status, StatusCode::CONFLICT, "{}", response.json());
+    assert_eq!(app.provider.calls(), 0, "the provider was not asked");
+    let status: String = sqlx::query_scalar("SELECT status FROM payments WHERE id = $1")
+        .bind(id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "pending");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs PostgreSQL: set TEST_DATABASE_URL or run one on 127.0.0.1:5432, then cargo test -- --ignored"]
+async fn a_charge_in_flight_when_its_order_is_cancelled_is_refunded_when_it_succeeds_on_postgres() {
+    let pool = database().await;
+    let app = pg_app_with(CountingProvider::new(Duration::from_millis(300)), &pool).await;
+    let (order, user) = (OrderId::new(), UserId::new());
+    app.bus.publish(reserved(order, user, 2500)).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while app.provider.calls() == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the provider is asked");
+    // The charge is at the provider: the cancellation is handled without waiting for it.
+    let started = std::time::Instant::now();
+    let repo = PostgresPaymentRepository::new(pool.clone());
+    repo.mark_order_cancelled(order).await.unwrap();
+    assert!(
+        repo.refund_order(order, chrono::Utc::now(), None)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing has succeeded yet"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(250),
+        "it did not wait"
+    );
+    app.bus.settled().await;
+
+    assert_eq!(payments_of(&pool, order).await, 1);
+    assert_eq!(
+        refunds_of(&pool, order).await,
+        1,
+        "the late success is refunded"
+    );
+    let status: String = sqlx::query_scalar("SELECT status FROM payments WHERE order_id = $1")
+        .bind(order.0)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "refunded");
+    assert_eq!(
+        outbox_topics(&pool).await,
+        [topics::PAYMENT_SUCCEEDED, topics::PAYMENT_REFUNDED]
+    );
+    assert!(app.bus.dead_letters().is_empty());
 }

@@ -29,6 +29,20 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// The most rows one relay pass locks and publishes.
 pub const BATCH_SIZE: i64 = 100;
 
+/// How long one publish may take before it counts as failed (retried with [`backoff`]).
+pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// After this many failed publishes a row is parked: the relay no longer selects it (rows with
+/// `attempts >= MAX_ATTEMPTS`), and, since only the oldest unpublished row of an aggregate is
+/// eligible, the later rows of its aggregate wait with it. An error is logged once, when the
+/// row reaches it. No schema change: an operator un-parks a row with
+/// `UPDATE outbox SET attempts = 0, next_attempt_at = now() WHERE id = …`, or gives up on it
+/// with `UPDATE outbox SET published_at = now() WHERE id = …`.
+pub const MAX_ATTEMPTS: i32 = 20;
+
+/// The longest a relay waits between passes while its database is unreachable.
+pub const MAX_ERROR_BACKOFF: Duration = Duration::from_secs(5);
+
 /// Writes `event` to the outbox. Call it on the transaction that makes the state change the
 /// event reports, so both commit or neither does.
 pub async fn enqueue(tx: &mut sqlx::PgConnection, event: &EventEnvelope) -> sqlx::Result<()> {
@@ -55,64 +69,124 @@ pub fn backoff(attempts: i32) -> Duration {
     Duration::from_millis(500 * (1 << doublings)).min(Duration::from_secs(60))
 }
 
+/// How long a relay waits after its `failures`-th consecutive failed pass (the database is
+/// unreachable): the poll `interval`, doubling per failure, at most [`MAX_ERROR_BACKOFF`].
+#[must_use]
+pub fn error_backoff(interval: Duration, failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(16);
+    interval
+        .saturating_mul(1 << doublings)
+        .min(MAX_ERROR_BACKOFF.max(interval))
+}
+
 /// One relay pass: in one transaction, locks up to [`BATCH_SIZE`] due rows in id order
 /// (`FOR UPDATE SKIP LOCKED`, so concurrent relays share the work without publishing a row
 /// twice), publishes them in that order, marks the published ones, and on the first failure
-/// schedules that row's retry with [`backoff`] and stops the pass. A row whose aggregate has
-/// an earlier row waiting for a retry stays pending, so one aggregate's events keep their
-/// order. Answers how many were published.
+/// schedules that row's retry with [`backoff`] and stops the pass. Answers how many were
+/// published.
+///
+/// Per-aggregate order, also across relays: only the OLDEST unpublished row of an aggregate
+/// is eligible, whatever its state. A row that another relay has locked (and skipped here), or
+/// that waits for a retry, or that is parked ([`MAX_ATTEMPTS`]), holds every later row of its
+/// aggregate back. After marking a round published the pass selects again in the same
+/// transaction (its own marks are visible to it, other relays still see the rows pending and
+/// locked), so a pass can publish several events of one aggregate, in order.
 pub async fn relay_once(pool: &PgPool, bus: &dyn EventBus) -> anyhow::Result<usize> {
     let mut tx = pool.begin().await.context("outbox: cannot begin")?;
-    let rows: Vec<(i64, i32, serde_json::Value)> = sqlx::query_as(
-        "SELECT o.id, o.attempts, o.envelope FROM outbox o \
-         WHERE o.published_at IS NULL AND o.next_attempt_at <= now() \
-           AND NOT EXISTS (SELECT 1 FROM outbox earlier \
-                           WHERE earlier.aggregate_id = o.aggregate_id \
-                             AND earlier.published_at IS NULL \
-                             AND earlier.next_attempt_at > now() \
-                             AND earlier.id < o.id) \
-         ORDER BY o.id LIMIT $1 FOR UPDATE OF o SKIP LOCKED",
-    )
-    .bind(BATCH_SIZE)
-    .fetch_all(&mut *tx)
-    .await
-    .context("outbox: cannot read pending rows")?;
-    let mut published = Vec::with_capacity(rows.len());
-    for (id, attempts, envelope) in rows {
-        let outcome = match serde_json::from_value::<EventEnvelope>(envelope) {
-            Ok(event) => bus.publish(event).await.map_err(|err| err.to_string()),
-            Err(err) => Err(format!("stored envelope is malformed: {err}")),
-        };
-        if let Err(error) = outcome {
-            let attempts = attempts.saturating_add(1);
-            let wait = backoff(attempts);
-            tracing::warn!(outbox_id = id, attempts, retry_in = ?wait, %error, "outbox: publish failed");
-            sqlx::query(
-                "UPDATE outbox SET attempts = $2, \
-                 next_attempt_at = now() + ($3::float8 * interval '1 millisecond') WHERE id = $1",
-            )
-            .bind(id)
-            .bind(attempts)
-            .bind(wait.as_secs_f64() * 1000.0)
-            .execute(&mut *tx)
-            .await
-            .context("outbox: cannot schedule a retry")?;
+    let mut total = 0_usize;
+    'rounds: loop {
+        let room = BATCH_SIZE - i64::try_from(total).unwrap_or(BATCH_SIZE);
+        if room <= 0 {
             break;
         }
-        published.push(id);
-    }
-    if !published.is_empty() {
-        sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)")
-            .bind(&published)
-            .execute(&mut *tx)
-            .await
-            .context("outbox: cannot mark rows published")?;
+        let rows: Vec<(i64, i32, serde_json::Value)> = sqlx::query_as(
+            "SELECT o.id, o.attempts, o.envelope FROM outbox o \
+             WHERE o.published_at IS NULL AND o.next_attempt_at <= now() AND o.attempts < $2 \
+               AND NOT EXISTS (SELECT 1 FROM outbox earlier \
+                               WHERE earlier.aggregate_id = o.aggregate_id \
+                                 AND earlier.published_at IS NULL \
+                                 AND earlier.id < o.id) \
+             ORDER BY o.id LIMIT $1 FOR UPDATE OF o SKIP LOCKED",
+        )
+        .bind(room)
+        .bind(MAX_ATTEMPTS)
+        .fetch_all(&mut *tx)
+        .await
+        .context("outbox: cannot read pending rows")?;
+        if rows.is_empty() {
+            break;
+        }
+        let mut published = Vec::with_capacity(rows.len());
+        let mut failed = false;
+        for (id, attempts, envelope) in rows {
+            if let Err(error) = publish_stored(bus, envelope).await {
+                schedule_retry(&mut tx, id, attempts, &error).await?;
+                failed = true;
+                break;
+            }
+            published.push(id);
+        }
+        if !published.is_empty() {
+            sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)")
+                .bind(&published)
+                .execute(&mut *tx)
+                .await
+                .context("outbox: cannot mark rows published")?;
+            total += published.len();
+        }
+        if failed {
+            break 'rounds;
+        }
     }
     tx.commit().await.context("outbox: cannot commit")?;
-    if !published.is_empty() {
-        tracing::debug!(count = published.len(), "outbox: published");
+    if total > 0 {
+        tracing::debug!(count = total, "outbox: published");
     }
-    Ok(published.len())
+    Ok(total)
+}
+
+/// Publishes one stored envelope, giving up after [`PUBLISH_TIMEOUT`].
+async fn publish_stored(bus: &dyn EventBus, envelope: serde_json::Value) -> Result<(), String> {
+    let event = serde_json::from_value::<EventEnvelope>(envelope)
+        .map_err(|err| format!("stored envelope is malformed: {err}"))?;
+    match tokio::time::timeout(PUBLISH_TIMEOUT, bus.publish(event)).await {
+        Ok(outcome) => outcome.map_err(|err| err.to_string()),
+        Err(_) => Err(format!("publish timed out after {PUBLISH_TIMEOUT:?}")),
+    }
+}
+
+/// Counts a failed publish of row `id`: schedules its retry after [`backoff`], or parks it
+/// (logging an error, once) when this was its [`MAX_ATTEMPTS`]-th attempt.
+async fn schedule_retry(
+    tx: &mut sqlx::PgConnection,
+    id: i64,
+    attempts: i32,
+    error: &str,
+) -> anyhow::Result<()> {
+    let attempts = attempts.saturating_add(1);
+    let wait = backoff(attempts);
+    if attempts >= MAX_ATTEMPTS {
+        tracing::error!(
+            outbox_id = id,
+            attempts,
+            %error,
+            "outbox: publish failed {MAX_ATTEMPTS} times; row parked (it and the later events \
+             of its aggregate stay unpublished until an operator resets its attempts)"
+        );
+    } else {
+        tracing::warn!(outbox_id = id, attempts, retry_in = ?wait, %error, "outbox: publish failed");
+    }
+    sqlx::query(
+        "UPDATE outbox SET attempts = $2, \
+         next_attempt_at = clock_timestamp() + ($3::float8 * interval '1 millisecond') WHERE id = $1",
+    )
+    .bind(id)
+    .bind(attempts)
+    .bind(wait.as_secs_f64() * 1000.0)
+    .execute(&mut *tx)
+    .await
+    .context("outbox: cannot schedule a retry")?;
+    Ok(())
 }
 
 /// Publishes a unit's outbox in the background: [`relay_once`] every `interval` (normally
@@ -141,15 +215,40 @@ impl Relay {
     async fn run(self, stop_requested: oneshot::Receiver<()>) {
         // `None` once the handle was dropped without stopping: then the relay runs on.
         let mut stop_requested = Some(stop_requested);
+        // Consecutive failed passes (database unreachable): the wait grows with them.
+        let mut failures = 0_u32;
         loop {
             let wait = match relay_once(&self.pool, self.bus.as_ref()).await {
-                Ok(count) if i64::try_from(count).is_ok_and(|count| count >= BATCH_SIZE) => {
-                    Duration::ZERO
+                Ok(count) => {
+                    if failures > 0 {
+                        tracing::info!(failures, "outbox: relay passes succeed again");
+                    }
+                    failures = 0;
+                    if i64::try_from(count).is_ok_and(|count| count >= BATCH_SIZE) {
+                        Duration::ZERO
+                    } else {
+                        self.interval
+                    }
                 }
-                Ok(_) => self.interval,
                 Err(err) => {
-                    tracing::warn!(error = format!("{err:#}"), "outbox: relay pass failed");
-                    self.interval
+                    failures = failures.saturating_add(1);
+                    let wait = error_backoff(self.interval, failures);
+                    // Warn on the first failure and then about once per maximal wait.
+                    if failures == 1 || wait >= MAX_ERROR_BACKOFF {
+                        tracing::warn!(
+                            error = format!("{err:#}"),
+                            failures,
+                            retry_in = ?wait,
+                            "outbox: relay pass failed"
+                        );
+                    } else {
+                        tracing::debug!(
+                            error = format!("{err:#}"),
+                            failures,
+                            "outbox: relay pass failed"
+                        );
+                    }
+                    wait
                 }
             };
             let pause = tokio::time::sleep(wait);
@@ -262,6 +361,23 @@ mod tests {
         assert_eq!(backoff(8), Duration::from_secs(60));
         assert_eq!(backoff(i32::MAX), Duration::from_secs(60));
         assert_eq!(backoff(0), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn a_failing_relay_backs_off_from_the_poll_interval_doubling_up_to_five_seconds() {
+        let poll = Duration::from_millis(100);
+        assert_eq!(error_backoff(poll, 0), poll);
+        assert_eq!(error_backoff(poll, 1), poll);
+        assert_eq!(error_backoff(poll, 2), Duration::from_millis(200));
+        assert_eq!(error_backoff(poll, 3), Duration::from_millis(400));
+        assert_eq!(error_backoff(poll, 6), Duration::from_millis(3200));
+        assert_eq!(error_backoff(poll, 7), MAX_ERROR_BACKOFF);
+        assert_eq!(error_backoff(poll, u32::MAX), MAX_ERROR_BACKOFF);
+        // A poll interval above the cap is not shortened.
+        assert_eq!(
+            error_backoff(Duration::from_secs(10), 3),
+            Duration::from_secs(10)
+        );
     }
 
     #[tokio::test]
@@ -407,6 +523,104 @@ mod tests {
         assert_eq!(pending(&pool).await, 1);
     }
 
+    #[tokio::test]
+    #[ignore = "needs PostgreSQL: set TEST_DATABASE_URL or run one on 127.0.0.1:5432, then cargo test -- --ignored"]
+    async fn a_row_that_fails_max_attempts_times_is_parked_and_holds_back_its_aggregate_only() {
+        let (pool, _) = fresh_database().await;
+        let bus = FlakyBus::default();
+        let poisoned = OrderId::new();
+        let first = confirmed(poisoned);
+        let second = confirmed(poisoned);
+        let other = confirmed(OrderId::new());
+        enqueue_committed(&pool, &[first.clone(), second.clone(), other.clone()]).await;
+        // It has already failed all but once.
+        sqlx::query("UPDATE outbox SET attempts = $2 WHERE event_id = $1")
+            .bind(first.event_id.0)
+            .bind(MAX_ATTEMPTS - 1)
+            .execute(&pool)
+            .await
+            .unwrap();
+        bus.failing.store(true, Ordering::SeqCst);
+        assert_eq!(relay_once(&pool, &bus).await.unwrap(), 0);
+        let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM outbox WHERE event_id = $1")
+            .bind(first.event_id.0)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(attempts, MAX_ATTEMPTS);
+
+        // The broker is back and the retry would be due: the parked row is not tried again,
+        // its aggregate's later event waits with it, other aggregates flow.
+        bus.failing.store(false, Ordering::SeqCst);
+        sqlx::query("UPDATE outbox SET next_attempt_at = now() - interval '1 second'")
+            .execute(&pool)
+            .await
+            .unwrap();
+        assert_eq!(relay_once(&pool, &bus).await.unwrap(), 1);
+        assert_eq!(relay_once(&pool, &bus).await.unwrap(), 0);
+        assert_eq!(ids(&bus.taken.lock().unwrap()), ids(&[other]));
+        assert_eq!(*bus.refused.lock().unwrap(), 1);
+        assert_eq!(pending(&pool).await, 2);
+
+        // An operator un-parks it: both events of the aggregate go out, in order.
+        sqlx::query("UPDATE outbox SET attempts = 0 WHERE event_id = $1")
+            .bind(first.event_id.0)
+            .execute(&pool)
+            .await
+            .unwrap();
+        assert_eq!(relay_once(&pool, &bus).await.unwrap(), 2);
+        assert_eq!(ids(&bus.taken.lock().unwrap()[1..]), ids(&[first, second]));
+    }
+
+    /// A bus whose publish never completes (a broker that accepts the connection and hangs).
+    struct HangingBus;
+
+    #[async_trait]
+    impl EventBus for HangingBus {
+        async fn publish(&self, _event: EventEnvelope) -> Result<(), BusError> {
+            std::future::pending().await
+        }
+
+        async fn subscribe(
+            &self,
+            _group: &str,
+            _topics: &[&str],
+            _handler: Arc<dyn EventHandler>,
+        ) -> Result<(), BusError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    #[ignore = "needs PostgreSQL: set TEST_DATABASE_URL or run one on 127.0.0.1:5432, then cargo test -- --ignored"]
+    async fn a_publish_that_hangs_times_out_and_counts_as_a_failed_attempt() {
+        let (pool, _) = fresh_database().await;
+        let event = confirmed(OrderId::new());
+        enqueue_committed(&pool, std::slice::from_ref(&event)).await;
+        let started = std::time::Instant::now();
+        let published = tokio::time::timeout(
+            PUBLISH_TIMEOUT + Duration::from_secs(5),
+            relay_once(&pool, &HangingBus),
+        )
+        .await
+        .expect("the pass ends after the publish timeout")
+        .unwrap();
+        assert_eq!(published, 0);
+        assert!(started.elapsed() >= PUBLISH_TIMEOUT);
+        let (attempts, wait_ms): (i32, f64) = sqlx::query_as(
+            "SELECT attempts, EXTRACT(EPOCH FROM next_attempt_at - now())::float8 * 1000 \
+             FROM outbox WHERE published_at IS NULL",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(attempts, 1);
+        assert!(
+            wait_ms > 300.0 && wait_ms <= 500.0,
+            "retry in ~500 ms, got {wait_ms}"
+        );
+    }
+
     /// Records every publish with the tag of the relay that made it, slowly enough that
     /// concurrent relay passes overlap.
     struct Recording {
@@ -434,10 +648,18 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     #[ignore = "needs PostgreSQL: set TEST_DATABASE_URL or run one on 127.0.0.1:5432, then cargo test -- --ignored"]
-    async fn after_a_crash_new_relays_lose_nothing_and_publish_each_event_exactly_once() {
+    async fn after_a_crash_two_relays_publish_each_event_exactly_once_and_each_aggregate_in_order()
+    {
+        const AGGREGATES: usize = 20;
+        const PER_AGGREGATE: usize = 20;
         let (pool, url) = fresh_database().await;
         // The crashed process committed its changes with their events; its relay never ran.
-        let events: Vec<_> = (0..350).map(|_| confirmed(OrderId::new())).collect();
+        // The aggregates' events are interleaved, so both relays meet every aggregate.
+        let orders: Vec<OrderId> = (0..AGGREGATES).map(|_| OrderId::new()).collect();
+        let mut events = Vec::new();
+        for _ in 0..PER_AGGREGATE {
+            events.extend(orders.iter().map(|order| confirmed(*order)));
+        }
         for chunk in events.chunks(50) {
             enqueue_committed(&pool, chunk).await;
         }
@@ -455,10 +677,10 @@ mod tests {
                 relay,
                 log: Arc::clone(&log),
             });
-            relays.push(Relay::spawn(pool, bus, Duration::from_millis(10)));
+            relays.push(Relay::spawn(pool, bus, Duration::from_millis(1)));
         }
         let observer = crate::db::Database::new(url).connect().await.unwrap();
-        tokio::time::timeout(Duration::from_secs(20), async {
+        tokio::time::timeout(Duration::from_secs(30), async {
             while pending(&observer).await > 0 {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
@@ -480,11 +702,27 @@ mod tests {
                 .iter()
                 .all(|event| counts.get(&event.event_id) == Some(&1))
         );
-        assert!(
-            ["a", "b"]
+        // Per aggregate, the publish order is the enqueue (id) order.
+        let aggregate_of: HashMap<EventId, &str> = events
+            .iter()
+            .map(|event| (event.event_id, event.aggregate_id.as_str()))
+            .collect();
+        for order in &orders {
+            let key = order.to_string();
+            let expected: Vec<EventId> = events
                 .iter()
-                .all(|relay| log.iter().any(|(tag, _)| tag == relay)),
-            "both relays took a share (SKIP LOCKED, not one waiting for the other)"
-        );
+                .filter(|event| event.aggregate_id == key)
+                .map(|event| event.event_id)
+                .collect();
+            let published: Vec<EventId> = log
+                .iter()
+                .map(|(_, event_id)| *event_id)
+                .filter(|event_id| aggregate_of[event_id] == key)
+                .collect();
+            assert_eq!(
+                published, expected,
+                "aggregate {order} published out of order"
+            );
+        }
     }
 }

@@ -4,6 +4,8 @@
 //! writes only if the key still holds what was read; a concurrent change makes it retry, so
 //! two replicas adding to one cart never lose an item. Clearing for an `order.confirmed`
 //! event deletes the cart and remembers the event id (a key with the same TTL) in one script.
+//! Every key a script touches carries the user id as its hash tag (`cart:{<user>}`,
+//! `processed:{<user>}:<event>`), so on Redis Cluster they share a slot.
 
 use std::time::Duration;
 
@@ -92,16 +94,19 @@ impl RedisCartRepository {
         }
     }
 
-    /// The key holding `user_id`'s cart.
+    /// The key holding `user_id`'s cart. The user id is the key's hash tag (`{…}`), so on
+    /// Redis Cluster it lives in the same slot as that user's processed-event keys, which one
+    /// script touches together (the prefix must therefore contain no `{`).
     #[must_use]
     pub fn cart_key(&self, user_id: UserId) -> String {
-        format!("{}cart:{user_id}", self.prefix)
+        format!("{}cart:{{{user_id}}}", self.prefix)
     }
 
-    /// The key remembering that `event_id` was handled.
+    /// The key remembering that `event_id` (which cleared `user_id`'s cart) was handled; hash
+    /// tagged with the user like [`RedisCartRepository::cart_key`].
     #[must_use]
-    pub fn processed_key(&self, event_id: EventId) -> String {
-        format!("{}processed:{event_id}", self.prefix)
+    pub fn processed_key(&self, user_id: UserId, event_id: EventId) -> String {
+        format!("{}processed:{{{user_id}}}:{event_id}", self.prefix)
     }
 
     async fn load(&self, key: &str) -> Result<Option<String>, CartStoreError> {
@@ -219,7 +224,7 @@ impl CartRepository for RedisCartRepository {
         let cleared: i64 = self
             .clear_once
             .key(self.cart_key(user_id))
-            .key(self.processed_key(event_id))
+            .key(self.processed_key(user_id, event_id))
             .arg(self.ttl_ms)
             .invoke_async(&mut self.redis.clone())
             .await

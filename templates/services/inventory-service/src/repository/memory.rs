@@ -10,14 +10,16 @@ use shared_types::{EventId, OrderId, ProductId};
 
 use super::{Applied, Delivery, EventsFor, InventoryRepository, RepositoryError, ReserveOutcome};
 use crate::models::{
-    Insufficient, ReleaseEffect, ReleaseOutcome, Reservation, ReservationLines, ReservationState,
-    StockLevel,
+    Insufficient, NotReserved, ReleaseEffect, ReleaseOutcome, Reservation, ReservationLines,
+    ReservationState, StockLevel,
 };
 
 #[derive(Default)]
 struct State {
     stock: HashMap<ProductId, StockLevel>,
     reservations: HashMap<OrderId, Reservation>,
+    /// Orders cancelled before they were reserved (tombstones).
+    cancelled: HashSet<OrderId>,
     processed: HashSet<(&'static str, EventId)>,
 }
 
@@ -83,6 +85,9 @@ fn reserve_locked(
     if let Some(existing) = state.reservations.get(&order_id) {
         return Ok(existing.clone());
     }
+    if state.cancelled.contains(&order_id) {
+        return Err(NotReserved::Cancelled);
+    }
     // Check every line before touching any: all or nothing.
     for line in lines.lines() {
         let available = state
@@ -90,11 +95,11 @@ fn reserve_locked(
             .get(&line.product_id)
             .map_or(0, |level| level.available);
         if available < line.quantity {
-            return Err(Insufficient {
+            return Err(NotReserved::Insufficient(Insufficient {
                 product_id: line.product_id,
                 requested: line.quantity,
                 available,
-            });
+            }));
         }
     }
     for line in lines.lines() {
@@ -125,6 +130,7 @@ fn commit_locked(state: &mut State, order_id: OrderId) -> Option<Reservation> {
 
 fn release_locked(state: &mut State, order_id: OrderId) -> ReleaseOutcome {
     let Some(reservation) = state.reservations.get_mut(&order_id) else {
+        state.cancelled.insert(order_id);
         return ReleaseOutcome::UnknownOrder;
     };
     let effect = reservation.state.release_effect();
@@ -326,11 +332,11 @@ mod tests {
         );
         assert_eq!(
             outcome,
-            Err(Insufficient {
+            Err(NotReserved::Insufficient(Insufficient {
                 product_id: product,
                 requested: 1,
                 available: 0
-            })
+            }))
         );
         assert!(repo.stock(product).await.unwrap().is_none());
     }
@@ -354,6 +360,36 @@ mod tests {
         assert_eq!(
             done(repo.release(OrderId::new(), None, &released).await.unwrap()),
             ReleaseOutcome::UnknownOrder
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cancel_before_the_reservation_leaves_a_tombstone_and_the_reservation_holds_nothing()
+    {
+        let product = ProductId::new();
+        let repo = stocked(&[(product, 4)]).await;
+        let order = OrderId::new();
+        assert_eq!(
+            done(repo.release(order, None, &released).await.unwrap()),
+            ReleaseOutcome::UnknownOrder
+        );
+        let outcome = done(
+            repo.reserve(order, &lines(&[(product, 2)]), None, &no_events)
+                .await
+                .unwrap(),
+        );
+        assert_eq!(outcome, Err(NotReserved::Cancelled));
+        let level = repo.stock(product).await.unwrap().unwrap();
+        assert_eq!((level.available, level.reserved), (4, 0));
+        assert!(repo.reservation(order).await.unwrap().is_none());
+        // Other orders are unaffected.
+        assert!(
+            done(
+                repo.reserve(OrderId::new(), &lines(&[(product, 2)]), None, &no_events)
+                    .await
+                    .unwrap()
+            )
+            .is_ok()
         );
     }
 

@@ -19,7 +19,7 @@ use shared_types::{EventId, OrderId, ProductId};
 pub use memory::InMemoryInventoryRepository;
 pub use postgres::PostgresInventoryRepository;
 
-use crate::models::{Insufficient, ReleaseOutcome, Reservation, ReservationLines, StockLevel};
+use crate::models::{NotReserved, ReleaseOutcome, Reservation, ReservationLines, StockLevel};
 
 /// The store could not be reached or answered with an error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -57,8 +57,9 @@ pub enum Applied<T> {
     AlreadyProcessed,
 }
 
-/// The result of a reservation attempt: the reservation, or the line that lacks stock.
-pub type ReserveOutcome = Result<Reservation, Insufficient>;
+/// The result of a reservation attempt: the reservation, or why nothing was held (a line that
+/// lacks stock, or the order was cancelled already).
+pub type ReserveOutcome = Result<Reservation, NotReserved>;
 
 /// The events an outcome causes, stored (outbox) or published with it.
 pub type EventsFor<'a, T> = dyn Fn(&T) -> Vec<EventEnvelope> + Send + Sync + 'a;
@@ -91,8 +92,9 @@ pub trait InventoryRepository: Send + Sync {
         available: u32,
     ) -> Result<StockLevel, RepositoryError>;
 
-    /// Holds every line for `order_id`, or nothing (`Err(Insufficient)` names the first line
-    /// that lacks stock). Reserving an order that already has a reservation changes nothing and
+    /// Holds every line for `order_id`, or nothing (`Err(NotReserved::Insufficient)` names the
+    /// first line that lacks stock; `Err(NotReserved::Cancelled)` when the order was cancelled
+    /// before, see [`InventoryRepository::release`]). Reserving an order that already has a reservation changes nothing and
     /// answers it. The events `events(&outcome)` are stored with the outcome.
     async fn reserve(
         &self,
@@ -111,7 +113,9 @@ pub trait InventoryRepository: Send + Sync {
     ) -> Result<Applied<Option<Reservation>>, RepositoryError>;
 
     /// Gives a held reservation's units back or restocks a sold one's; a no-op when already
-    /// released or unknown. The events `events(&outcome)` are stored with the outcome.
+    /// released. For an unknown order (its cancel overtook its creation) it records a
+    /// tombstone in the same atomic step, so a later [`InventoryRepository::reserve`] for it
+    /// holds nothing. The events `events(&outcome)` are stored with the outcome.
     async fn release(
         &self,
         order_id: OrderId,

@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use super::{Applied, Delivery, EventsFor, InventoryRepository, RepositoryError, ReserveOutcome};
 use crate::models::{
-    Insufficient, ReleaseEffect, ReleaseOutcome, Reservation, ReservationLine, ReservationLines,
-    ReservationState, StockLevel,
+    Insufficient, NotReserved, ReleaseEffect, ReleaseOutcome, Reservation, ReservationLine,
+    ReservationLines, ReservationState, StockLevel,
 };
 
 /// Stock and reservations in the service's `PostgreSQL` database (`migrations/`).
@@ -135,6 +135,17 @@ async fn available_now(
     units(available.unwrap_or(0))
 }
 
+/// Serialises the reservation and the release of one order until the transaction ends, so a
+/// cancel and a creation racing each other see each other's effect (the tombstone, or the
+/// reservation) instead of both missing it.
+async fn lock_order(conn: &mut PgConnection, order_id: OrderId) -> Result<(), RepositoryError> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))")
+        .bind(order_id.0)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 /// Holds every line or none, inside the caller's transaction (rolled back to a savepoint when
 /// a line lacks stock, so the caller can still commit its inbox and outbox rows).
 async fn reserve_in(
@@ -142,6 +153,7 @@ async fn reserve_in(
     order_id: OrderId,
     lines: &ReservationLines,
 ) -> Result<ReserveOutcome, RepositoryError> {
+    lock_order(conn, order_id).await?;
     sqlx::query("SAVEPOINT reserve").execute(&mut *conn).await?;
     // Claims the order first: a concurrent reservation of the same order waits here and then
     // finds this one.
@@ -164,6 +176,17 @@ async fn reserve_in(
             })?;
         return Ok(Ok(existing));
     }
+    let cancelled: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM cancelled_orders WHERE order_id = $1)")
+            .bind(order_id.0)
+            .fetch_one(&mut *conn)
+            .await?;
+    if cancelled {
+        sqlx::query("ROLLBACK TO SAVEPOINT reserve")
+            .execute(&mut *conn)
+            .await?;
+        return Ok(Err(NotReserved::Cancelled));
+    }
     // `lines` are in product-id order: every transaction locks stock rows in the same order.
     for line in lines.lines() {
         let taken = sqlx::query(
@@ -179,11 +202,11 @@ async fn reserve_in(
             sqlx::query("ROLLBACK TO SAVEPOINT reserve")
                 .execute(&mut *conn)
                 .await?;
-            return Ok(Err(Insufficient {
+            return Ok(Err(NotReserved::Insufficient(Insufficient {
                 product_id: line.product_id,
                 requested: line.quantity,
                 available: available_now(conn, line.product_id).await?,
-            }));
+            })));
         }
     }
     let (products, quantities): (Vec<Uuid>, Vec<i64>) = lines
@@ -335,8 +358,20 @@ impl InventoryRepository for PostgresInventoryRepository {
         let Some(mut tx) = self.begin(delivery).await? else {
             return Ok(Applied::AlreadyProcessed);
         };
+        lock_order(&mut tx, order_id).await?;
         let outcome = match load_reservation(&mut tx, order_id, true).await? {
-            None => ReleaseOutcome::UnknownOrder,
+            None => {
+                // The cancel overtook the creation: remember it, so the reservation that may
+                // still arrive holds nothing.
+                sqlx::query(
+                    "INSERT INTO cancelled_orders (order_id) VALUES ($1) \
+                     ON CONFLICT (order_id) DO NOTHING",
+                )
+                .bind(order_id.0)
+                .execute(&mut *tx)
+                .await?;
+                ReleaseOutcome::UnknownOrder
+            }
             Some(mut reservation) => {
                 let effect = reservation.state.release_effect();
                 let sql = match effect {

@@ -4,6 +4,7 @@
 //! it in the inbox (`platform::inbox::first_time`).
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -23,17 +24,33 @@ use crate::models::{Order, OrderEvent, StatusChange};
 /// The columns of `orders` that [`load`] reads.
 const ORDER_COLUMNS: &str = "id, user_id, status, total_minor, currency, created_at, updated_at";
 
+/// How long an unanswered claim of an idempotency key holds it by default: after this, the
+/// claimant is presumed crashed and the next request with the key takes the claim over.
+pub const DEFAULT_CLAIM_LEASE: Duration = Duration::from_secs(30);
+
 /// Orders and idempotency keys in `PostgreSQL`.
 #[derive(Debug, Clone)]
 pub struct PostgresOrderRepository {
     pool: PgPool,
+    claim_lease: Duration,
 }
 
 impl PostgresOrderRepository {
-    /// A repository on `pool`, whose database has the service's migrations applied.
+    /// A repository on `pool`, whose database has the service's migrations applied, with the
+    /// [`DEFAULT_CLAIM_LEASE`].
     #[must_use]
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            claim_lease: DEFAULT_CLAIM_LEASE,
+        }
+    }
+
+    /// The same repository, where an unanswered claim older than `lease` may be taken over.
+    #[must_use]
+    pub fn with_claim_lease(mut self, lease: Duration) -> Self {
+        self.claim_lease = lease;
+        self
     }
 }
 
@@ -182,6 +199,27 @@ impl IdempotencyStore for PostgresOrderRepository {
         .await?
         .rows_affected();
         if inserted == 1 {
+            return Ok(Claim::Claimed);
+        }
+        // An unanswered claim older than the lease belongs to a request that crashed (or
+        // hangs): take it over. The condition makes one of several takers win, and `create`
+        // stores a response only while none is stored, so one claimant completes.
+        let lease_ms = i64::try_from(self.claim_lease.as_millis()).unwrap_or(i64::MAX);
+        let taken = sqlx::query(
+            "UPDATE idempotency_keys SET claimed_at = now() \
+             WHERE user_id = $1 AND key = $2 AND request_hash = $3 \
+             AND response_status IS NULL \
+             AND claimed_at < now() - $4::bigint * interval '1 millisecond' \
+             RETURNING claimed_at",
+        )
+        .bind(user.0)
+        .bind(key)
+        .bind(fingerprint)
+        .bind(lease_ms)
+        .fetch_optional(&self.pool)
+        .await?;
+        if taken.is_some() {
+            tracing::warn!(%user, key, "took over a stale idempotency claim");
             return Ok(Claim::Claimed);
         }
         let row = sqlx::query(

@@ -121,9 +121,19 @@ pub async fn pg_app_with(
     pool: &sqlx::PgPool,
     bus: InMemoryEventBus,
 ) -> TestApp {
+    pg_app_with_settings(cart, pool, bus, Settings::default()).await
+}
+
+/// [`pg_app_with`] with explicit `settings`.
+pub async fn pg_app_with_settings(
+    cart: Arc<FakeCart>,
+    pool: &sqlx::PgPool,
+    bus: InMemoryEventBus,
+    settings: Settings,
+) -> TestApp {
     let router = order_service::start_with_storage(
         ServiceConfig::for_tests(topology::ORDER_SERVICE),
-        Settings::default(),
+        settings,
         cart.clone(),
         order_service::Storage::Postgres(pool.clone()),
         Arc::new(bus.clone()),

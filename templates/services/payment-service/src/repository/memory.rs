@@ -80,20 +80,31 @@ impl PaymentRepository for InMemoryPaymentRepository {
         at: DateTime<Utc>,
         events: &[EventEnvelope],
     ) -> Result<Payment, RepositoryError> {
-        let settled = {
+        let (settled, refunded) = {
             let mut state = self.lock();
-            let payment = state
-                .payments
-                .get_mut(&id)
-                .ok_or(RepositoryError::NotFound(id))?;
+            let State {
+                payments,
+                cancelled_orders,
+                ..
+            } = &mut *state;
+            let payment = payments.get_mut(&id).ok_or(RepositoryError::NotFound(id))?;
             if !payment.is_pending() {
                 return Err(RepositoryError::AlreadySettled(id));
             }
             payment.status = status;
             payment.updated_at = at;
-            payment.clone()
+            // A charge that was in flight when its order was cancelled: give it back.
+            let refunded = if payment.status == PaymentStatus::Succeeded
+                && cancelled_orders.contains(&payment.order_id)
+            {
+                payment.refund(at)?;
+                Some(payment.refunded_event())
+            } else {
+                None
+            };
+            (payment.clone(), refunded)
         };
-        self.publish(events.iter().cloned()).await?;
+        self.publish(events.iter().cloned().chain(refunded)).await?;
         Ok(settled)
     }
 
@@ -283,5 +294,40 @@ mod tests {
         assert_eq!(published[0].topic(), topics::PAYMENT_REFUNDED);
         let event: PaymentRefunded = published[0].decode().unwrap();
         assert_eq!(event.payment_id, paid.id);
+    }
+
+    #[tokio::test]
+    async fn a_success_settled_after_its_order_was_cancelled_is_refunded_at_once() {
+        let bus = InMemoryEventBus::default();
+        let repo = InMemoryPaymentRepository::new(Arc::new(bus.clone()));
+        let order = OrderId::new();
+        let (paid, declined) = (pending("paid", order), pending("declined", order));
+        repo.claim(paid.clone()).await.unwrap();
+        repo.claim(declined.clone()).await.unwrap();
+        repo.mark_order_cancelled(order).await.unwrap();
+
+        let settled = repo
+            .settle(paid.id, PaymentStatus::Succeeded, Utc::now(), &[])
+            .await
+            .unwrap();
+        assert_eq!(settled.status, PaymentStatus::Refunded);
+        let failed = PaymentStatus::Failed {
+            reason: "no".into(),
+        };
+        let settled = repo
+            .settle(declined.id, failed.clone(), Utc::now(), &[])
+            .await
+            .unwrap();
+        assert_eq!(settled.status, failed, "a decline has nothing to refund");
+        let published = bus.published();
+        assert_eq!(published.len(), 1);
+        assert_eq!(published[0].topic(), topics::PAYMENT_REFUNDED);
+        assert!(
+            repo.refund_order(order, Utc::now(), None)
+                .await
+                .unwrap()
+                .is_empty(),
+            "refunded once"
+        );
     }
 }

@@ -43,7 +43,9 @@ impl From<sqlx::Error> for RepositoryError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claimed {
     /// The key was free: this pending payment is now stored, and the caller must ask the
-    /// provider and `settle` it.
+    /// provider and `settle` it. Also answered (on `PostgreSQL`) with the existing payment of
+    /// the key when it has been pending for longer than the lease — its charge was abandoned
+    /// by a crashed replica — so the caller asks the provider again with the same key.
     New(Payment),
     /// A payment with this key exists (possibly still pending).
     Existing(Payment),
@@ -67,7 +69,9 @@ pub trait PaymentRepository: Send + Sync {
     async fn claim(&self, pending: Payment) -> Result<Claimed, RepositoryError>;
 
     /// Moves a pending payment to its outcome, together with `events` (what the outcome
-    /// announces, if anything).
+    /// announces, if anything). A success for an order already marked cancelled is refunded
+    /// in the same step (status refunded, with its `payment.refunded` after `events`), so the
+    /// compensation of a cancelled order never waits for charges in flight.
     async fn settle(
         &self,
         id: PaymentId,

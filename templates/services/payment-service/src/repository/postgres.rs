@@ -5,6 +5,8 @@
 //! the events it causes to the outbox in its transaction (`platform::outbox::enqueue`; the
 //! relay publishes them).
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use platform::{inbox, outbox};
@@ -22,17 +24,33 @@ use crate::models::{Payment, PaymentStatus};
 const COLUMNS: &str = "id, order_id, user_id, amount_minor, currency, status, failure_reason, \
                        idempotency_key, created_at, updated_at";
 
+/// How long a pending payment's charge holds it by default: after this, its replica is
+/// presumed crashed and the next charge with the key takes the payment over.
+pub const DEFAULT_PENDING_LEASE: Duration = Duration::from_secs(30);
+
 /// Payments in `PostgreSQL`.
 #[derive(Debug, Clone)]
 pub struct PostgresPaymentRepository {
     pool: PgPool,
+    pending_lease: Duration,
 }
 
 impl PostgresPaymentRepository {
-    /// A repository on `pool`, whose database has the service's migrations applied.
+    /// A repository on `pool`, whose database has the service's migrations applied, with the
+    /// [`DEFAULT_PENDING_LEASE`].
     #[must_use]
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            pending_lease: DEFAULT_PENDING_LEASE,
+        }
+    }
+
+    /// The same repository, where a payment pending for longer than `lease` may be taken over.
+    #[must_use]
+    pub fn with_pending_lease(mut self, lease: Duration) -> Self {
+        self.pending_lease = lease;
+        self
     }
 }
 
@@ -143,6 +161,31 @@ impl PaymentRepository for PostgresPaymentRepository {
         let mut tx = self.pool.begin().await?;
         lock_order(&mut tx, pending.order_id).await?;
         if let Some(existing) = by_key(&mut tx, &pending.idempotency_key).await? {
+            // A charge pending for longer than the lease was abandoned (its replica crashed
+            // between claiming and settling): take it over, so the caller asks the provider
+            // again with the same idempotency key. The condition makes one taker win.
+            let same_charge = existing.order_id == pending.order_id
+                && existing.user_id == pending.user_id
+                && existing.amount == pending.amount;
+            if same_charge && existing.is_pending() {
+                let lease_ms = i64::try_from(self.pending_lease.as_millis()).unwrap_or(i64::MAX);
+                let taken = sqlx::query(&format!(
+                    "UPDATE payments SET claimed_at = now() \
+                     WHERE id = $1 AND status = 'pending' \
+                     AND claimed_at < now() - $2::bigint * interval '1 millisecond' \
+                     RETURNING {COLUMNS}"
+                ))
+                .bind(existing.id.0)
+                .bind(lease_ms)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(row) = taken {
+                    let taken = payment(&row)?;
+                    tx.commit().await?;
+                    tracing::warn!(payment_id = %taken.id, "took over a stale pending payment");
+                    return Ok(Claimed::New(taken));
+                }
+            }
             tx.commit().await?;
             return Ok(Claimed::Existing(existing));
         }
@@ -197,6 +240,15 @@ impl PaymentRepository for PostgresPaymentRepository {
         events: &[EventEnvelope],
     ) -> Result<Payment, RepositoryError> {
         let mut tx = self.pool.begin().await?;
+        let order: Option<Uuid> = sqlx::query_scalar("SELECT order_id FROM payments WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let order = OrderId(order.ok_or(RepositoryError::NotFound(id))?);
+        // The order's lock orders this settlement with its cancellation: either the
+        // cancellation committed first and this success is refunded here, or it waits and the
+        // compensation (`refund_order`) finds the payment succeeded.
+        lock_order(&mut tx, order).await?;
         let row = sqlx::query(&format!(
             "UPDATE payments SET status = $2, failure_reason = $3, updated_at = $4 \
              WHERE id = $1 AND status = 'pending' RETURNING {COLUMNS}"
@@ -206,22 +258,23 @@ impl PaymentRepository for PostgresPaymentRepository {
         .bind(failure_reason(&status))
         .bind(at)
         .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            let exists: bool =
-                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM payments WHERE id = $1)")
-                    .bind(id.0)
-                    .fetch_one(&mut *tx)
-                    .await?;
-            return Err(if exists {
-                RepositoryError::AlreadySettled(id)
-            } else {
-                RepositoryError::NotFound(id)
-            });
-        };
-        let settled = payment(&row)?;
+        .await?
+        .ok_or(RepositoryError::AlreadySettled(id))?;
+        let mut settled = payment(&row)?;
         for event in events {
             outbox::enqueue(&mut tx, event).await?;
+        }
+        if settled.status == PaymentStatus::Succeeded {
+            let cancelled: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM cancelled_orders WHERE order_id = $1)",
+            )
+            .bind(order.0)
+            .fetch_one(&mut *tx)
+            .await?;
+            if cancelled {
+                // A charge that was in flight when its order was cancelled: give it back.
+                settled = refund_locked(&mut tx, settled, at).await?;
+            }
         }
         tx.commit().await?;
         Ok(settled)

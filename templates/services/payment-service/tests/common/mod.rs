@@ -111,10 +111,19 @@ pub async fn database() -> sqlx::PgPool {
 /// One replica of the service on `pool` charging through `provider`, with its own bus (and
 /// outbox relay).
 pub async fn pg_app_with(provider: Arc<CountingProvider>, pool: &sqlx::PgPool) -> TestApp {
+    pg_app_with_settings(provider, pool, Settings::default()).await
+}
+
+/// [`pg_app_with`] with explicit `settings`.
+pub async fn pg_app_with_settings(
+    provider: Arc<CountingProvider>,
+    pool: &sqlx::PgPool,
+    settings: Settings,
+) -> TestApp {
     let bus = InMemoryEventBus::default();
     let router = payment_service::start_with_storage(
         ServiceConfig::for_tests(topology::PAYMENT_SERVICE),
-        Settings::default(),
+        settings,
         provider.clone(),
         payment_service::Storage::Postgres(pool.clone()),
         Arc::new(bus.clone()),
