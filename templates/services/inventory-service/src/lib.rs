@@ -19,7 +19,6 @@ use axum::Router;
 use platform::ServiceConfig;
 use platform::auth::JwtKeys;
 use platform::health::Readiness;
-use platform::outbox::{self, Relay};
 use shared_events::{EventBus, topics};
 use sqlx::migrate::Migrator;
 
@@ -51,22 +50,11 @@ pub async fn start_with(
     bus: Arc<dyn EventBus>,
     readiness: Readiness,
 ) -> anyhow::Result<Router> {
-    let repository: Arc<dyn InventoryRepository> = if let Some(database) = &settings.database {
-        let pool = database.connect().await?;
-        platform::db::migrate(&pool, &MIGRATOR).await?;
-        Relay::spawn(pool.clone(), bus.clone(), outbox::POLL_INTERVAL);
-        tracing::info!(
-            service = config.unit.name,
-            database = database.redacted_url(),
-            "storage: PostgreSQL"
-        );
-        Arc::new(PostgresInventoryRepository::new(pool))
-    } else {
-        tracing::info!(
-            service = config.unit.name,
-            "storage: in-memory (set DATABASE_URL for PostgreSQL)"
-        );
-        Arc::new(InMemoryInventoryRepository::new(bus.clone()))
+    let pool = platform::db::open(settings.database.as_ref(), &MIGRATOR).await?;
+    platform::db::start_storage(config.unit.name, pool.as_ref(), Some(bus.clone()));
+    let repository: Arc<dyn InventoryRepository> = match pool {
+        Some(pool) => Arc::new(PostgresInventoryRepository::new(pool)),
+        None => Arc::new(InMemoryInventoryRepository::new(bus.clone())),
     };
     if settings.seed {
         seed::load(repository.as_ref()).await?;

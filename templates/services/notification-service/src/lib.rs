@@ -46,15 +46,7 @@ pub async fn start_with(
     bus: Arc<dyn EventBus>,
     readiness: Readiness,
 ) -> anyhow::Result<Router> {
-    let pool = match &settings.database {
-        Some(database) => {
-            let pool = database.connect().await?;
-            // Idempotent and serialized by an advisory lock across replicas.
-            platform::db::migrate(&pool, &MIGRATOR).await?;
-            Some(pool)
-        }
-        None => None,
-    };
+    let pool = platform::db::open(settings.database.as_ref(), &MIGRATOR).await?;
     start_with_pool(config, settings, pool, bus, readiness).await
 }
 
@@ -66,12 +58,10 @@ pub async fn start_with_pool(
     bus: Arc<dyn EventBus>,
     readiness: Readiness,
 ) -> anyhow::Result<Router> {
-    let repository: Arc<dyn NotificationRepository> = if let Some(pool) = pool {
-        tracing::info!("storage: PostgreSQL");
-        Arc::new(PostgresNotificationRepository::new(pool, config.unit.name))
-    } else {
-        tracing::info!("storage: in-memory (set DATABASE_URL for PostgreSQL)");
-        Arc::new(repository::InMemoryNotificationRepository::default())
+    platform::db::start_storage(config.unit.name, pool.as_ref(), None);
+    let repository: Arc<dyn NotificationRepository> = match pool {
+        Some(pool) => Arc::new(PostgresNotificationRepository::new(pool, config.unit.name)),
+        None => Arc::new(repository::InMemoryNotificationRepository::default()),
     };
     let service = service::NotificationService::new(repository, Arc::new(service::LoggingSender));
     events::subscribe(bus.as_ref(), config.unit.name, service.clone()).await?;

@@ -21,45 +21,18 @@ use platform::ServiceConfig;
 use platform::auth::JwtKeys;
 use platform::client::ServiceClient;
 use platform::health::Readiness;
-use platform::outbox::{self, Relay};
 use platform::topology;
 use shared_events::EventBus;
-use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 
 pub use config::Settings;
+pub use platform::db::Storage;
 
 use crate::repository::{InMemoryOrderRepository, OrderRepository, PostgresOrderRepository};
 use crate::service::{CartReader, HttpCartReader, OrderService};
 
 /// The service's database migrations (`migrations/`), applied by `order-service migrate`.
 pub static MIGRATOR: Migrator = sqlx::migrate!();
-
-/// Where the service keeps its orders.
-#[derive(Debug, Clone)]
-pub enum Storage {
-    /// In process memory; events are published right after each change.
-    InMemory,
-    /// In `PostgreSQL` (migrated with [`MIGRATOR`]); events go through the outbox, published by
-    /// a relay the service runs.
-    Postgres(PgPool),
-}
-
-impl Storage {
-    /// `PostgreSQL` if `settings` name a database (connecting to it and applying pending
-    /// migrations, which is safe with several replicas starting at once), memory otherwise;
-    /// logs which.
-    pub async fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
-        let Some(database) = &settings.database else {
-            tracing::info!("storage: in-memory (set DATABASE_URL for PostgreSQL)");
-            return Ok(Self::InMemory);
-        };
-        let pool = database.connect().await?;
-        platform::db::migrate(&pool, &MIGRATOR).await?;
-        tracing::info!(database = %database.redacted_url(), "storage: PostgreSQL");
-        Ok(Self::Postgres(pool))
-    }
-}
 
 /// Starts the service with settings from the environment.
 pub async fn start(
@@ -92,8 +65,8 @@ pub async fn start_with_cart(
     bus: Arc<dyn EventBus>,
     readiness: Readiness,
 ) -> anyhow::Result<Router> {
-    let storage = Storage::from_settings(&settings).await?;
-    start_with_storage(config, settings, cart, storage, bus, readiness).await
+    let storage = platform::db::open(settings.database.as_ref(), &MIGRATOR).await?;
+    start_with_storage(config, settings, cart, storage.into(), bus, readiness).await
 }
 
 /// Starts the service on `storage`, reading carts through `cart` (tests and the devstack).
@@ -105,15 +78,13 @@ pub async fn start_with_storage(
     bus: Arc<dyn EventBus>,
     readiness: Readiness,
 ) -> anyhow::Result<Router> {
-    let repo: Arc<dyn OrderRepository> = match storage {
-        Storage::InMemory => Arc::new(InMemoryOrderRepository::new(bus.clone())),
-        Storage::Postgres(pool) => {
-            // The relay runs for the life of the process (dropping its handle does not stop it).
-            Relay::spawn(pool.clone(), bus.clone(), outbox::POLL_INTERVAL);
-            Arc::new(
-                PostgresOrderRepository::new(pool).with_claim_lease(settings.idempotency_lease),
-            )
-        }
+    let pool = storage.into_pool();
+    platform::db::start_storage(config.unit.name, pool.as_ref(), Some(bus.clone()));
+    let repo: Arc<dyn OrderRepository> = match pool {
+        None => Arc::new(InMemoryOrderRepository::new(bus.clone())),
+        Some(pool) => Arc::new(
+            PostgresOrderRepository::new(pool).with_claim_lease(settings.idempotency_lease),
+        ),
     };
     let service = OrderService::new(repo, cart, settings.idempotency_wait);
     events::subscribe(bus.as_ref(), service.clone()).await?;

@@ -51,15 +51,7 @@ pub async fn start_with(
     bus: Arc<dyn EventBus>,
     readiness: Readiness,
 ) -> anyhow::Result<Router> {
-    let pool = match &settings.database {
-        Some(database) => {
-            let pool = database.connect().await?;
-            // Idempotent and serialized by an advisory lock across replicas.
-            platform::db::migrate(&pool, &MIGRATOR).await?;
-            Some(pool)
-        }
-        None => None,
-    };
+    let pool = platform::db::open(settings.database.as_ref(), &MIGRATOR).await?;
     start_with_pool(config, settings, pool, bus, readiness).await
 }
 
@@ -72,13 +64,10 @@ pub async fn start_with_pool(
     bus: Arc<dyn EventBus>,
     readiness: Readiness,
 ) -> anyhow::Result<Router> {
-    let repository: Arc<dyn ProductRepository> = if let Some(pool) = pool {
-        tracing::info!("storage: PostgreSQL");
-        platform::outbox::Relay::spawn(pool.clone(), bus, platform::outbox::POLL_INTERVAL);
-        Arc::new(PostgresProductRepository::new(pool))
-    } else {
-        tracing::info!("storage: in-memory (set DATABASE_URL for PostgreSQL)");
-        Arc::new(InMemoryProductRepository::new(bus))
+    platform::db::start_storage(config.unit.name, pool.as_ref(), Some(bus.clone()));
+    let repository: Arc<dyn ProductRepository> = match pool {
+        Some(pool) => Arc::new(PostgresProductRepository::new(pool)),
+        None => Arc::new(InMemoryProductRepository::new(bus)),
     };
     if settings.seed {
         let added = seed::load(repository.as_ref()).await?;

@@ -44,16 +44,7 @@ pub async fn start_with(
     bus: Arc<dyn EventBus>,
     readiness: Readiness,
 ) -> anyhow::Result<Router> {
-    let pool = match &settings.database {
-        Some(database) => {
-            let pool = database.connect().await?;
-            // Idempotent and serialized by an advisory lock; `user-service migrate` does the
-            // same for deployments that migrate before rolling out.
-            platform::db::migrate(&pool, &MIGRATOR).await?;
-            Some(pool)
-        }
-        None => None,
-    };
+    let pool = platform::db::open(settings.database.as_ref(), &MIGRATOR).await?;
     start_with_pool(config, settings, pool, bus, readiness).await
 }
 
@@ -66,13 +57,10 @@ pub async fn start_with_pool(
     bus: Arc<dyn EventBus>,
     readiness: Readiness,
 ) -> anyhow::Result<Router> {
-    let repository: Arc<dyn UserRepository> = if let Some(pool) = pool {
-        tracing::info!("storage: PostgreSQL");
-        platform::outbox::Relay::spawn(pool.clone(), bus, platform::outbox::POLL_INTERVAL);
-        Arc::new(PostgresUserRepository::new(pool))
-    } else {
-        tracing::info!("storage: in-memory (set DATABASE_URL for PostgreSQL)");
-        Arc::new(repository::InMemoryUserRepository::new(bus))
+    platform::db::start_storage(config.unit.name, pool.as_ref(), Some(bus.clone()));
+    let repository: Arc<dyn UserRepository> = match pool {
+        Some(pool) => Arc::new(PostgresUserRepository::new(pool)),
+        None => Arc::new(repository::InMemoryUserRepository::new(bus)),
     };
     let keys = platform::auth::JwtKeys::new(config.jwt_secret.as_bytes());
     let service = service::UserService::new(

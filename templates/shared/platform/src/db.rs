@@ -1,16 +1,21 @@
 //! `PostgreSQL`: where a unit's database is (`DATABASE_URL` and pool settings), connecting to it,
 //! and applying its migrations. A unit without `DATABASE_URL` keeps its in-memory storage.
+//! [`open`] and [`start_storage`] are a service's storage start-up: connect and migrate, then log
+//! the choice and run the outbox relay.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use shared_events::EventBus;
 use sqlx::Connection as _;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 
 use crate::config::{ConfigError, env_or};
+use crate::outbox::{self, Relay};
 
 /// How to reach a unit's `PostgreSQL` database. `Debug` hides the password.
 #[derive(Clone, PartialEq, Eq)]
@@ -105,6 +110,77 @@ pub async fn migrate(pool: &PgPool, migrator: &'static Migrator) -> anyhow::Resu
         .run(pool)
         .await
         .context("cannot apply the database migrations")
+}
+
+/// Where a service keeps its data (what [`open`] found, as services that take it explicitly
+/// name it).
+#[derive(Debug, Clone)]
+pub enum Storage {
+    /// In process memory; events are published right after each change.
+    InMemory,
+    /// In `PostgreSQL` (migrated); events go through the outbox, published by a relay the
+    /// service runs.
+    Postgres(PgPool),
+}
+
+impl Storage {
+    /// The pool, `None` for memory.
+    #[must_use]
+    pub fn into_pool(self) -> Option<PgPool> {
+        match self {
+            Self::InMemory => None,
+            Self::Postgres(pool) => Some(pool),
+        }
+    }
+}
+
+impl From<Option<PgPool>> for Storage {
+    fn from(pool: Option<PgPool>) -> Self {
+        pool.map_or(Self::InMemory, Self::Postgres)
+    }
+}
+
+/// What a unit stores in: with `database` set, a pool to it with every pending migration of
+/// `migrator` applied (safe with several replicas starting at once); without, memory (`None`).
+/// [`start_storage`] then logs the choice and runs the outbox relay.
+pub async fn open(
+    database: Option<&Database>,
+    migrator: &'static Migrator,
+) -> anyhow::Result<Option<PgPool>> {
+    let Some(database) = database else {
+        return Ok(None);
+    };
+    let pool = database.connect().await?;
+    migrate(&pool, migrator).await?;
+    Ok(Some(pool))
+}
+
+/// Puts `service` on `pool` (`PostgreSQL`, migrated) or, for `None`, on memory: logs which, once,
+/// and on `PostgreSQL` with `relay_to` (a service that publishes through its outbox) spawns the
+/// outbox relay publishing to it, which runs for the life of the process.
+pub fn start_storage(service: &str, pool: Option<&PgPool>, relay_to: Option<Arc<dyn EventBus>>) {
+    let Some(pool) = pool else {
+        tracing::info!(
+            service,
+            "storage: in-memory (set DATABASE_URL for PostgreSQL)"
+        );
+        return;
+    };
+    let options = pool.connect_options();
+    tracing::info!(
+        service,
+        database = format!(
+            "{}:{}/{}",
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap_or_default()
+        ),
+        "storage: PostgreSQL"
+    );
+    if let Some(bus) = relay_to {
+        // Dropping the handle does not stop the relay.
+        Relay::spawn(pool.clone(), bus, outbox::POLL_INTERVAL);
+    }
 }
 
 /// `server_url` with its database name replaced by `database` (query parameters kept).
@@ -221,6 +297,27 @@ mod tests {
             .await
             .unwrap_err();
         assert!(err.to_string().contains("not a valid database name"));
+    }
+
+    #[tokio::test]
+    async fn without_a_database_a_unit_stores_in_memory() {
+        static NO_MIGRATIONS: Migrator = Migrator::DEFAULT;
+        assert!(open(None, &NO_MIGRATIONS).await.unwrap().is_none());
+        start_storage("test-service", None, None);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_database_fails_the_start_without_showing_the_password() {
+        static NO_MIGRATIONS: Migrator = Migrator::DEFAULT;
+        let mut database = Database::new("postgres://shop:s3cret@127.0.0.1:1/orders");
+        database.acquire_timeout = Duration::from_millis(200);
+        let err = open(Some(&database), &NO_MIGRATIONS).await.unwrap_err();
+        let message = format!("{err:#}");
+        assert!(
+            message.contains("cannot connect to PostgreSQL"),
+            "{message}"
+        );
+        assert!(!message.contains("s3cret"), "{message}");
     }
 
     #[test]

@@ -2,10 +2,11 @@
 //! after the state change they announce.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use platform::bus::InMemoryStore;
 use shared_events::{EventBus, EventEnvelope};
 use shared_types::{EventId, OrderId, Page, UserId};
 
@@ -35,36 +36,15 @@ struct State {
 /// Orders and idempotency keys in process memory, publishing the events of each state change
 /// on `bus` once the change is stored.
 pub struct InMemoryOrderRepository {
-    state: Mutex<State>,
-    bus: Arc<dyn EventBus>,
+    store: InMemoryStore<State>,
 }
 
 impl InMemoryOrderRepository {
     #[must_use]
     pub fn new(bus: Arc<dyn EventBus>) -> Self {
         Self {
-            state: Mutex::default(),
-            bus,
+            store: InMemoryStore::new(bus),
         }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Publishes what a stored change caused. The change is already stored: a bus failure is
-    /// reported, as the service always did when publishing after a write.
-    async fn publish(
-        &self,
-        events: impl IntoIterator<Item = EventEnvelope>,
-    ) -> Result<(), RepositoryError> {
-        for event in events {
-            self.bus
-                .publish(event)
-                .await
-                .map_err(|err| RepositoryError::Unavailable(err.to_string()))?;
-        }
-        Ok(())
     }
 }
 
@@ -76,7 +56,7 @@ impl IdempotencyStore for InMemoryOrderRepository {
         key: &str,
         fingerprint: &str,
     ) -> Result<Claim, RepositoryError> {
-        let mut state = self.lock();
+        let mut state = self.store.lock();
         let slot = (user, key.to_owned());
         Ok(match state.keys.get(&slot) {
             None => {
@@ -100,7 +80,7 @@ impl IdempotencyStore for InMemoryOrderRepository {
     }
 
     async fn release(&self, user: UserId, key: &str) -> Result<(), RepositoryError> {
-        let mut state = self.lock();
+        let mut state = self.store.lock();
         let slot = (user, key.to_owned());
         if matches!(state.keys.get(&slot), Some(KeyState::InProgress { .. })) {
             state.keys.remove(&slot);
@@ -118,7 +98,7 @@ impl OrderRepository for InMemoryOrderRepository {
         completes: Option<Completion>,
     ) -> Result<(), RepositoryError> {
         {
-            let mut state = self.lock();
+            let mut state = self.store.lock();
             if state.orders.contains_key(&order.id) {
                 return Err(RepositoryError::Duplicate(order.id));
             }
@@ -136,11 +116,11 @@ impl OrderRepository for InMemoryOrderRepository {
             }
             state.orders.insert(order.id, order);
         }
-        self.publish(events.iter().cloned()).await
+        Ok(self.store.publish(events.iter().cloned()).await?)
     }
 
     async fn get(&self, id: OrderId) -> Result<Option<Order>, RepositoryError> {
-        Ok(self.lock().orders.get(&id).cloned())
+        Ok(self.store.lock().orders.get(&id).cloned())
     }
 
     async fn list_for_user(
@@ -150,6 +130,7 @@ impl OrderRepository for InMemoryOrderRepository {
         per_page: u32,
     ) -> Result<Page<Order>, RepositoryError> {
         let mut orders: Vec<Order> = self
+            .store
             .lock()
             .orders
             .values()
@@ -168,7 +149,7 @@ impl OrderRepository for InMemoryOrderRepository {
         delivery: Option<Delivery>,
     ) -> Result<Option<Order>, RepositoryError> {
         let changed = {
-            let mut state = self.lock();
+            let mut state = self.store.lock();
             let delivered = delivery.map(|d| (d.consumer, d.event_id));
             if delivered.is_some_and(|seen| state.processed.contains(&seen)) {
                 return Ok(None);
@@ -184,7 +165,7 @@ impl OrderRepository for InMemoryOrderRepository {
             changed
         };
         if let Some(order) = &changed {
-            self.publish(order.announcement()).await?;
+            self.store.publish(order.announcement()).await?;
         }
         Ok(changed)
     }

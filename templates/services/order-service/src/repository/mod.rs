@@ -42,6 +42,14 @@ impl From<sqlx::Error> for RepositoryError {
     }
 }
 
+/// The in-memory repository publishes after each change: a bus failure is reported as
+/// unavailable storage (the change itself is already stored).
+impl From<shared_events::BusError> for RepositoryError {
+    fn from(err: shared_events::BusError) -> Self {
+        Self::Unavailable(err.to_string())
+    }
+}
+
 /// A finished response, kept to replay it for a repeated idempotency key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredResponse {

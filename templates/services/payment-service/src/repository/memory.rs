@@ -2,10 +2,11 @@
 //! they announce.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use platform::bus::InMemoryStore;
 use shared_events::{EventBus, EventEnvelope};
 use shared_types::{EventId, OrderId, PaymentId};
 
@@ -23,43 +24,22 @@ struct State {
 /// Payments in process memory, publishing the events of each state change on `bus` once the
 /// change is stored.
 pub struct InMemoryPaymentRepository {
-    state: Mutex<State>,
-    bus: Arc<dyn EventBus>,
+    store: InMemoryStore<State>,
 }
 
 impl InMemoryPaymentRepository {
     #[must_use]
     pub fn new(bus: Arc<dyn EventBus>) -> Self {
         Self {
-            state: Mutex::default(),
-            bus,
+            store: InMemoryStore::new(bus),
         }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Publishes what a stored change caused. The change is already stored: a bus failure is
-    /// reported, as the service always did when publishing after a write.
-    async fn publish(
-        &self,
-        events: impl IntoIterator<Item = EventEnvelope>,
-    ) -> Result<(), RepositoryError> {
-        for event in events {
-            self.bus
-                .publish(event)
-                .await
-                .map_err(|err| RepositoryError::Unavailable(err.to_string()))?;
-        }
-        Ok(())
     }
 }
 
 #[async_trait]
 impl PaymentRepository for InMemoryPaymentRepository {
     async fn claim(&self, pending: Payment) -> Result<Claimed, RepositoryError> {
-        let mut state = self.lock();
+        let mut state = self.store.lock();
         if let Some(id) = state.by_key.get(&pending.idempotency_key) {
             return Ok(Claimed::Existing(state.payments[id].clone()));
         }
@@ -81,7 +61,7 @@ impl PaymentRepository for InMemoryPaymentRepository {
         events: &[EventEnvelope],
     ) -> Result<Payment, RepositoryError> {
         let (settled, refunded) = {
-            let mut state = self.lock();
+            let mut state = self.store.lock();
             let State {
                 payments,
                 cancelled_orders,
@@ -104,16 +84,19 @@ impl PaymentRepository for InMemoryPaymentRepository {
             };
             (payment.clone(), refunded)
         };
-        self.publish(events.iter().cloned().chain(refunded)).await?;
+        self.store
+            .publish(events.iter().cloned().chain(refunded))
+            .await?;
         Ok(settled)
     }
 
     async fn get(&self, id: PaymentId) -> Result<Option<Payment>, RepositoryError> {
-        Ok(self.lock().payments.get(&id).cloned())
+        Ok(self.store.lock().payments.get(&id).cloned())
     }
 
     async fn list_for_order(&self, order_id: OrderId) -> Result<Vec<Payment>, RepositoryError> {
         let mut payments: Vec<Payment> = self
+            .store
             .lock()
             .payments
             .values()
@@ -126,7 +109,7 @@ impl PaymentRepository for InMemoryPaymentRepository {
 
     async fn refund(&self, id: PaymentId, at: DateTime<Utc>) -> Result<Payment, RepositoryError> {
         let refunded = {
-            let mut state = self.lock();
+            let mut state = self.store.lock();
             let payment = state
                 .payments
                 .get_mut(&id)
@@ -134,12 +117,12 @@ impl PaymentRepository for InMemoryPaymentRepository {
             payment.refund(at)?;
             payment.clone()
         };
-        self.publish([refunded.refunded_event()]).await?;
+        self.store.publish([refunded.refunded_event()]).await?;
         Ok(refunded)
     }
 
     async fn mark_order_cancelled(&self, order_id: OrderId) -> Result<(), RepositoryError> {
-        self.lock().cancelled_orders.insert(order_id);
+        self.store.lock().cancelled_orders.insert(order_id);
         Ok(())
     }
 
@@ -150,7 +133,7 @@ impl PaymentRepository for InMemoryPaymentRepository {
         delivery: Option<Delivery>,
     ) -> Result<Vec<Payment>, RepositoryError> {
         let mut refunded = {
-            let mut state = self.lock();
+            let mut state = self.store.lock();
             if let Some(delivery) = delivery
                 && !state
                     .processed
@@ -168,7 +151,8 @@ impl PaymentRepository for InMemoryPaymentRepository {
             refunded
         };
         refunded.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
-        self.publish(refunded.iter().map(Payment::refunded_event))
+        self.store
+            .publish(refunded.iter().map(Payment::refunded_event))
             .await?;
         Ok(refunded)
     }
