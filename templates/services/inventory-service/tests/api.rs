@@ -3,6 +3,7 @@
 mod common;
 
 use axum::http::StatusCode;
+use common::stock::{set_stock, stock};
 use common::{app, app_with};
 use inventory_service::config::Settings;
 use inventory_service::seed;
@@ -14,29 +15,6 @@ use shared_events::{
 use shared_types::{Currency, Money, OrderId, ProductId, UserId};
 use testing::tokens::{admin, customer};
 use testing::{TestClient, TestResponse};
-
-async fn set_stock(app: &TestClient, product: ProductId, available: i64) {
-    let response = app
-        .put(&format!("/api/v1/inventory/{product}"))
-        .bearer(&admin())
-        .json(&json!({ "available": available }))
-        .send()
-        .await;
-    assert_eq!(response.status, StatusCode::OK);
-}
-
-async fn stock(app: &TestClient, product: ProductId) -> (u64, u64) {
-    let (status, body) = app
-        .get(&format!("/api/v1/inventory/{product}"))
-        .send()
-        .await
-        .status_and_json();
-    assert_eq!(status, StatusCode::OK, "{body}");
-    (
-        body["available"].as_u64().unwrap(),
-        body["reserved"].as_u64().unwrap(),
-    )
-}
 
 /// `POST /api/v1/inventory/reservations` as an admin.
 async fn reserve(app: &TestClient, order: OrderId, lines: &[(ProductId, u32)]) -> TestResponse {

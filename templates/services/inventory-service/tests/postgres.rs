@@ -2,6 +2,9 @@
 //! started as in production (`start_with` with a `Database`: migrations, outbox relay), driven
 //! over HTTP and through its event consumer. Run with `cargo test -- --ignored`.
 
+#[path = "common/stock.rs"]
+mod stock;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +25,7 @@ use shared_events::{
 };
 use shared_types::{Currency, Money, OrderId, ProductId, UserId};
 use sqlx::PgPool;
+use stock::{set_stock, stock};
 use testing::TestClient;
 use testing::tokens::admin;
 
@@ -40,29 +44,6 @@ async fn replica(url: &str, seed: bool) -> (TestClient, InMemoryEventBus) {
     .await
     .expect("the service starts on PostgreSQL");
     (TestClient::new(router), bus)
-}
-
-async fn set_stock(app: &TestClient, product: ProductId, available: i64) {
-    let response = app
-        .put(&format!("/api/v1/inventory/{product}"))
-        .bearer(&admin())
-        .json(&json!({ "available": available }))
-        .send()
-        .await;
-    assert_eq!(response.status, StatusCode::OK);
-}
-
-async fn stock(app: &TestClient, product: ProductId) -> (u64, u64) {
-    let (status, body) = app
-        .get(&format!("/api/v1/inventory/{product}"))
-        .send()
-        .await
-        .status_and_json();
-    assert_eq!(status, StatusCode::OK, "{body}");
-    (
-        body["available"].as_u64().unwrap(),
-        body["reserved"].as_u64().unwrap(),
-    )
 }
 
 fn order_created(lines: &[(ProductId, u32)]) -> OrderCreated {

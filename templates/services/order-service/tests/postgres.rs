@@ -7,10 +7,7 @@ mod common;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use common::{
-    FakeCart, count_rows, database, item, outbox_topics, pg_app, pg_app_with, pg_app_with_settings,
-    place, relayed,
-};
+use common::{FakeCart, database, item, pg_app, pg_app_with, pg_app_with_settings, place, relayed};
 use order_service::Settings;
 use serde_json::{Value, json};
 use shared_events::{
@@ -19,6 +16,7 @@ use shared_events::{
 };
 use shared_types::{Currency, Money, OrderId, PaymentId, UserId};
 use testing::bus::decoded;
+use testing::pg::{count_rows, outbox_topics};
 use testing::tokens::customer;
 use testing::{TestClient, TestResponse};
 

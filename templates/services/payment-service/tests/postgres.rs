@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use common::{
-    CountingProvider, LIMIT_MINOR, count_rows, database, outbox_topics, pay, pg_app, pg_app_with,
-    pg_app_with_settings,
+    CountingProvider, LIMIT_MINOR, database, pay, pg_app, pg_app_with, pg_app_with_settings,
 };
 use payment_service::Settings;
 use payment_service::repository::{PaymentRepository as _, PostgresPaymentRepository};
@@ -17,6 +16,7 @@ use shared_events::{
     EventBus, EventEnvelope, InMemoryEventBus, InventoryReserved, OrderCancelled, topics,
 };
 use shared_types::{Currency, Money, OrderId, UserId};
+use testing::pg::{count_rows, outbox_topics};
 use testing::tokens::{admin, customer};
 
 fn usd(minor: i64) -> Money {

@@ -57,6 +57,23 @@ fn database_name(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
 }
 
+/// The topics in the outbox, in the order they were written.
+pub async fn outbox_topics(pool: &PgPool) -> Vec<String> {
+    sqlx::query_scalar("SELECT topic FROM outbox ORDER BY id")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+/// How many rows `sql` (a `SELECT count(*) …` with `$1` bound to `arg`) counts.
+pub async fn count_rows(pool: &PgPool, sql: &str, arg: uuid::Uuid) -> i64 {
+    sqlx::query_scalar(sql)
+        .bind(arg)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,7 @@
 //! The service under test, for the HTTP tests.
 
+pub mod stock;
+
 use std::sync::Arc;
 
 use inventory_service::config::Settings;

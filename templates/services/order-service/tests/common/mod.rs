@@ -158,23 +158,6 @@ pub async fn pg_app(pool: &sqlx::PgPool) -> TestApp {
     .await
 }
 
-/// The topics in the outbox, in the order they were written.
-pub async fn outbox_topics(pool: &sqlx::PgPool) -> Vec<String> {
-    sqlx::query_scalar("SELECT topic FROM outbox ORDER BY id")
-        .fetch_all(pool)
-        .await
-        .unwrap()
-}
-
-/// How many rows `sql` (a `SELECT count(*) …` with `$1` bound to `arg`) counts.
-pub async fn count_rows(pool: &sqlx::PgPool, sql: &str, arg: uuid::Uuid) -> i64 {
-    sqlx::query_scalar(sql)
-        .bind(arg)
-        .fetch_one(pool)
-        .await
-        .unwrap()
-}
-
 /// Waits (bounded) until the relay has published every outbox row.
 pub async fn relayed(pool: &sqlx::PgPool) {
     tokio::time::timeout(Duration::from_secs(10), async {
