@@ -9,8 +9,8 @@ use std::process::{Command, Output};
 
 use assert_cmd::cargo::cargo_bin_cmd;
 
-/// How many tests against real servers the generated platform has, at least (60 today).
-const SERVER_TESTS: u32 = 55;
+/// How many tests against real servers the generated platform has, at least (70 today).
+const SERVER_TESTS: u32 = 65;
 /// Server tests that must be among them: the guarantees issue-level requirements name.
 const SERVER_TESTS_CITED: &[&str] = &[
     "concurrent_reservations_never_oversell_on_postgres",
@@ -21,6 +21,12 @@ const SERVER_TESTS_CITED: &[&str] = &[
     "a_customer_buys_on_postgres_and_redis",
     "failed_payment_is_compensated_on_postgres_and_redis",
     "the_cart_key_gets_the_configured_ttl_and_then_expires",
+    "an_event_arrives_keyed_with_its_headers_and_its_trace_continues",
+    "each_group_gets_every_event_and_members_of_a_group_share_them",
+    "a_failing_event_is_dead_lettered_after_its_attempts_and_not_redelivered",
+    "an_event_whose_consumer_dies_before_committing_is_delivered_again",
+    "a_purchase_is_confirmed_over_kafka",
+    "a_declined_payment_is_compensated_over_kafka",
 ];
 
 fn target_dir() -> PathBuf {
@@ -35,6 +41,11 @@ fn target_dir() -> PathBuf {
 /// Runs `cargo <args>` in `dir` against the shared target directory; panics with its output
 /// when it fails.
 fn cargo(dir: &Path, args: &[&str]) -> Output {
+    cargo_with(dir, args, &[])
+}
+
+/// [`cargo`] with extra environment variables.
+fn cargo_with(dir: &Path, args: &[&str], envs: &[(&str, String)]) -> Output {
     eprintln!("generated workspace: cargo {}", args.join(" "));
     let output = Command::new(env!("CARGO"))
         .args(args)
@@ -42,6 +53,7 @@ fn cargo(dir: &Path, args: &[&str]) -> Output {
         .env("CARGO_TARGET_DIR", target_dir())
         .env("CARGO_TERM_COLOR", "never")
         .env_remove("RUSTFLAGS")
+        .envs(envs.iter().map(|(key, value)| (key, value)))
         .output()
         .expect("cargo runs");
     assert!(
@@ -121,16 +133,21 @@ fn the_generated_platform_is_formatted_lint_clean_and_passes_its_own_tests() {
     );
 
     // The tests that need real servers are ignored in a plain `cargo test`; run them against
-    // the PostgreSQL and Redis that `.ci/run` starts, and fail loudly if they are not there.
-    require_server(
-        "PostgreSQL",
-        "TEST_DATABASE_URL",
-        "postgres://postgres@127.0.0.1:5432/postgres",
-    );
-    require_server("Redis", "TEST_REDIS_URL", "redis://127.0.0.1:6379");
-    let output = cargo(
+    // the PostgreSQL, Redis and Kafka broker that `.ci/run` starts, and fail loudly if they are
+    // not there.
+    let servers = [
+        require_server(
+            "PostgreSQL",
+            "TEST_DATABASE_URL",
+            "postgres://postgres@127.0.0.1:5432/postgres",
+        ),
+        require_server("Redis", "TEST_REDIS_URL", "redis://127.0.0.1:6379"),
+        require_server("Kafka", "TEST_KAFKA_BROKERS", "127.0.0.1:9092"),
+    ];
+    let output = cargo_with(
         &project,
         &["test", "--workspace", "--locked", "--", "--ignored"],
+        &servers,
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
     let counts = Counts::of(&stdout);
@@ -186,8 +203,9 @@ fn assert_ran(stdout: &str, names: &[&str]) {
     }
 }
 
-/// Panics with what to do when the server of `var` (or `default`) does not accept connections.
-fn require_server(what: &str, var: &str, default: &str) {
+/// Panics with what to do when the server of `var` (or `default`) does not accept connections;
+/// returns the variable and the address to hand to the generated platform's tests.
+fn require_server<'a>(what: &str, var: &'a str, default: &str) -> (&'a str, String) {
     let url = std::env::var(var).unwrap_or_else(|_| default.to_owned());
     let authority = url
         .split("//")
@@ -196,6 +214,7 @@ fn require_server(what: &str, var: &str, default: &str) {
         .split('/')
         .next()
         .unwrap_or_default();
+    let authority = authority.split(',').next().unwrap_or_default();
     let host_port = authority.rsplit('@').next().unwrap_or(authority);
     let reachable = std::net::ToSocketAddrs::to_socket_addrs(host_port)
         .ok()
@@ -207,4 +226,5 @@ fn require_server(what: &str, var: &str, default: &str) {
         reachable,
         "{what} is not reachable at {url} ({var}); the generated platform's server tests need it: run .ci/run (it starts one) or set {var}"
     );
+    (var, url)
 }

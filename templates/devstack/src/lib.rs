@@ -1,6 +1,7 @@
 //! The devstack runs every service and the API gateway in one process, sharing one
 //! [`InMemoryEventBus`], so the whole checkout saga (order → inventory → payment → order →
 //! cart, inventory, notification) runs on a laptop with no broker, database or container.
+//! With [`Options::kafka`] they share one Kafka bus instead (the topics are created at start).
 //! With [`Storage::Postgres`] each service that supports it stores its data in its own
 //! `PostgreSQL` database instead (and publishes through its outbox); see [`storage`].
 //!
@@ -25,7 +26,7 @@ use platform::ServiceConfig;
 use platform::db::Database;
 use platform::health::Readiness;
 use platform::topology::{self, Unit};
-use shared_events::{EventBus, InMemoryEventBus};
+use shared_events::{EventBus, InMemoryEventBus, KafkaConfig, KafkaEventBus, topics};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -109,6 +110,10 @@ pub struct Options {
     pub drain_timeout: Duration,
     /// In memory, or `PostgreSQL` for every service that supports it.
     pub storage: Storage,
+    /// `None`: the units share an in-memory bus. Some: they share one Kafka bus, and
+    /// [`Devstack::settled`] can only watch the outboxes (events in flight on the broker are
+    /// invisible to it), so callers wait for the outcomes they expect.
+    pub kafka: Option<KafkaConfig>,
 }
 
 impl Options {
@@ -122,6 +127,7 @@ impl Options {
             ready_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(10),
             storage: Storage::from_env()?,
+            kafka: platform::bus::kafka_config_from_env("devstack"),
         })
     }
 
@@ -141,7 +147,18 @@ impl Options {
             ready_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(10),
             storage: Storage::InMemory,
+            kafka: None,
         }
+    }
+
+    /// One Kafka bus at `brokers` for all units, its topics and groups under a namespace no
+    /// other stack uses (the broker outlives the test run).
+    #[must_use]
+    pub fn with_kafka(mut self, brokers: &str) -> Self {
+        let mut config = KafkaConfig::new(brokers, "devstack");
+        config.namespace = format!("devstack-{}.", uuid::Uuid::new_v4().simple());
+        self.kafka = Some(config);
+        self
     }
 
     /// Every service that supports it on fresh `PostgreSQL` databases of the server at
@@ -193,8 +210,10 @@ pub struct Devstack {
     pub gateway_url: String,
     /// Every unit (services and gateway) by name → its base URL.
     pub urls: BTreeMap<&'static str, String>,
-    /// The bus every unit publishes to and consumes from.
+    /// The bus every unit publishes to and consumes from (unused with [`Devstack::kafka`]).
     pub bus: InMemoryEventBus,
+    /// The Kafka bus every unit publishes to and consumes from, when [`Options::kafka`] is set.
+    pub kafka: Option<KafkaEventBus>,
     /// The `PostgreSQL` database of every service that stores in one, by service name.
     pub databases: BTreeMap<&'static str, Database>,
     /// One small pool per database, to watch the outboxes in [`Devstack::settled`].
@@ -381,11 +400,16 @@ pub async fn start(options: Options) -> anyhow::Result<Devstack> {
         );
     }
 
+    let kafka = match options.kafka {
+        Some(config) => Some(connect_kafka(config).await?),
+        None => None,
+    };
     let (stop, _) = watch::channel(false);
     let mut stack = Devstack {
         gateway_url: urls[topology::API_GATEWAY.name].clone(),
         urls,
         bus: InMemoryEventBus::default(),
+        kafka,
         databases,
         outboxes,
         stores,
@@ -405,6 +429,17 @@ pub async fn start(options: Options) -> anyhow::Result<Devstack> {
     }
 }
 
+/// Connects the stack's Kafka bus and creates every topic and its dead-letter topic.
+async fn connect_kafka(config: KafkaConfig) -> anyhow::Result<KafkaEventBus> {
+    let (brokers, namespace) = (config.brokers.clone(), config.namespace.clone());
+    let bus = platform::bus::connect(config).await?;
+    bus.create_topics(topics::ALL)
+        .await
+        .context("cannot create the Kafka topics")?;
+    tracing::info!(%brokers, %namespace, "event bus: Kafka");
+    Ok(bus)
+}
+
 /// Starts the bound units one after the other, each ready before the next starts.
 async fn launch(
     stack: &mut Devstack,
@@ -416,7 +451,10 @@ async fn launch(
         .no_proxy()
         .timeout(Duration::from_secs(1))
         .build()?;
-    let bus: Arc<dyn EventBus> = Arc::new(stack.bus.clone());
+    let bus: Arc<dyn EventBus> = match &stack.kafka {
+        Some(kafka) => Arc::new(kafka.clone()),
+        None => Arc::new(stack.bus.clone()),
+    };
     for Bound {
         config,
         listener,
@@ -536,6 +574,9 @@ impl Devstack {
             .is_err()
         {
             tracing::warn!("events were still being handled when the devstack stopped");
+        }
+        if let Some(kafka) = &self.kafka {
+            kafka.close().await;
         }
         if failures.is_empty() {
             Ok(())

@@ -7,7 +7,12 @@ use platform::config::{LogFormat, env_or};
 async fn main() -> anyhow::Result<()> {
     platform::telemetry::init(env_or("LOG_FORMAT", LogFormat::Pretty)?);
     let stack = devstack::start(devstack::Options::from_env()?).await?;
-    println!("\nThe devstack is up: every unit in this process, one in-memory event bus.\n");
+    let bus = if stack.kafka.is_some() {
+        "one Kafka event bus"
+    } else {
+        "one in-memory event bus"
+    };
+    println!("\nThe devstack is up: every unit in this process, {bus}.\n");
     println!("{stack}");
     println!("Press Ctrl-C to stop.");
     platform::server::shutdown_signal().await;

@@ -167,7 +167,7 @@ impl Cart {
 }
 
 /// One line of the cart as clients see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CartLine {
     pub product_id: ProductId,
     pub name: String,
@@ -177,7 +177,7 @@ pub struct CartLine {
 }
 
 /// The cart as clients (and order-service at checkout) see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CartView {
     pub user_id: UserId,
     pub items: Vec<CartLine>,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use shared_types::{OrderId, ProductId};
 
 /// Stock of one product: units free to sell and units held for orders in flight.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StockLevel {
     pub product_id: ProductId,
     pub available: u32,
@@ -15,7 +15,7 @@ pub struct StockLevel {
 }
 
 /// One line of a reservation: how many units of which product.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReservationLine {
     pub product_id: ProductId,
     pub quantity: u32,
@@ -35,7 +35,7 @@ pub enum InvalidLines {
 /// The lines of a reservation, validated: not empty, every quantity at least 1, one line per
 /// product (lines for the same product are added up), ordered by product id so that a database
 /// implementation locks rows in a consistent order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct ReservationLines(Vec<ReservationLine>);
 
@@ -74,7 +74,7 @@ impl ReservationLines {
 }
 
 /// Where a reservation is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ReservationState {
     /// Units are held: taken from `available`, counted in `reserved`.
@@ -115,7 +115,7 @@ impl ReservationState {
 }
 
 /// The stock held (or sold, or given back) for one order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Reservation {
     pub order_id: OrderId,
     pub lines: ReservationLines,

@@ -1,12 +1,15 @@
 //! HTTP routes under `/api/v1/notifications`.
 
 use axum::extract::{FromRef, Query, State};
-use axum::routing::get;
 use axum::{Json, Router};
-use platform::ApiError;
 use platform::auth::{AuthUser, JwtKeys};
+use platform::error::Problem;
+use platform::{ApiError, PROBLEM_JSON};
 use serde::Deserialize;
 use shared_types::{Page, UserId};
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::config::Settings;
 use crate::models::Notification;
@@ -26,21 +29,53 @@ impl FromRef<AppState> for JwtKeys {
     }
 }
 
+/// The routes, each with its part of the API document: the router and the document are
+/// made from this one list, so they cannot disagree.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default().routes(routes!(list))
+}
+
 /// The service's routes.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/api/v1/notifications", get(list))
-        .with_state(state)
+    let (router, _) = routes().split_for_parts();
+    router.with_state(state)
+}
+
+/// The service's part of the API document.
+#[must_use]
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().into_openapi()
 }
 
 /// `?page=&per_page=&user_id=`; ids stay strings so a bad one is a problem, not a bare 400.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// The page, from 1 (default 1).
+    #[param(minimum = 1)]
     page: Option<u32>,
+    /// Notifications per page (default 20, at most 100, unless configured otherwise).
+    #[param(minimum = 1)]
     per_page: Option<u32>,
+    /// Whose notifications (default the caller's; another user's only for an admin).
+    #[param(value_type = Option<UserId>)]
     user_id: Option<String>,
 }
 
+/// The notifications sent to a user, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/notifications",
+    operation_id = "list_notifications",
+    tag = "notifications",
+    params(ListQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = OK, description = "One page of notifications", body = Page<Notification>),
+        (status = BAD_REQUEST, description = "A query parameter is invalid", body = Problem, content_type = PROBLEM_JSON),
+        (status = FORBIDDEN, description = "Another user's notifications, and the caller is no admin", body = Problem, content_type = PROBLEM_JSON),
+    )
+)]
 async fn list(
     State(state): State<AppState>,
     caller: AuthUser,

@@ -21,14 +21,14 @@ pub const CONSUMED_TOPICS: &[&str] = &[
 ];
 
 /// How a notification reaches its user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Channel {
     Email,
 }
 
 /// Whether the sender took the notification.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryStatus {
     /// Recorded, not yet handed to the sender.
@@ -39,7 +39,7 @@ pub enum DeliveryStatus {
 }
 
 /// One message to one user, caused by one event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Notification {
     pub id: Uuid,
     pub user_id: UserId,

@@ -5,15 +5,18 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRef, Path, Query, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
-use platform::ApiError;
 use platform::auth::{AuthUser, JwtKeys};
+use platform::error::Problem;
+use platform::{ApiError, PROBLEM_JSON};
 use serde::Deserialize;
 use shared_types::{OrderId, Page};
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::models::Order;
-use crate::service::{OrderService, Placed};
+use crate::service::{OrderAccepted, OrderService, PlaceOrderRequest, Placed};
 
 /// The request header carrying the client's idempotency key.
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
@@ -35,13 +38,37 @@ impl FromRef<AppState> for JwtKeys {
     }
 }
 
+/// The routes, each with its part of the API document: the router and the document are
+/// made from this one list, so they cannot disagree.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(place_order, list_orders))
+        .routes(routes!(get_order))
+        .routes(routes!(cancel_order))
+}
+
 /// The routes of the order service.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/api/v1/orders", post(place_order).get(list_orders))
-        .route("/api/v1/orders/{id}", get(get_order))
-        .route("/api/v1/orders/{id}/cancel", post(cancel_order))
-        .with_state(state)
+    let (router, _) = routes().split_for_parts();
+    router.with_state(state)
+}
+
+/// The service's part of the API document.
+#[must_use]
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = routes().into_openapi();
+    // A checkout's body may be left out (`#[utoipa::path]` would call it required, or allow
+    // `null`, which is refused).
+    if let Some(body) = doc
+        .paths
+        .paths
+        .get_mut("/api/v1/orders")
+        .and_then(|item| item.post.as_mut())
+        .and_then(|operation| operation.request_body.as_mut())
+    {
+        body.required = Some(utoipa::openapi::Required::False);
+    }
+    doc
 }
 
 fn parse_id(raw: &str) -> Result<OrderId, ApiError> {
@@ -49,7 +76,30 @@ fn parse_id(raw: &str) -> Result<OrderId, ApiError> {
         .map_err(|_| ApiError::bad_request(format!("`{raw}` is not an order id")))
 }
 
-/// `POST /api/v1/orders`: checkout from the caller's cart, once per `Idempotency-Key`.
+/// Checkout from the caller's cart, once per `Idempotency-Key`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/orders",
+    tag = "orders",
+    description = "Checks out the caller's cart: the order is created `pending` and the checkout \
+        saga reserves stock and charges the payment. A repeated `Idempotency-Key` with the same \
+        body gets the first answer again, marked `Idempotent-Replayed: true`.",
+    params(
+        ("Idempotency-Key" = String, Header, description = "Makes a retried checkout place one order; 1 to 255 visible ASCII characters"),
+    ),
+    request_body(content = PlaceOrderRequest, description = "Optional: the total the customer saw"),
+    security(("bearer" = [])),
+    responses(
+        (status = ACCEPTED, description = "The order is placed and the saga runs", body = OrderAccepted,
+            headers(
+                ("Location" = String, description = "The order's URL"),
+                ("Idempotent-Replayed" = String, description = "`true` when this answers an earlier request with the same key"),
+            )),
+        (status = BAD_REQUEST, description = "No or a bad `Idempotency-Key`, or the body is not JSON", body = Problem, content_type = PROBLEM_JSON),
+        (status = CONFLICT, description = "A request with the same key is still in progress", body = Problem, content_type = PROBLEM_JSON),
+        (status = UNPROCESSABLE_ENTITY, description = "The cart is empty, totals other than expected, or the key was used with another body", body = Problem, content_type = PROBLEM_JSON),
+    )
+)]
 async fn place_order(
     State(state): State<AppState>,
     user: AuthUser,
@@ -81,13 +131,28 @@ async fn place_order(
 }
 
 /// Query of a listing.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PageQuery {
+    /// The page, from 1 (default 1).
     page: Option<u32>,
+    /// Orders per page (default 20, at most the configured maximum, 100 unless changed).
+    #[param(minimum = 1)]
     per_page: Option<u32>,
 }
 
-/// `GET /api/v1/orders`: the caller's orders, newest first.
+/// The caller's orders, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/orders",
+    tag = "orders",
+    params(PageQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = OK, description = "One page of the caller's orders", body = Page<Order>),
+        (status = BAD_REQUEST, description = "A query parameter is invalid", body = Problem, content_type = PROBLEM_JSON),
+    )
+)]
 async fn list_orders(
     State(state): State<AppState>,
     user: AuthUser,
@@ -110,7 +175,20 @@ async fn list_orders(
     ))
 }
 
-/// `GET /api/v1/orders/{id}`: one order with its status history (owner or admin).
+/// One order with its status history (owner or admin).
+#[utoipa::path(
+    get,
+    path = "/api/v1/orders/{id}",
+    tag = "orders",
+    params(("id" = OrderId, Path, description = "The order")),
+    security(("bearer" = [])),
+    responses(
+        (status = OK, description = "The order", body = Order),
+        (status = BAD_REQUEST, description = "`id` is not an order id", body = Problem, content_type = PROBLEM_JSON),
+        (status = FORBIDDEN, description = "Another user's order, and the caller is no admin", body = Problem, content_type = PROBLEM_JSON),
+        (status = NOT_FOUND, description = "No such order", body = Problem, content_type = PROBLEM_JSON),
+    )
+)]
 async fn get_order(
     State(state): State<AppState>,
     user: AuthUser,
@@ -120,7 +198,21 @@ async fn get_order(
     Ok(Json(state.service.get_order(&user.claims, id).await?))
 }
 
-/// `POST /api/v1/orders/{id}/cancel`: cancels the order (owner or admin).
+/// Cancels the order (owner or admin).
+#[utoipa::path(
+    post,
+    path = "/api/v1/orders/{id}/cancel",
+    tag = "orders",
+    params(("id" = OrderId, Path, description = "The order")),
+    security(("bearer" = [])),
+    responses(
+        (status = OK, description = "The cancelled order", body = Order),
+        (status = BAD_REQUEST, description = "`id` is not an order id", body = Problem, content_type = PROBLEM_JSON),
+        (status = FORBIDDEN, description = "Another user's order, and the caller is no admin", body = Problem, content_type = PROBLEM_JSON),
+        (status = NOT_FOUND, description = "No such order", body = Problem, content_type = PROBLEM_JSON),
+        (status = CONFLICT, description = "The order is already cancelled", body = Problem, content_type = PROBLEM_JSON),
+    )
+)]
 async fn cancel_order(
     State(state): State<AppState>,
     user: AuthUser,

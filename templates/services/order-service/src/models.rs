@@ -7,13 +7,13 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared_events::{EventEnvelope, OrderCancelled, OrderConfirmed, OrderLine};
-use shared_types::{Money, MoneyError, OrderId, UserId};
+use shared_types::{Money, MoneyError, OrderId, ProductId, UserId};
 
 /// The reason recorded when the customer (or an admin on their behalf) cancels.
 pub const CANCELLED_BY_CUSTOMER: &str = "cancelled by customer";
 
 /// Where an order is in the checkout saga.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OrderStatus {
     /// Placed; waiting for inventory to hold the stock.
@@ -122,7 +122,7 @@ pub fn next_status(
 }
 
 /// One entry of an order's status history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StatusChange {
     pub status: OrderStatus,
     pub at: DateTime<Utc>,
@@ -131,10 +131,11 @@ pub struct StatusChange {
 }
 
 /// An order: what the customer bought, at which prices, and where it is in the saga.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Order {
     pub id: OrderId,
     pub user_id: UserId,
+    #[schema(value_type = Vec<OrderLineSchema>)]
     pub lines: Vec<OrderLine>,
     pub total: Money,
     pub status: OrderStatus,
@@ -142,6 +143,18 @@ pub struct Order {
     pub status_history: Vec<StatusChange>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+// The schema of `OrderLine` in the API document: `OrderLine` is an event type of
+// `shared-events`, which knows nothing of OpenAPI. A test keeps the two alike.
+/// One line of an order: what, how many, at what unit price.
+#[derive(utoipa::ToSchema)]
+#[schema(as = OrderLine)]
+#[allow(dead_code, reason = "only its schema is used")]
+pub struct OrderLineSchema {
+    pub product_id: ProductId,
+    pub quantity: u32,
+    pub unit_price: Money,
 }
 
 /// Why an order cannot be placed from the given lines.
@@ -403,5 +416,23 @@ mod tests {
         let before = order.clone();
         assert!(order.apply(&E::PaymentSucceeded, Utc::now()).is_err());
         assert_eq!(order, before);
+    }
+
+    #[test]
+    fn the_documented_order_line_has_the_fields_an_order_line_serializes() {
+        let line = OrderLine {
+            product_id: ProductId::new(),
+            quantity: 2,
+            unit_price: Money::new(199, Currency::Usd),
+        };
+        let serialized = serde_json::to_value(&line).unwrap();
+        let serialized: Vec<&String> = serialized.as_object().unwrap().keys().collect();
+        let utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::Object(schema)) =
+            <OrderLineSchema as utoipa::PartialSchema>::schema()
+        else {
+            panic!("OrderLineSchema is not an object schema");
+        };
+        let documented: Vec<&String> = schema.properties.keys().collect();
+        assert_eq!(documented, serialized);
     }
 }

@@ -80,13 +80,21 @@ impl CartReader for HttpCartReader {
 }
 
 /// The optional body of `POST /api/v1/orders`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlaceOrderRequest {
     /// The total the customer saw; if the cart now totals something else (a price changed),
     /// the order is refused rather than charged differently.
     #[serde(default)]
     pub expected_total: Option<Money>,
+}
+
+/// The body of a `202 Accepted` to `POST /api/v1/orders`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct OrderAccepted {
+    pub order_id: OrderId,
+    /// Always `pending`: the saga has just started.
+    pub status: OrderStatus,
 }
 
 /// The answer to `POST /api/v1/orders`: the stored response, and whether it is a replay.
@@ -291,7 +299,11 @@ impl OrderService {
         let id = order.id;
         let response = StoredResponse {
             status: 202,
-            body: serde_json::json!({ "order_id": id, "status": OrderStatus::Pending }),
+            body: serde_json::to_value(OrderAccepted {
+                order_id: id,
+                status: OrderStatus::Pending,
+            })
+            .map_err(ApiError::internal)?,
             location: Some(format!("/api/v1/orders/{id}")),
         };
         let completes = Completion {

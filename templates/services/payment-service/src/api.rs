@@ -4,12 +4,15 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRef, Path, Query, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
-use platform::ApiError;
 use platform::auth::{AuthUser, JwtKeys};
+use platform::error::Problem;
+use platform::{ApiError, PROBLEM_JSON};
 use serde::Deserialize;
 use shared_types::{Money, OrderId, PaymentId};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::models::{ChargeRequest, Payment, PaymentStatus};
 use crate::service::{Charge, PaymentService};
@@ -32,13 +35,25 @@ impl FromRef<AppState> for JwtKeys {
     }
 }
 
+/// The routes, each with its part of the API document: the router and the document are
+/// made from this one list, so they cannot disagree.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(create, list))
+        .routes(routes!(get_one))
+        .routes(routes!(refund))
+}
+
 /// The routes of the payment service.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/api/v1/payments", post(create).get(list))
-        .route("/api/v1/payments/{id}", get(get_one))
-        .route("/api/v1/payments/{id}/refund", post(refund))
-        .with_state(state)
+    let (router, _) = routes().split_for_parts();
+    router.with_state(state)
+}
+
+/// The service's part of the API document.
+#[must_use]
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().into_openapi()
 }
 
 fn parse_id(raw: &str) -> Result<PaymentId, ApiError> {
@@ -47,15 +62,37 @@ fn parse_id(raw: &str) -> Result<PaymentId, ApiError> {
 }
 
 /// Body of `POST /api/v1/payments`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreatePayment {
     order_id: OrderId,
     amount: Money,
 }
 
-/// `POST /api/v1/payments`: charges the caller once per `Idempotency-Key`. 201 with the
-/// payment, or 402 if the provider declined (recorded as failed; a repeat gets the same 402).
+/// Charges the caller once per `Idempotency-Key`.
+///
+/// 201 with the payment, or 402 if the provider declined (recorded as failed; a repeat gets the
+/// same 402).
+#[utoipa::path(
+    post,
+    path = "/api/v1/payments",
+    operation_id = "create_payment",
+    tag = "payments",
+    params(
+        ("Idempotency-Key" = String, Header, description = "Makes a retried charge charge once; 1 to 255 visible ASCII characters"),
+    ),
+    request_body = CreatePayment,
+    security(("bearer" = [])),
+    responses(
+        (status = CREATED, description = "The payment", body = Payment,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this answers an earlier request with the same key"))),
+        (status = BAD_REQUEST, description = "No or a bad `Idempotency-Key`, or the body is not JSON", body = Problem, content_type = PROBLEM_JSON),
+        (status = PAYMENT_REQUIRED, description = "The provider declined; nothing was charged", body = Problem, content_type = PROBLEM_JSON,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this answers an earlier request with the same key"))),
+        (status = CONFLICT, description = "The order is cancelled, or a charge with the key is in progress", body = Problem, content_type = PROBLEM_JSON),
+        (status = UNPROCESSABLE_ENTITY, description = "A field is invalid, or the key was used for another charge", body = Problem, content_type = PROBLEM_JSON),
+    )
+)]
 async fn create(
     State(state): State<AppState>,
     user: AuthUser,
@@ -97,12 +134,28 @@ async fn create(
 }
 
 /// Query of `GET /api/v1/payments`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// The order whose payments to list.
+    #[param(required = true, value_type = OrderId)]
     order_id: Option<String>,
 }
 
-/// `GET /api/v1/payments?order_id=`: the payments of an order (its payer or an admin).
+/// The payments of an order (its payer or an admin).
+#[utoipa::path(
+    get,
+    path = "/api/v1/payments",
+    operation_id = "list_payments",
+    tag = "payments",
+    params(ListQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = OK, description = "The order's payments", body = Vec<Payment>),
+        (status = BAD_REQUEST, description = "`order_id` is missing or not an order id", body = Problem, content_type = PROBLEM_JSON),
+        (status = FORBIDDEN, description = "Another user's order, and the caller is no admin", body = Problem, content_type = PROBLEM_JSON),
+    )
+)]
 async fn list(
     State(state): State<AppState>,
     user: AuthUser,
@@ -120,7 +173,21 @@ async fn list(
     ))
 }
 
-/// `GET /api/v1/payments/{id}` (its payer or an admin).
+/// One payment (its payer or an admin).
+#[utoipa::path(
+    get,
+    path = "/api/v1/payments/{id}",
+    operation_id = "get_payment",
+    tag = "payments",
+    params(("id" = PaymentId, Path, description = "The payment")),
+    security(("bearer" = [])),
+    responses(
+        (status = OK, description = "The payment", body = Payment),
+        (status = BAD_REQUEST, description = "`id` is not a payment id", body = Problem, content_type = PROBLEM_JSON),
+        (status = FORBIDDEN, description = "Another user's payment, and the caller is no admin", body = Problem, content_type = PROBLEM_JSON),
+        (status = NOT_FOUND, description = "No such payment", body = Problem, content_type = PROBLEM_JSON),
+    )
+)]
 async fn get_one(
     State(state): State<AppState>,
     user: AuthUser,
@@ -130,7 +197,22 @@ async fn get_one(
     Ok(Json(state.service.get(&user.claims, id).await?))
 }
 
-/// `POST /api/v1/payments/{id}/refund` (admin): refunds once; a second refund is 409.
+/// Refunds a payment once (admin); a second refund is 409.
+#[utoipa::path(
+    post,
+    path = "/api/v1/payments/{id}/refund",
+    operation_id = "refund_payment",
+    tag = "payments",
+    params(("id" = PaymentId, Path, description = "The payment")),
+    security(("bearer" = [])),
+    responses(
+        (status = OK, description = "The refunded payment", body = Payment),
+        (status = BAD_REQUEST, description = "`id` is not a payment id", body = Problem, content_type = PROBLEM_JSON),
+        (status = FORBIDDEN, description = "The caller is no admin", body = Problem, content_type = PROBLEM_JSON),
+        (status = NOT_FOUND, description = "No such payment", body = Problem, content_type = PROBLEM_JSON),
+        (status = CONFLICT, description = "Already refunded, or not a succeeded payment", body = Problem, content_type = PROBLEM_JSON),
+    )
+)]
 async fn refund(
     State(state): State<AppState>,
     user: AuthUser,

@@ -8,7 +8,7 @@ use shared_events::{EventEnvelope, PaymentFailed, PaymentRefunded, PaymentSuccee
 use shared_types::{Money, OrderId, PaymentId, UserId};
 
 /// Where a payment is. Serialized flat into the payment: `"status": "failed", "reason": …`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "status", rename_all = "lowercase")]
 pub enum PaymentStatus {
     /// Claimed; the provider has not answered yet.
@@ -35,7 +35,7 @@ impl PaymentStatus {
 }
 
 /// One charge of an order's amount, identified for retries by its idempotency key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Payment {
     pub id: PaymentId,
     pub order_id: OrderId,

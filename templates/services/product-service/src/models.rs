@@ -13,7 +13,7 @@ pub const MAX_PER_PAGE: u32 = 100;
 
 /// A catalogue entry. Inactive products are kept (orders refer to them) but are not listed and
 /// cannot be added to a cart.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Product {
     pub id: ProductId,
     pub name: String,
@@ -66,7 +66,7 @@ fn valid_price(price: Money) -> Result<Money, ValidationError> {
 }
 
 /// A product to create.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct NewProduct {
     pub name: String,
     #[serde(default)]
@@ -90,7 +90,7 @@ impl NewProduct {
 }
 
 /// A change to a product: only the given fields change.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 pub struct ProductPatch {
     pub name: Option<String>,
     pub description: Option<String>,

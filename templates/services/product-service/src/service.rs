@@ -23,16 +23,17 @@ impl From<RepositoryError> for ApiError {
 }
 
 /// Stock as the catalogue shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Stock {
     pub available: u32,
 }
 
 /// A product with its stock; `stock` is `null` when inventory could not be asked.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProductDetail {
     #[serde(flatten)]
     pub product: Product,
+    #[schema(required = true)]
     pub stock: Option<Stock>,
 }
 

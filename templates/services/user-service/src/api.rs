@@ -2,12 +2,16 @@
 
 use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use platform::ApiError;
+use platform::PROBLEM_JSON;
 use platform::auth::{AuthUser, JwtKeys};
+use platform::error::Problem;
 use serde::Deserialize;
 use shared_types::UserId;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::models::UserView;
 use crate::service::{ProfileChange, TokenPair, UserService};
@@ -34,27 +38,53 @@ impl FromRef<AppState> for JwtKeys {
 /// JSON body extractor whose rejections are problem+json.
 type Body<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
 
-/// The service's routes.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/api/v1/auth/register", post(register))
-        .route("/api/v1/auth/login", post(login))
-        .route("/api/v1/auth/refresh", post(refresh))
-        .route("/api/v1/auth/logout", post(logout))
-        .route("/api/v1/auth/password-reset", post(request_reset))
-        .route("/api/v1/auth/password-reset/confirm", post(confirm_reset))
-        .route("/api/v1/users/me", get(me))
-        .route("/api/v1/users/{id}", get(profile).patch(update_profile))
-        .with_state(state)
+/// The routes, each with its part of the API document: the router and the document are
+/// made from this one list, so they cannot disagree.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(request_reset))
+        .routes(routes!(confirm_reset))
+        .routes(routes!(me))
+        .routes(routes!(profile, update_profile))
 }
 
-#[derive(Debug, Deserialize)]
+/// The service's routes.
+pub fn router(state: AppState) -> Router {
+    let (router, _) = routes().split_for_parts();
+    router.with_state(state)
+}
+
+/// The service's part of the API document.
+#[must_use]
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().into_openapi()
+}
+
+/// Body of `POST /api/v1/auth/register`.
+#[derive(Debug, Deserialize, ToSchema)]
 struct RegisterRequest {
     email: String,
     password: String,
     name: String,
 }
 
+/// Creates an account.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/register",
+    tag = "auth",
+    request_body = RegisterRequest,
+    responses(
+        (status = CREATED, description = "The new account", body = UserView),
+        (status = BAD_REQUEST, description = "The body is not JSON", body = Problem, content_type = PROBLEM_JSON),
+        (status = CONFLICT, description = "The email is taken", body = Problem, content_type = PROBLEM_JSON),
+        (status = UNPROCESSABLE_ENTITY, description = "A field is invalid", body = Problem, content_type = PROBLEM_JSON),
+    )
+)]
 async fn register(
     State(state): State<AppState>,
     body: Body<RegisterRequest>,
@@ -67,12 +97,26 @@ async fn register(
     Ok((StatusCode::CREATED, Json(user)))
 }
 
-#[derive(Debug, Deserialize)]
+/// Body of `POST /api/v1/auth/login`.
+#[derive(Debug, Deserialize, ToSchema)]
 struct LoginRequest {
     email: String,
     password: String,
 }
 
+/// Exchanges an email and password for an access and a refresh token.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/login",
+    tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = OK, description = "The tokens", body = TokenPair),
+        (status = BAD_REQUEST, description = "The body is not JSON", body = Problem, content_type = PROBLEM_JSON),
+        (status = UNAUTHORIZED, description = "Unknown email or wrong password", body = Problem, content_type = PROBLEM_JSON),
+        (status = UNPROCESSABLE_ENTITY, description = "A field is missing", body = Problem, content_type = PROBLEM_JSON),
+    )
+)]
 async fn login(
     State(state): State<AppState>,
     body: Body<LoginRequest>,
@@ -86,11 +130,25 @@ async fn login(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+/// Body of `POST /api/v1/auth/refresh` and `POST /api/v1/auth/logout`.
+#[derive(Debug, Deserialize, ToSchema)]
 struct RefreshRequest {
     refresh_token: String,
 }
 
+/// Exchanges a refresh token for new tokens; the old refresh token is used up.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/refresh",
+    tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = OK, description = "The new tokens", body = TokenPair),
+        (status = BAD_REQUEST, description = "The body is not JSON", body = Problem, content_type = PROBLEM_JSON),
+        (status = UNAUTHORIZED, description = "The refresh token is refused", body = Problem, content_type = PROBLEM_JSON),
+        (status = UNPROCESSABLE_ENTITY, description = "A field is missing", body = Problem, content_type = PROBLEM_JSON),
+    )
+)]
 async fn refresh(
     State(state): State<AppState>,
     body: Body<RefreshRequest>,
@@ -99,6 +157,19 @@ async fn refresh(
     Ok(Json(state.service.refresh(&request.refresh_token).await?))
 }
 
+/// Revokes a refresh token of the caller.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/logout",
+    tag = "auth",
+    request_body = RefreshRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = NO_CONTENT, description = "The refresh token no longer works"),
+        (status = BAD_REQUEST, description = "The body is not JSON", body = Problem, content_type = PROBLEM_JSON),
+        (status = UNPROCESSABLE_ENTITY, description = "A field is missing", body = Problem, content_type = PROBLEM_JSON),
+    )
+)]
 async fn logout(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -112,11 +183,25 @@ async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
+/// Body of `POST /api/v1/auth/password-reset`.
+#[derive(Debug, Deserialize, ToSchema)]
 struct ResetRequest {
     email: String,
 }
 
+/// Mails a password-reset token if the email has an account; the answer is the same either way.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/password-reset",
+    operation_id = "request_password_reset",
+    tag = "auth",
+    request_body = ResetRequest,
+    responses(
+        (status = ACCEPTED, description = "A token is on its way if the account exists"),
+        (status = BAD_REQUEST, description = "The body is not JSON", body = Problem, content_type = PROBLEM_JSON),
+        (status = UNPROCESSABLE_ENTITY, description = "A field is missing", body = Problem, content_type = PROBLEM_JSON),
+    )
+)]
 async fn request_reset(
     State(state): State<AppState>,
     body: Body<ResetRequest>,
@@ -126,12 +211,26 @@ async fn request_reset(
     Ok(StatusCode::ACCEPTED)
 }
 
-#[derive(Debug, Deserialize)]
+/// Body of `POST /api/v1/auth/password-reset/confirm`.
+#[derive(Debug, Deserialize, ToSchema)]
 struct ConfirmResetRequest {
     token: String,
     new_password: String,
 }
 
+/// Sets a new password with a reset token.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/password-reset/confirm",
+    operation_id = "confirm_password_reset",
+    tag = "auth",
+    request_body = ConfirmResetRequest,
+    responses(
+        (status = NO_CONTENT, description = "The password is changed"),
+        (status = BAD_REQUEST, description = "The body is not JSON or the token is refused", body = Problem, content_type = PROBLEM_JSON),
+        (status = UNPROCESSABLE_ENTITY, description = "A field is missing or the password is too weak", body = Problem, content_type = PROBLEM_JSON),
+    )
+)]
 async fn confirm_reset(
     State(state): State<AppState>,
     body: Body<ConfirmResetRequest>,
@@ -149,11 +248,38 @@ fn parse_user_id(raw: &str) -> Result<UserId, ApiError> {
         .map_err(|_| ApiError::bad_request(format!("`{raw}` is not a user id")))
 }
 
+/// The caller's own account.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/me",
+    operation_id = "get_current_user",
+    tag = "users",
+    security(("bearer" = [])),
+    responses(
+        (status = OK, description = "The caller's account", body = UserView),
+        (status = NOT_FOUND, description = "The account no longer exists", body = Problem, content_type = PROBLEM_JSON),
+    )
+)]
 async fn me(State(state): State<AppState>, caller: AuthUser) -> Result<Json<UserView>, ApiError> {
     let id = caller.claims.sub;
     Ok(Json(state.service.profile(&caller, id).await?))
 }
 
+/// An account: the caller's own, or any for an admin.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{id}",
+    operation_id = "get_user",
+    tag = "users",
+    params(("id" = UserId, Path, description = "The user")),
+    security(("bearer" = [])),
+    responses(
+        (status = OK, description = "The account", body = UserView),
+        (status = BAD_REQUEST, description = "`id` is not a user id", body = Problem, content_type = PROBLEM_JSON),
+        (status = FORBIDDEN, description = "Another user's account, and the caller is no admin", body = Problem, content_type = PROBLEM_JSON),
+        (status = NOT_FOUND, description = "No such user", body = Problem, content_type = PROBLEM_JSON),
+    )
+)]
 async fn profile(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -163,6 +289,24 @@ async fn profile(
     Ok(Json(state.service.profile(&caller, id).await?))
 }
 
+/// Changes the name or email of an account: the caller's own, or any for an admin.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/users/{id}",
+    operation_id = "update_user",
+    tag = "users",
+    params(("id" = UserId, Path, description = "The user")),
+    request_body = ProfileChange,
+    security(("bearer" = [])),
+    responses(
+        (status = OK, description = "The changed account", body = UserView),
+        (status = BAD_REQUEST, description = "`id` is not a user id, or the body is not JSON", body = Problem, content_type = PROBLEM_JSON),
+        (status = FORBIDDEN, description = "Another user's account, and the caller is no admin", body = Problem, content_type = PROBLEM_JSON),
+        (status = NOT_FOUND, description = "No such user", body = Problem, content_type = PROBLEM_JSON),
+        (status = CONFLICT, description = "The new email is taken", body = Problem, content_type = PROBLEM_JSON),
+        (status = UNPROCESSABLE_ENTITY, description = "A field is invalid", body = Problem, content_type = PROBLEM_JSON),
+    )
+)]
 async fn update_profile(
     State(state): State<AppState>,
     caller: AuthUser,

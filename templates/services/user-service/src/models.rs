@@ -124,9 +124,10 @@ pub struct User {
 }
 
 /// What clients see of an account.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UserView {
     pub id: UserId,
+    #[schema(value_type = String, format = Email)]
     pub email: Email,
     pub name: String,
     pub role: Role,

@@ -117,7 +117,7 @@ impl PasswordHashing {
 }
 
 /// What a successful login or refresh returns.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TokenPair {
     pub access_token: String,
     pub token_type: String,
@@ -127,7 +127,7 @@ pub struct TokenPair {
 }
 
 /// A profile change; absent fields stay as they are.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProfileChange {
     pub name: Option<String>,
     pub email: Option<String>,

@@ -53,4 +53,9 @@ pub trait EventBus: Send + Sync {
         topics: &[&str],
         handler: Arc<dyn EventHandler>,
     ) -> Result<(), BusError>;
+
+    /// Stops consuming and releases the connections, at process exit. Events being handled
+    /// are not acknowledged and are delivered again later (at least once). Nothing to do for a
+    /// bus that holds no connections.
+    async fn close(&self) {}
 }

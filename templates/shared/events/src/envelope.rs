@@ -5,6 +5,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use shared_types::EventId;
 
+use crate::trace::{self, TraceContext};
+
 /// A typed event payload and the topic it travels on.
 pub trait Event: Serialize + DeserializeOwned {
     /// The topic, which is also the envelope's `event_type`.
@@ -25,10 +27,15 @@ pub struct EventEnvelope {
     pub version: u16,
     pub aggregate_id: String,
     pub data: serde_json::Value,
+    /// The W3C `traceparent` of the trace this event belongs to (see [`crate::trace`]).
+    /// Absent in envelopes written before it existed, which then start a new trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 impl EventEnvelope {
-    /// Wraps a typed event with a new id and the current time.
+    /// Wraps a typed event with a new id, the current time, and a trace context that continues
+    /// the trace of the event being handled on this task (or starts a new one).
     ///
     /// # Panics
     /// Never for the event types of this crate: they serialize to JSON without fail.
@@ -41,6 +48,7 @@ impl EventEnvelope {
             version: E::VERSION,
             aggregate_id: event.aggregate_id(),
             data: serde_json::to_value(event).expect("event payloads are plain data"),
+            traceparent: Some(trace::for_new_event().to_string()),
         }
     }
 
@@ -54,6 +62,12 @@ impl EventEnvelope {
             )));
         }
         serde_json::from_value(self.data.clone())
+    }
+
+    /// The envelope's trace context, if it carries a valid one.
+    #[must_use]
+    pub fn trace_context(&self) -> Option<TraceContext> {
+        self.traceparent.as_deref()?.parse().ok()
     }
 
     /// The topic this envelope is published on.

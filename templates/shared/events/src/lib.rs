@@ -1,14 +1,17 @@
 //! Events: the envelope every message travels in, the typed payloads of each topic, and the
 //! `EventBus` the services publish to and consume from. The in-memory bus serves tests and the
-//! devstack; a broker-backed bus implements the same trait.
+//! devstack; [`KafkaEventBus`] carries events between processes through a Kafka broker.
 
 mod bus;
 mod envelope;
+pub mod kafka;
 mod memory;
 pub mod topics;
+pub mod trace;
 mod types;
 
 pub use bus::{BusError, EventBus, EventHandler, HandlerError};
 pub use envelope::{Event, EventEnvelope};
+pub use kafka::{KafkaConfig, KafkaEventBus};
 pub use memory::{DeadLetter, InMemoryEventBus};
 pub use types::*;

@@ -10,6 +10,7 @@ use tokio::sync::{Notify, mpsc};
 use crate::bus::{BusError, EventBus, EventHandler};
 use crate::envelope::EventEnvelope;
 use crate::topics;
+use crate::trace::{self, TraceContext};
 
 /// An event a group gave up on, with the last error.
 #[derive(Debug, Clone)]
@@ -131,7 +132,8 @@ impl EventBus for InMemoryEventBus {
             while let Some(event) = receiver.recv().await {
                 let mut attempt = 1;
                 loop {
-                    match handler.handle(&event).await {
+                    let context = event.trace_context().unwrap_or_else(TraceContext::new_root);
+                    match trace::scope(context, handler.handle(&event)).await {
                         Ok(()) => break,
                         Err(err) if attempt < bus.max_attempts => {
                             tracing::warn!(%group, event_id = %event.event_id, attempt, error = %err, "handler failed; retrying");

@@ -1,21 +1,64 @@
-//! Which event bus a unit uses. With nothing configured it is the in-memory bus, and the
-//! start-up log says that events then stay inside this process. [`InMemoryStore`] is what an
-//! in-memory repository keeps: its state and the bus its changes are announced on.
+//! Which event bus a unit uses: Kafka when `KAFKA_BROKERS` is set, otherwise the in-memory
+//! bus, and the start-up log says which (with the in-memory bus, events stay inside this
+//! process). [`InMemoryStore`] is what an in-memory repository keeps: its state and the bus its
+//! changes are announced on.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use shared_events::{BusError, EventBus, EventEnvelope, InMemoryEventBus};
+use anyhow::Context as _;
+use shared_events::{
+    BusError, EventBus, EventEnvelope, InMemoryEventBus, KafkaConfig, KafkaEventBus,
+};
 
 use crate::topology::Unit;
 
-/// The event bus for `unit`, chosen from the environment.
+/// The variable naming the Kafka bootstrap servers (`host:port`, comma-separated).
+pub const KAFKA_BROKERS: &str = "KAFKA_BROKERS";
+
+/// The event bus for `unit`, chosen from the environment: Kafka at `KAFKA_BROKERS` (connected
+/// now, so an unreachable broker stops the start-up), in memory when it is unset or empty.
+pub async fn from_env(unit: Unit) -> anyhow::Result<Arc<dyn EventBus>> {
+    let Some(config) = kafka_config_from_env(unit.name) else {
+        tracing::info!(
+            service = unit.name,
+            "event bus: in-memory (events stay inside this process; set KAFKA_BROKERS for Kafka, or run the devstack to see the whole saga)"
+        );
+        return Ok(Arc::new(InMemoryEventBus::default()));
+    };
+    let brokers = config.brokers.clone();
+    let bus = connect(config).await?;
+    tracing::info!(service = unit.name, %brokers, "event bus: Kafka");
+    Ok(Arc::new(bus))
+}
+
+/// The Kafka settings of `KAFKA_BROKERS` for a client named `client_id`; `None` when it is
+/// unset or blank.
 #[must_use]
-pub fn from_env(unit: Unit) -> Arc<dyn EventBus> {
-    tracing::info!(
-        service = unit.name,
-        "event bus: in-memory (events stay inside this process; run the devstack to see the whole saga)"
-    );
-    Arc::new(InMemoryEventBus::default())
+pub fn kafka_config_from_env(client_id: &str) -> Option<KafkaConfig> {
+    brokers(std::env::var(KAFKA_BROKERS).ok()).map(|brokers| KafkaConfig::new(brokers, client_id))
+}
+
+/// Connects to the Kafka brokers of `KAFKA_BROKERS`; fails when it is unset or unreachable.
+pub async fn kafka_from_env(unit: Unit) -> anyhow::Result<KafkaEventBus> {
+    let Some(config) = kafka_config_from_env(unit.name) else {
+        anyhow::bail!("{KAFKA_BROKERS} is unset: it names the Kafka brokers, e.g. 127.0.0.1:9092");
+    };
+    connect(config).await
+}
+
+/// Connects to the brokers of `config`, naming `KAFKA_BROKERS` when they cannot be reached.
+pub async fn connect(config: KafkaConfig) -> anyhow::Result<KafkaEventBus> {
+    let brokers = config.brokers.clone();
+    KafkaEventBus::connect(config)
+        .await
+        .with_context(|| format!("{KAFKA_BROKERS}={brokers}: cannot reach the Kafka brokers"))
+}
+
+/// The brokers named by a `KAFKA_BROKERS` value; `None` when it is unset or blank.
+fn brokers(value: Option<String>) -> Option<String> {
+    value
+        .map(|value| value.trim().to_owned())
+        .filter(|value| !value.is_empty())
 }
 
 /// A repository's state `S` in process memory and the bus its changes are announced on: a change
@@ -88,6 +131,31 @@ mod tests {
         ) -> Result<(), BusError> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn blank_kafka_brokers_mean_in_memory() {
+        assert_eq!(brokers(None), None);
+        assert_eq!(brokers(Some(" ".to_owned())), None);
+        assert_eq!(
+            brokers(Some(" 127.0.0.1:9092 ".to_owned())).as_deref(),
+            Some("127.0.0.1:9092")
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_broker_is_an_error_naming_the_variable() {
+        // Port 1 on loopback refuses at once: no broker needed to see the start-up error.
+        let mut config = KafkaConfig::new("127.0.0.1:1", "test");
+        config.connect_timeout = std::time::Duration::from_secs(2);
+        let Err(err) = connect(config).await else {
+            panic!("nothing listens on 127.0.0.1:1");
+        };
+        let message = format!("{err:#}");
+        assert!(
+            message.starts_with("KAFKA_BROKERS=127.0.0.1:1: cannot reach the Kafka brokers"),
+            "{message}"
+        );
     }
 
     #[tokio::test]

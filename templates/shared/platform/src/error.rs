@@ -13,13 +13,20 @@ pub struct ApiError {
     pub detail: String,
 }
 
+/// The media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
 /// The problem+json body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Problem {
+    /// Always `about:blank`: the status says what kind of problem it is.
     #[serde(rename = "type")]
     pub kind: String,
+    /// The status's reason phrase.
     pub title: String,
+    /// The HTTP status code.
     pub status: u16,
+    /// What went wrong, for a person to read.
     pub detail: String,
 }
 
@@ -76,12 +83,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
-        (
-            self.status,
-            [(header::CONTENT_TYPE, "application/problem+json")],
-            body,
-        )
-            .into_response()
+        (self.status, [(header::CONTENT_TYPE, PROBLEM_JSON)], body).into_response()
     }
 }
 

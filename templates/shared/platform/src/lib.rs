@@ -20,7 +20,7 @@ pub mod telemetry;
 pub mod topology;
 
 pub use config::ServiceConfig;
-pub use error::ApiError;
+pub use error::{ApiError, PROBLEM_JSON};
 
 /// A uniformly distributed number in `[0, 1)`, from the operating system's randomness.
 #[must_use]

@@ -119,7 +119,11 @@ pub type StartFn<F> =
 /// With `migrate` as the first command-line argument it instead applies `migrator` to the
 /// database of `DATABASE_URL` and exits (what a Kubernetes Job or init container runs before
 /// the new version starts); that fails when `DATABASE_URL` is unset or the unit has no
-/// migrations (`None`).
+/// migrations (`None`). With `healthcheck` it asks the unit running on this host's configured
+/// port for `/ready` and exits 0 only on `200`: the container healthcheck of an image that has
+/// no shell or curl. With `create-topics` it creates every topic of the model and its
+/// dead-letter topic on the Kafka brokers of `KAFKA_BROKERS` and exits (any unit can; topics
+/// that exist are left alone).
 pub async fn run<F>(
     unit: crate::topology::Unit,
     start: StartFn<F>,
@@ -132,16 +136,21 @@ where
     crate::telemetry::init(config.log_format);
     match Command::parse(std::env::args().skip(1))? {
         Command::Migrate => return migrate_only(unit, migrator).await,
+        Command::Healthcheck => return healthcheck(&config),
+        Command::CreateTopics => return create_topics(unit).await,
         Command::Serve => {}
     }
     if config.jwt_secret == crate::config::DEV_JWT_SECRET {
         tracing::warn!("JWT_SECRET is unset: signing with the development secret");
     }
-    let bus = crate::bus::from_env(unit);
+    let bus = crate::bus::from_env(unit).await?;
     let readiness = Readiness::default();
     let listener = bind(&config).await?;
-    let router = start(config, bus, readiness.clone()).await?;
-    serve(unit.name, listener, router, readiness, shutdown_signal()).await
+    let router = start(config, bus.clone(), readiness.clone()).await?;
+    let served = serve(unit.name, listener, router, readiness, shutdown_signal()).await;
+    // Leave the consumer groups now rather than when the broker notices the silence.
+    bus.close().await;
+    served
 }
 
 /// What the command line asks a unit's binary to do.
@@ -151,6 +160,10 @@ enum Command {
     Serve,
     /// `migrate`: apply the database migrations and exit.
     Migrate,
+    /// `healthcheck`: exit 0 when the running unit answers `/ready` with `200`.
+    Healthcheck,
+    /// `create-topics`: create every topic and its dead-letter topic on Kafka and exit.
+    CreateTopics,
 }
 
 impl Command {
@@ -158,11 +171,40 @@ impl Command {
         match (args.next().as_deref(), args.next()) {
             (None, _) => Ok(Self::Serve),
             (Some("migrate"), None) => Ok(Self::Migrate),
+            (Some("healthcheck"), None) => Ok(Self::Healthcheck),
+            (Some("create-topics"), None) => Ok(Self::CreateTopics),
             (Some(other), _) => anyhow::bail!(
-                "unknown arguments starting with `{other}`: run without arguments to serve, or `migrate` to apply the database migrations"
+                "unknown arguments starting with `{other}`: run without arguments to serve, `migrate` to apply the database migrations, `healthcheck` to probe a running unit, or `create-topics` to create the Kafka topics"
             ),
         }
     }
+}
+
+/// One `GET /ready` to the unit listening on `config.bind` (on loopback when it binds every
+/// address), with std only so that it works in a distroless image.
+fn healthcheck(config: &ServiceConfig) -> anyhow::Result<()> {
+    use std::io::{Read, Write};
+    use std::time::Duration;
+
+    let mut addr = config.bind;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+    }
+    let timeout = Duration::from_secs(2);
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout)
+        .map_err(|err| anyhow::anyhow!("{} is not listening on {addr}: {err}", config.unit.name))?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    stream.write_all(b"GET /ready HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+    let mut head = [0_u8; 12];
+    stream.read_exact(&mut head)?;
+    let status = String::from_utf8_lossy(&head[9..12]).into_owned();
+    anyhow::ensure!(
+        status == "200",
+        "{} on {addr} is not ready: /ready answered {status}",
+        config.unit.name
+    );
+    Ok(())
 }
 
 async fn migrate_only(
@@ -186,6 +228,20 @@ async fn migrate_only(
     Ok(())
 }
 
+async fn create_topics(unit: crate::topology::Unit) -> anyhow::Result<()> {
+    let bus = crate::bus::kafka_from_env(unit).await?;
+    let created = bus.create_topics(shared_events::topics::ALL).await;
+    shared_events::EventBus::close(&bus).await;
+    let created = created?;
+    tracing::info!(
+        service = unit.name,
+        topics = shared_events::topics::ALL.len() * 2,
+        ?created,
+        "Kafka topics and dead-letter topics exist"
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use axum::extract::ConnectInfo;
@@ -201,6 +257,8 @@ mod tests {
     fn the_command_line_selects_serving_or_migrating() {
         assert_eq!(parse(&[]).unwrap(), Command::Serve);
         assert_eq!(parse(&["migrate"]).unwrap(), Command::Migrate);
+        assert_eq!(parse(&["healthcheck"]).unwrap(), Command::Healthcheck);
+        assert_eq!(parse(&["create-topics"]).unwrap(), Command::CreateTopics);
         assert!(parse(&["migrate", "now"]).is_err());
         assert!(
             parse(&["serve"])
@@ -208,6 +266,51 @@ mod tests {
                 .to_string()
                 .contains("`migrate`")
         );
+    }
+
+    #[tokio::test]
+    async fn healthcheck_passes_only_while_the_unit_is_ready() {
+        let unit = crate::topology::Unit {
+            name: "probe",
+            port: 0,
+            env_prefix: "PROBE",
+            routes: &[],
+        };
+        let readiness = Readiness::default();
+        let router = app(
+            "probe",
+            Router::new(),
+            ChaosConfig::default(),
+            readiness.clone(),
+        );
+        let listener = TcpListener::bind("0.0.0.0:0").await.unwrap();
+        let mut config = ServiceConfig::for_tests(unit);
+        config.bind = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(serve(
+            "probe",
+            listener,
+            router,
+            readiness.clone(),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        let probe = config.clone();
+        tokio::task::spawn_blocking(move || healthcheck(&probe))
+            .await
+            .unwrap()
+            .unwrap();
+        readiness.set(false);
+        let probe = config.clone();
+        let err = tokio::task::spawn_blocking(move || healthcheck(&probe))
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert!(err.to_string().contains("not ready"), "{err}");
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
+        assert!(healthcheck(&config).is_err());
     }
 
     #[tokio::test]

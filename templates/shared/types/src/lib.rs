@@ -9,11 +9,13 @@ pub use ids::{EventId, OrderId, PaymentId, ProductId, UserId};
 pub use money::{Currency, Money, MoneyError};
 
 /// One page of a listing, with what a client needs to ask for the next.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
+    /// This page's number, from 1.
     pub page: u32,
     pub per_page: u32,
+    /// How many items all pages hold together.
     pub total: u64,
 }
 

@@ -6,7 +6,9 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// ISO 4217 currencies the platform accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, utoipa::ToSchema,
+)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Currency {
     #[default]
@@ -26,8 +28,9 @@ impl fmt::Display for Currency {
 }
 
 /// An amount of money: `amount_minor` cents of `currency`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Money {
+    /// The amount in the currency's minor unit (cents).
     pub amount_minor: i64,
     pub currency: Currency,
 }

@@ -1,0 +1,690 @@
+//! The Kafka bus, on the pure-Rust client `krafka`.
+//!
+//! Publishing: one record per envelope on the envelope's topic, keyed by its aggregate id (so
+//! the events of one order share a partition and keep their order), the envelope's JSON as
+//! value, and headers naming the event type, the event id and the W3C `traceparent`. `publish`
+//! returns only once the broker acknowledged the record (acks = all, idempotent producer): the
+//! outbox relay marks a row published after that.
+//!
+//! Consuming: each `subscribe` is one member of Kafka consumer group `group`. It takes one
+//! record at a time, so a member handles its partitions sequentially (in offset order within
+//! each), runs the handler inside the event's trace context, retries a failure with the
+//! model's backoff (`topics::delivery`), and after the last attempt writes the record to
+//! `<topic>.dlq` with headers naming the group, the error and the attempts. Malformed records
+//! go straight there. Only then — handled or dead-lettered — is the record's offset committed,
+//! so a member that dies in between leaves it to be delivered again (at least once; the
+//! consumers' inboxes make the redelivery harmless).
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use krafka::admin::{CreateTopicsOptions, NewTopic};
+use krafka::consumer::{
+    AutoOffsetReset, Consumer, ConsumerRecord, OffsetAndMetadata, TopicPartition,
+};
+use krafka::error::ErrorCode;
+use krafka::producer::Producer;
+use krafka::{Kafka, KrafkaError, Record};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::bus::{BusError, EventBus, EventHandler};
+use crate::envelope::EventEnvelope;
+use crate::topics::{self, Delivery};
+use crate::trace::{self, TraceContext};
+
+/// Header carrying the envelope's `event_type` (also the topic), for routing without parsing.
+pub const HEADER_EVENT_TYPE: &str = "event-type";
+/// Header carrying the envelope's `event_id`.
+pub const HEADER_EVENT_ID: &str = "event-id";
+/// Header carrying the W3C trace context.
+pub const HEADER_TRACEPARENT: &str = "traceparent";
+/// On a dead-lettered record: the consumer group that gave up.
+pub const HEADER_DLQ_GROUP: &str = "dlq-group";
+/// On a dead-lettered record: the last error.
+pub const HEADER_DLQ_ERROR: &str = "dlq-error";
+/// On a dead-lettered record: how many times the handler ran (0 for a malformed record).
+pub const HEADER_DLQ_ATTEMPTS: &str = "dlq-attempts";
+
+/// Partitions of every topic [`KafkaEventBus::create_topics`] creates: room for three members
+/// per consumer group.
+pub const TOPIC_PARTITIONS: i32 = 3;
+
+/// How long one `poll` waits for records before the member checks for shutdown again.
+const POLL_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// The wait after a failed poll, commit-less dead-lettering or similar broker trouble.
+const BROKER_RETRY: Duration = Duration::from_secs(1);
+
+/// Where and as whom a [`KafkaEventBus`] connects.
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    /// Comma-separated `host:port` bootstrap servers.
+    pub brokers: String,
+    /// The client id the broker sees: the unit's name.
+    pub client_id: String,
+    /// How long connecting (and each broker request) may take.
+    pub connect_timeout: Duration,
+    /// How long a member may be silent before the group gives its partitions to the others.
+    pub session_timeout: Duration,
+    /// The retry budget of every subscription, instead of the model's per-subscription one
+    /// (tests). `None`: `topics::delivery(topic, group)`.
+    pub delivery: Option<Delivery>,
+    /// Put before every topic and group name on the broker (empty: none), so that several
+    /// stacks (tests on one broker) do not see each other's events.
+    pub namespace: String,
+}
+
+impl KafkaConfig {
+    /// Defaults for `brokers` as `client_id`.
+    #[must_use]
+    pub fn new(brokers: impl Into<String>, client_id: impl Into<String>) -> Self {
+        Self {
+            brokers: brokers.into(),
+            client_id: client_id.into(),
+            connect_timeout: Duration::from_secs(10),
+            session_timeout: Duration::from_secs(10),
+            delivery: None,
+            namespace: String::new(),
+        }
+    }
+
+    /// The name of `topic` (or group) on the broker.
+    #[must_use]
+    pub fn on_broker(&self, name: &str) -> String {
+        format!("{}{name}", self.namespace)
+    }
+}
+
+/// The Kafka bus. Cloning shares its connections and consumers.
+#[derive(Clone)]
+pub struct KafkaEventBus {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    kafka: Kafka,
+    producer: Arc<Producer>,
+    config: KafkaConfig,
+    stop: watch::Sender<bool>,
+    members: Mutex<Vec<Member>>,
+}
+
+/// One subscription: its consumer (for the assignment) and the task running it.
+struct Member {
+    consumer: Arc<Consumer>,
+    task: JoinHandle<()>,
+}
+
+impl KafkaEventBus {
+    /// Connects to `config.brokers`; fails when no broker answers within the connect timeout.
+    pub async fn connect(config: KafkaConfig) -> Result<Self, BusError> {
+        let unavailable = |err: &dyn std::fmt::Display| {
+            BusError::Unavailable(format!("Kafka at {}: {err}", config.brokers))
+        };
+        let connecting = Kafka::builder(config.brokers.clone())
+            .client_id(config.client_id.clone())
+            .connect_timeout(config.connect_timeout)
+            .request_timeout(config.connect_timeout.max(Duration::from_secs(30)))
+            .connect();
+        let kafka = tokio::time::timeout(config.connect_timeout, connecting)
+            .await
+            .map_err(|_| unavailable(&format!("no answer within {:?}", config.connect_timeout)))?
+            .map_err(|err| unavailable(&err))?;
+        let producer = kafka
+            .producer()
+            .build()
+            .await
+            .map_err(|err| unavailable(&err))?;
+        let (stop, _) = watch::channel(false);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                kafka,
+                producer: Arc::new(producer),
+                config,
+                stop,
+                members: Mutex::default(),
+            }),
+        })
+    }
+
+    fn members(&self) -> std::sync::MutexGuard<'_, Vec<Member>> {
+        self.inner
+            .members
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Creates each of `topics` and its dead-letter topic ([`TOPIC_PARTITIONS`] partitions,
+    /// the broker's replication factor). A topic that exists already is fine. Answers the
+    /// topics it created.
+    pub async fn create_topics(&self, topics: &[&str]) -> Result<Vec<String>, BusError> {
+        let names: Vec<String> = topics
+            .iter()
+            .map(|topic| self.inner.config.on_broker(topic))
+            .flat_map(|topic| [topics::dead_letter(&topic), topic])
+            .collect();
+        let new_topics = names
+            .iter()
+            .map(|name| NewTopic::new(name.clone(), TOPIC_PARTITIONS, -1))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|err| BusError::Unavailable(format!("invalid topic: {err}")))?;
+        let admin = self.inner.kafka.admin();
+        let outcome = admin
+            .create_topics(new_topics, CreateTopicsOptions::default())
+            .await;
+        let _closed = admin.close().await;
+        let mut created = Vec::new();
+        let mut failures = Vec::new();
+        for (name, result) in
+            outcome.map_err(|err| BusError::Unavailable(format!("CreateTopics: {err}")))?
+        {
+            match result {
+                Ok(()) => created.push(name),
+                Err(err) if already_exists(&err) => {}
+                Err(err) => failures.push(format!("{name}: {err}")),
+            }
+        }
+        if !failures.is_empty() {
+            failures.sort();
+            return Err(BusError::Unavailable(format!(
+                "CreateTopics failed for {}",
+                failures.join("; ")
+            )));
+        }
+        created.sort();
+        Ok(created)
+    }
+
+    /// How many partitions this bus's members hold right now (tests wait for a rebalance).
+    pub async fn assigned_partitions(&self) -> usize {
+        let consumers: Vec<Arc<Consumer>> = self
+            .members()
+            .iter()
+            .map(|member| member.consumer.clone())
+            .collect();
+        let mut total = 0;
+        for consumer in consumers {
+            total += consumer
+                .assignment()
+                .await
+                .values()
+                .map(Vec::len)
+                .sum::<usize>();
+        }
+        total
+    }
+}
+
+fn already_exists(err: &KrafkaError) -> bool {
+    matches!(
+        err,
+        KrafkaError::Broker {
+            code: ErrorCode::TopicAlreadyExists,
+            ..
+        }
+    )
+}
+
+/// The record `event` is published as, on `topic` (its topic, namespaced).
+pub fn event_record(topic: &str, event: &EventEnvelope) -> Result<Record, BusError> {
+    let value = serde_json::to_vec(event)
+        .map_err(|err| BusError::Unavailable(format!("cannot encode event: {err}")))?;
+    // An envelope from before trace contexts (an old outbox row) starts a trace here.
+    let traceparent = event
+        .trace_context()
+        .unwrap_or_else(TraceContext::new_root)
+        .to_string();
+    Ok(Record::new(topic, value)
+        .key(event.aggregate_id.clone())
+        .header(HEADER_EVENT_TYPE, event.event_type.clone())
+        .header(HEADER_EVENT_ID, event.event_id.0.to_string())
+        .header(HEADER_TRACEPARENT, traceparent))
+}
+
+/// The envelope in `record`, read from `topic` (the record's topic without the namespace), or
+/// why it is malformed.
+pub fn decode(record: &ConsumerRecord, topic: &str) -> Result<EventEnvelope, String> {
+    let Some(value) = record.value.as_ref() else {
+        return Err("malformed event: the record has no value".to_owned());
+    };
+    let envelope: EventEnvelope =
+        serde_json::from_slice(value).map_err(|err| format!("malformed event: {err}"))?;
+    if envelope.topic() != topic {
+        return Err(format!(
+            "malformed event: a `{}` event on topic `{}`",
+            envelope.event_type, record.topic
+        ));
+    }
+    Ok(envelope)
+}
+
+/// The trace context to handle `record` in: its `traceparent` header, else the envelope's,
+/// else a new trace.
+#[must_use]
+pub fn record_trace(record: &ConsumerRecord, envelope: &EventEnvelope) -> TraceContext {
+    record
+        .header_str(HEADER_TRACEPARENT)
+        .and_then(|value| value.parse().ok())
+        .or_else(|| envelope.trace_context())
+        .unwrap_or_else(TraceContext::new_root)
+}
+
+/// The record that parks `record` on its topic's DLQ: the original key, value and headers,
+/// krafka's provenance headers (original topic, partition, offset), and ours naming the
+/// `group` that gave up, the `error` and the `attempts`.
+pub fn dead_letter_record(
+    record: &ConsumerRecord,
+    group: &str,
+    error: &str,
+    attempts: u32,
+) -> Record {
+    krafka::dlq::record_for(&topics::dead_letter(&record.topic), record, &error)
+        .header(HEADER_DLQ_GROUP, group.to_owned())
+        .header(HEADER_DLQ_ERROR, error.to_owned())
+        .header(HEADER_DLQ_ATTEMPTS, attempts.to_string())
+}
+
+/// The wait after the `attempt`-th failed attempt: `backoff_ms`, doubling per attempt, at most
+/// a minute.
+#[must_use]
+pub fn retry_backoff(delivery: Delivery, attempt: u32) -> Duration {
+    let doublings = attempt.saturating_sub(1).min(16);
+    Duration::from_millis(delivery.backoff_ms.saturating_mul(1 << doublings))
+        .min(Duration::from_secs(60))
+}
+
+/// Sends `record` and waits until the broker has it.
+async fn send(producer: &Producer, record: Record) -> Result<(), BusError> {
+    let topic = record.topic.clone();
+    let metadata = producer
+        .send(record)
+        .await
+        .map_err(|err| BusError::Unavailable(format!("publishing on `{topic}`: {err}")))?;
+    if metadata.is_persisted() {
+        Ok(())
+    } else {
+        Err(BusError::Unavailable(format!(
+            "publishing on `{topic}`: the broker did not confirm the write"
+        )))
+    }
+}
+
+#[async_trait]
+impl EventBus for KafkaEventBus {
+    async fn publish(&self, event: EventEnvelope) -> Result<(), BusError> {
+        let topic = self.inner.config.on_broker(event.topic());
+        send(&self.inner.producer, event_record(&topic, &event)?).await
+    }
+
+    async fn subscribe(
+        &self,
+        group: &str,
+        topics: &[&str],
+        handler: Arc<dyn EventHandler>,
+    ) -> Result<(), BusError> {
+        let config = &self.inner.config;
+        let logical_group = group;
+        let group = config.on_broker(group);
+        let unavailable =
+            |err: KrafkaError| BusError::Unavailable(format!("subscribing group `{group}`: {err}"));
+        let consumer = self
+            .inner
+            .kafka
+            .consumer(group.clone())
+            .auto_offset_reset(AutoOffsetReset::Earliest)
+            .enable_auto_commit(false)
+            .max_poll_records(1)
+            .session_timeout(config.session_timeout)
+            .heartbeat_interval(config.session_timeout / 5)
+            .build()
+            .await
+            .map_err(unavailable)?;
+        let on_broker: Vec<String> = topics.iter().map(|topic| config.on_broker(topic)).collect();
+        consumer.subscribe(&on_broker).await.map_err(unavailable)?;
+        let consumer = Arc::new(consumer);
+        let worker = Worker {
+            consumer: consumer.clone(),
+            producer: self.inner.producer.clone(),
+            group: group.clone(),
+            logical_group: logical_group.to_owned(),
+            namespace: config.namespace.clone(),
+            handler,
+            delivery: config.delivery,
+        };
+        let task = tokio::spawn(worker.run(self.inner.stop.subscribe()));
+        self.members().push(Member { consumer, task });
+        tracing::info!(%group, topics = ?on_broker, "kafka: consumer subscribed");
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.inner.stop.send_replace(true);
+        let members: Vec<Member> = self.members().drain(..).collect();
+        for member in members {
+            if let Err(err) = member.task.await {
+                tracing::warn!(error = %err, "kafka: a consumer task ended abnormally");
+            }
+        }
+        if let Err(err) = self.inner.producer.close().await {
+            tracing::warn!(error = %err, "kafka: closing the producer failed");
+        }
+    }
+}
+
+/// What a member does with one record that it could not finish.
+#[derive(Debug)]
+enum Interrupted {
+    /// The bus is closing: leave the record uncommitted.
+    Stopped,
+    /// The dead-letter topic did not take it: read it again after a pause.
+    DeadLetterFailed(BusError),
+}
+
+/// One group member's loop.
+struct Worker {
+    consumer: Arc<Consumer>,
+    producer: Arc<Producer>,
+    /// The group on the broker (namespaced), as logs and dead letters name it.
+    group: String,
+    /// The group as the model names it, for its delivery budget.
+    logical_group: String,
+    namespace: String,
+    handler: Arc<dyn EventHandler>,
+    delivery: Option<Delivery>,
+}
+
+impl Worker {
+    async fn run(self, mut stop: watch::Receiver<bool>) {
+        while !*stop.borrow() {
+            let polled = tokio::select! {
+                _ = stop.changed() => break,
+                polled = self.consumer.poll(POLL_TIMEOUT) => polled,
+            };
+            let records = match polled {
+                Ok(records) => records,
+                Err(err) if self.consumer.is_closed() => {
+                    tracing::debug!(group = %self.group, error = %err, "kafka: consumer closed");
+                    break;
+                }
+                Err(err) => {
+                    tracing::warn!(group = %self.group, error = %err, "kafka: poll failed; retrying");
+                    pause(&mut stop).await;
+                    continue;
+                }
+            };
+            for record in records {
+                match self.process(&record, &mut stop).await {
+                    Ok(()) => self.commit(&record).await,
+                    Err(Interrupted::Stopped) => break,
+                    Err(Interrupted::DeadLetterFailed(err)) => {
+                        tracing::warn!(group = %self.group, topic = %record.topic, partition = record.partition, offset = record.offset, error = %err, "kafka: cannot dead-letter; reading the record again");
+                        self.rewind(&record).await;
+                        pause(&mut stop).await;
+                    }
+                }
+            }
+        }
+        if let Err(err) = self.consumer.close().await {
+            tracing::warn!(group = %self.group, error = %err, "kafka: closing the consumer failed");
+        }
+    }
+
+    /// Handles `record` within its attempts, or dead-letters it.
+    async fn process(
+        &self,
+        record: &ConsumerRecord,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<(), Interrupted> {
+        let topic = record
+            .topic
+            .strip_prefix(self.namespace.as_str())
+            .unwrap_or(&record.topic);
+        let envelope = match decode(record, topic) {
+            Ok(envelope) => envelope,
+            Err(error) => return self.dead_letter(record, &error, 0).await,
+        };
+        let delivery = self
+            .delivery
+            .unwrap_or_else(|| topics::delivery(topic, &self.logical_group));
+        let attempts = delivery.attempts.max(1);
+        let context = record_trace(record, &envelope);
+        let mut error = String::new();
+        for attempt in 1..=attempts {
+            let outcome = tokio::select! {
+                _ = stop.changed() => return Err(Interrupted::Stopped),
+                outcome = self.attempt(&envelope, context, delivery) => outcome,
+            };
+            match outcome {
+                Ok(()) => return Ok(()),
+                Err(err) => error = err,
+            }
+            if attempt < attempts {
+                let wait = retry_backoff(delivery, attempt);
+                tracing::warn!(group = %self.group, event_id = %envelope.event_id, trace_id = %context.trace_id_hex(), attempt, retry_in = ?wait, %error, "handler failed; retrying");
+                tokio::select! {
+                    _ = stop.changed() => return Err(Interrupted::Stopped),
+                    () = tokio::time::sleep(wait) => {}
+                }
+            }
+        }
+        tracing::error!(group = %self.group, event_id = %envelope.event_id, trace_id = %context.trace_id_hex(), dlq = %topics::dead_letter(&record.topic), attempts, %error, "handler failed; dead-lettered");
+        self.dead_letter(record, &error, attempts).await
+    }
+
+    /// One handler call in the event's trace context, bounded by the handler timeout.
+    async fn attempt(
+        &self,
+        envelope: &EventEnvelope,
+        context: TraceContext,
+        delivery: Delivery,
+    ) -> Result<(), String> {
+        let limit = Duration::from_millis(delivery.handler_timeout_ms.max(1));
+        match tokio::time::timeout(limit, trace::scope(context, self.handler.handle(envelope)))
+            .await
+        {
+            Ok(outcome) => outcome.map_err(|err| err.to_string()),
+            Err(_) => Err(format!("handler timed out after {limit:?}")),
+        }
+    }
+
+    async fn dead_letter(
+        &self,
+        record: &ConsumerRecord,
+        error: &str,
+        attempts: u32,
+    ) -> Result<(), Interrupted> {
+        if attempts == 0 {
+            tracing::error!(group = %self.group, topic = %record.topic, offset = record.offset, %error, "malformed record; dead-lettered");
+        }
+        send(
+            &self.producer,
+            dead_letter_record(record, &self.group, error, attempts),
+        )
+        .await
+        .map_err(Interrupted::DeadLetterFailed)
+    }
+
+    /// Commits `record` as done. A failed commit (a rebalance took the partition) only means
+    /// the record may be delivered again.
+    async fn commit(&self, record: &ConsumerRecord) {
+        let partition = TopicPartition::new(&*record.topic, record.partition);
+        let next = OffsetAndMetadata::new(record.offset + 1);
+        if let Err(err) = self.consumer.commit_offsets([(partition, next)]).await {
+            tracing::warn!(group = %self.group, topic = %record.topic, partition = record.partition, offset = record.offset, error = %err, "kafka: offset commit failed; the record may be delivered again");
+        }
+    }
+
+    /// Moves the partition's position back to `record`, so the next poll returns it again.
+    async fn rewind(&self, record: &ConsumerRecord) {
+        if let Err(err) = self
+            .consumer
+            .seek(&record.topic, record.partition, record.offset)
+            .await
+        {
+            tracing::warn!(group = %self.group, topic = %record.topic, error = %err, "kafka: cannot seek back; the record is read again after a restart");
+        }
+    }
+}
+
+/// Waits [`BROKER_RETRY`], or less when the bus closes meanwhile.
+async fn pause(stop: &mut watch::Receiver<bool>) {
+    tokio::select! {
+        _ = stop.changed() => {}
+        () = tokio::time::sleep(BROKER_RETRY) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use krafka::dlq;
+    use shared_types::OrderId;
+
+    use super::*;
+    use crate::types::InventoryReleased;
+
+    fn released() -> EventEnvelope {
+        EventEnvelope::wrap(&InventoryReleased {
+            order_id: OrderId::new(),
+        })
+    }
+
+    /// What a consumer reads back of `record`, at `offset` of partition 2.
+    fn consumed(record: &Record, offset: i64) -> ConsumerRecord {
+        let mut consumed = ConsumerRecord::new(
+            record.topic.as_str(),
+            2,
+            offset,
+            record.key.clone(),
+            record.value.clone(),
+        );
+        consumed.headers = record.headers.clone();
+        consumed
+    }
+
+    fn header<'r>(record: &'r Record, key: &str) -> Option<&'r str> {
+        record
+            .headers
+            .iter()
+            .find(|(name, _)| name == key)
+            .and_then(|(_, value)| std::str::from_utf8(value.as_ref()?).ok())
+    }
+
+    #[test]
+    fn a_record_is_keyed_by_aggregate_and_names_type_id_and_trace() {
+        let event = released();
+        let record = event_record(event.topic(), &event).unwrap();
+        assert_eq!(record.topic, topics::INVENTORY_RELEASED);
+        assert_eq!(record.key_str(), Some(event.aggregate_id.as_str()));
+        assert_eq!(
+            header(&record, HEADER_EVENT_TYPE),
+            Some(topics::INVENTORY_RELEASED)
+        );
+        assert_eq!(
+            header(&record, HEADER_EVENT_ID),
+            Some(event.event_id.0.to_string().as_str())
+        );
+        assert_eq!(
+            header(&record, HEADER_TRACEPARENT),
+            event.traceparent.as_deref()
+        );
+        let back: EventEnvelope = serde_json::from_slice(record.value.as_ref().unwrap()).unwrap();
+        assert_eq!(back, event);
+    }
+
+    #[test]
+    fn an_envelope_without_trace_context_gets_a_new_trace() {
+        let mut event = released();
+        event.traceparent = None;
+        let record = event_record(event.topic(), &event).unwrap();
+        let traceparent = header(&record, HEADER_TRACEPARENT).unwrap();
+        assert!(traceparent.parse::<TraceContext>().is_ok(), "{traceparent}");
+    }
+
+    #[test]
+    fn a_consumed_record_decodes_and_keeps_its_trace() {
+        let event = released();
+        let record = consumed(&event_record(event.topic(), &event).unwrap(), 7);
+        let envelope = decode(&record, topics::INVENTORY_RELEASED).unwrap();
+        assert_eq!(envelope, event);
+        assert_eq!(
+            Some(record_trace(&record, &envelope)),
+            event.trace_context()
+        );
+    }
+
+    #[test]
+    fn malformed_records_are_refused_with_a_reason() {
+        let empty = ConsumerRecord::new(topics::ORDER_CREATED, 0, 0, None, None);
+        assert!(
+            decode(&empty, topics::ORDER_CREATED)
+                .unwrap_err()
+                .contains("no value")
+        );
+        let garbage =
+            ConsumerRecord::new(topics::ORDER_CREATED, 0, 0, None, Some("{not json".into()));
+        assert!(
+            decode(&garbage, topics::ORDER_CREATED)
+                .unwrap_err()
+                .starts_with("malformed event")
+        );
+        let mut elsewhere = consumed(
+            &event_record(topics::INVENTORY_RELEASED, &released()).unwrap(),
+            0,
+        );
+        elsewhere.topic = topics::ORDER_CREATED.into();
+        assert!(
+            decode(&elsewhere, topics::ORDER_CREATED)
+                .unwrap_err()
+                .contains("on topic")
+        );
+    }
+
+    #[test]
+    fn a_dead_letter_keeps_the_record_and_names_group_error_attempts_and_origin() {
+        let event = released();
+        let original = consumed(&event_record(event.topic(), &event).unwrap(), 41);
+        let dead = dead_letter_record(&original, "inventory-service", "stock table locked", 3);
+        assert_eq!(dead.topic, "inventory.released.dlq");
+        assert_eq!(dead.key, original.key);
+        assert_eq!(dead.value, original.value);
+        assert_eq!(header(&dead, HEADER_DLQ_GROUP), Some("inventory-service"));
+        assert_eq!(header(&dead, HEADER_DLQ_ERROR), Some("stock table locked"));
+        assert_eq!(header(&dead, HEADER_DLQ_ATTEMPTS), Some("3"));
+        assert_eq!(
+            header(&dead, HEADER_TRACEPARENT),
+            event.traceparent.as_deref()
+        );
+        assert_eq!(
+            header(&dead, dlq::HEADER_ORIGINAL_TOPIC),
+            Some(topics::INVENTORY_RELEASED)
+        );
+        assert_eq!(header(&dead, dlq::HEADER_ORIGINAL_PARTITION), Some("2"));
+        assert_eq!(header(&dead, dlq::HEADER_ORIGINAL_OFFSET), Some("41"));
+    }
+
+    #[test]
+    fn retries_back_off_exponentially_up_to_a_minute() {
+        let delivery = Delivery {
+            attempts: 3,
+            backoff_ms: 500,
+            handler_timeout_ms: 1000,
+        };
+        assert_eq!(retry_backoff(delivery, 1), Duration::from_millis(500));
+        assert_eq!(retry_backoff(delivery, 2), Duration::from_secs(1));
+        assert_eq!(retry_backoff(delivery, 3), Duration::from_secs(2));
+        assert_eq!(retry_backoff(delivery, 30), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn the_model_sets_each_subscriptions_budget() {
+        let payment = topics::delivery(topics::INVENTORY_RESERVED, "payment-service");
+        assert_eq!(payment.attempts, 3);
+        assert_eq!(payment.handler_timeout_ms, 3000);
+        assert_eq!(
+            topics::delivery(topics::INVENTORY_RESERVED, "someone-else"),
+            Delivery::DEFAULT
+        );
+    }
+}

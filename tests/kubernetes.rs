@@ -1,0 +1,611 @@
+//! The generated Kubernetes manifests of the reference project, as `kubectl kustomize` builds
+//! its `dev` and `prod` overlays, checked against the architecture model the library derives
+//! for that project: every unit deployed, probed, limited and locked down; the model's
+//! replicas, autoscaling and disruption figures; network policies that allow exactly the
+//! model's calls and each unit's own datastores. Needs `kubectl` (with kustomize v5) on PATH:
+//! without it these tests fail, they never skip.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use arch_init::model::{ArchitectureModel, StoreKind, Unit, UnitKind};
+use serde_json::Value;
+
+mod reference;
+
+use reference::PROJECT;
+
+/// The reference project's model and both overlays as built by kustomize.
+struct Built {
+    model: ArchitectureModel,
+    dev: Vec<Value>,
+    prod: Vec<Value>,
+}
+
+/// Generates the reference project once, builds both overlays, and derives its model.
+fn built() -> &'static Built {
+    static BUILT: OnceLock<Built> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let reference = reference::generate();
+        let kubernetes = reference.root.join("infrastructure/kubernetes");
+        Built {
+            dev: kustomize(&kubernetes.join("overlays/dev")),
+            prod: kustomize(&kubernetes.join("overlays/prod")),
+            model: reference.model,
+        }
+    })
+}
+
+/// `kubectl kustomize overlay`, parsed.
+fn kustomize(overlay: &Path) -> Vec<Value> {
+    let output = match Command::new("kubectl")
+        .arg("kustomize")
+        .arg(overlay)
+        .output()
+    {
+        Ok(output) => output,
+        Err(err) => panic!(
+            "cannot run `kubectl kustomize` ({err}): these tests need kubectl (kustomize v5) on PATH"
+        ),
+    };
+    assert!(
+        output.status.success(),
+        "kubectl kustomize {} failed:\n{}",
+        overlay.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_saphyr::from_multiple::<Value>(std::str::from_utf8(&output.stdout).unwrap()).unwrap()
+}
+
+fn of_kind<'a>(docs: &'a [Value], kind: &str) -> impl Iterator<Item = &'a Value> {
+    let kind = kind.to_owned();
+    docs.iter().filter(move |d| d["kind"] == kind.as_str())
+}
+
+#[track_caller]
+fn named<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    of_kind(docs, kind)
+        .find(|d| d["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} named {name}"))
+}
+
+fn names(docs: &[Value], kind: &str) -> BTreeSet<String> {
+    of_kind(docs, kind)
+        .map(|d| d["metadata"]["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn unit_names(model: &ArchitectureModel) -> BTreeSet<String> {
+    model.units.iter().map(|u| u.name.clone()).collect()
+}
+
+fn container<'a>(deployment: &'a Value, name: &str) -> &'a Value {
+    deployment["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("{} has no container {name}", deployment["metadata"]["name"]))
+}
+
+fn init_containers(deployment: &Value) -> &[Value] {
+    deployment["spec"]["template"]["spec"]["initContainers"]
+        .as_array()
+        .map_or(&[], Vec::as_slice)
+}
+
+/// Kubernetes quantity in millicores.
+fn millicores(cpu: &Value) -> u64 {
+    let text = match cpu {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    text.strip_suffix('m').map_or_else(
+        || text.parse::<u64>().unwrap() * 1000,
+        |m| m.parse().unwrap(),
+    )
+}
+
+fn config<'a>(docs: &'a [Value], unit: &Unit) -> &'a Value {
+    &named(docs, "ConfigMap", &format!("{}-config", unit.name))["data"]
+}
+
+/// The model's synchronous call edges, one per caller and callee.
+fn call_edges(model: &ArchitectureModel) -> BTreeSet<(String, String)> {
+    model
+        .calls
+        .iter()
+        .map(|c| (c.from.clone(), c.to.clone()))
+        .collect()
+}
+
+fn stores_of_kind(model: &ArchitectureModel, unit: &Unit, kind: StoreKind) -> BTreeSet<String> {
+    model
+        .stores
+        .iter()
+        .filter(|s| s.kind == kind && unit.stores.contains(&s.name))
+        .map(|s| s.name.clone())
+        .collect()
+}
+
+/// The in-cluster datastores (the broker included) `unit` may reach.
+fn owned_datastores(model: &ArchitectureModel, unit: &Unit) -> BTreeSet<String> {
+    let uses_broker = !unit.publishes.is_empty() || !unit.consumes.is_empty();
+    model
+        .stores
+        .iter()
+        .filter(|s| match s.kind {
+            StoreKind::Postgres | StoreKind::Redis => unit.stores.contains(&s.name),
+            StoreKind::Kafka => uses_broker,
+            StoreKind::External => false,
+        })
+        .map(|s| s.name.clone())
+        .collect()
+}
+
+/// The `matchLabels` value of `key` in a policy peer's pod selector, if the peer is a pod
+/// selector of this namespace only (no namespace selector, no address block).
+fn local_pod(peer: &Value, key: &str) -> Option<String> {
+    if peer.get("namespaceSelector").is_some() || peer.get("ipBlock").is_some() {
+        return None;
+    }
+    peer["podSelector"]["matchLabels"][key]
+        .as_str()
+        .map(str::to_owned)
+}
+
+fn rules<'a>(policy: &'a Value, direction: &str) -> &'a [Value] {
+    policy["spec"][direction]
+        .as_array()
+        .map_or(&[], Vec::as_slice)
+}
+
+fn peers<'a>(rule: &'a Value, direction: &str) -> &'a [Value] {
+    let key = if direction == "ingress" { "from" } else { "to" };
+    rule[key].as_array().map_or(&[], Vec::as_slice)
+}
+
+fn tcp_ports(rule: &Value) -> BTreeSet<u64> {
+    rule["ports"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice)
+        .iter()
+        .filter(|p| p["protocol"] == "TCP")
+        .map(|p| p["port"].as_u64().unwrap())
+        .collect()
+}
+
+const NAME: &str = "app.kubernetes.io/name";
+const INSTANCE: &str = "app.kubernetes.io/instance";
+
+#[test]
+fn every_unit_has_a_deployment_a_service_and_its_configuration() {
+    let Built { model, dev, prod } = built();
+    let units = unit_names(model);
+    for (overlay, docs) in [("dev", dev), ("prod", prod)] {
+        assert_eq!(names(docs, "Deployment"), units, "{overlay} Deployments");
+        assert_eq!(names(docs, "Service"), units, "{overlay} Services");
+        for d in docs.iter().filter(|d| d["kind"] != "Namespace") {
+            let expected = if overlay == "dev" {
+                format!("{PROJECT}-dev")
+            } else {
+                PROJECT.to_owned()
+            };
+            assert_eq!(d["metadata"]["namespace"], expected.as_str(), "{d}");
+        }
+        assert!(
+            of_kind(docs, "Secret").next().is_none(),
+            "{overlay}: Secrets are the operator's, never committed"
+        );
+    }
+    for unit in &model.units {
+        let service = named(prod, "Service", &unit.name);
+        assert_eq!(service["spec"]["type"], "ClusterIP");
+        assert_eq!(service["spec"]["selector"][NAME], unit.name.as_str());
+        let ports = service["spec"]["ports"].as_array().unwrap();
+        assert_eq!(ports.len(), 1, "{}", unit.name);
+        assert_eq!(ports[0]["name"], "http");
+        assert_eq!(ports[0]["port"], u64::from(unit.port));
+        let deployment = named(prod, "Deployment", &unit.name);
+        assert_eq!(deployment["metadata"]["labels"][NAME], unit.name.as_str());
+        assert_eq!(
+            deployment["metadata"]["labels"]["app.kubernetes.io/part-of"],
+            PROJECT
+        );
+        let app = container(deployment, &unit.name);
+        assert_eq!(app["ports"][0]["name"], "http");
+        assert_eq!(app["ports"][0]["containerPort"], u64::from(unit.port));
+
+        // Non-secret environment: where to listen, the callees, the broker, JSON logs.
+        let data = config(prod, unit);
+        assert_eq!(data["HOST"], "0.0.0.0");
+        assert_eq!(
+            data[format!("{}_PORT", unit.env_prefix)],
+            unit.port.to_string().as_str()
+        );
+        assert_eq!(data["LOG_FORMAT"], "json");
+        let urls: BTreeSet<(String, String)> = data
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(key, _)| key.ends_with("_URL"))
+            .map(|(key, value)| (key.clone(), value.as_str().unwrap().to_owned()))
+            .collect();
+        let expected: BTreeSet<(String, String)> = model
+            .callees(&unit.name)
+            .into_iter()
+            .map(|callee| {
+                let callee = model.unit(callee).unwrap();
+                (
+                    format!("{}_URL", callee.env_prefix),
+                    format!("http://{}:{}", callee.name, callee.port),
+                )
+            })
+            .collect();
+        assert_eq!(urls, expected, "{}: callee URLs", unit.name);
+        // Production never runs the gateway with CORS open to any origin.
+        let cors = data.get(format!("{}_CORS_ORIGINS", unit.env_prefix));
+        if unit.kind == UnitKind::Gateway {
+            assert!(cors.and_then(Value::as_str).is_some_and(|o| !o.is_empty()));
+        }
+        let uses_broker = !unit.publishes.is_empty() || !unit.consumes.is_empty();
+        assert_eq!(
+            data.get("KAFKA_BROKERS").is_some(),
+            uses_broker,
+            "{}",
+            unit.name
+        );
+    }
+}
+
+#[test]
+fn every_deployment_is_probed_limited_and_locked_down() {
+    let Built { model, dev, prod } = built();
+    for docs in [dev, prod] {
+        for unit in &model.units {
+            let deployment = named(docs, "Deployment", &unit.name);
+            let pod = &deployment["spec"]["template"]["spec"];
+            assert_eq!(pod["automountServiceAccountToken"], false, "{}", unit.name);
+            assert_eq!(pod["enableServiceLinks"], false, "{}", unit.name);
+            let pod_security = &pod["securityContext"];
+            assert_eq!(pod_security["runAsNonRoot"], true, "{}", unit.name);
+            assert_eq!(pod_security["runAsUser"], 65532, "{}", unit.name);
+            assert_eq!(pod_security["seccompProfile"]["type"], "RuntimeDefault");
+
+            let app = container(deployment, &unit.name);
+            for (probe, path) in [
+                ("livenessProbe", "/health"),
+                ("readinessProbe", "/ready"),
+                ("startupProbe", "/health"),
+            ] {
+                assert_eq!(
+                    app[probe]["httpGet"]["path"], path,
+                    "{}: {probe}",
+                    unit.name
+                );
+                assert_eq!(
+                    app[probe]["httpGet"]["port"], "http",
+                    "{}: {probe}",
+                    unit.name
+                );
+            }
+            let checks = &model.deployment;
+            let readiness = &app["readinessProbe"];
+            assert_eq!(
+                readiness["periodSeconds"],
+                checks.health_check_interval_ms.div_ceil(1000)
+            );
+            assert_eq!(
+                readiness["timeoutSeconds"],
+                checks.check_timeout_ms.div_ceil(1000)
+            );
+            assert_eq!(readiness["failureThreshold"], checks.failure_threshold);
+
+            let mut all = vec![app];
+            all.extend(init_containers(deployment));
+            for c in all {
+                let who = format!("{}/{}", unit.name, c["name"]);
+                for bound in ["requests", "limits"] {
+                    for resource in ["cpu", "memory"] {
+                        assert!(
+                            !c["resources"][bound][resource].is_null(),
+                            "{who}: no {bound}.{resource}"
+                        );
+                    }
+                }
+                assert!(
+                    millicores(&c["resources"]["requests"]["cpu"])
+                        <= millicores(&c["resources"]["limits"]["cpu"]),
+                    "{who}"
+                );
+                let s = &c["securityContext"];
+                assert_eq!(s["runAsNonRoot"], true, "{who}");
+                assert_eq!(s["runAsUser"], 65532, "{who}");
+                assert_eq!(s["readOnlyRootFilesystem"], true, "{who}");
+                assert_eq!(s["allowPrivilegeEscalation"], false, "{who}");
+                assert_eq!(
+                    s["capabilities"]["drop"],
+                    serde_json::json!(["ALL"]),
+                    "{who}"
+                );
+                assert!(s["capabilities"]["add"].is_null(), "{who}");
+                assert_eq!(s["seccompProfile"]["type"], "RuntimeDefault", "{who}");
+                assert!(s["privileged"] != true, "{who}");
+            }
+        }
+    }
+}
+
+#[test]
+fn images_come_from_the_registry_with_a_moving_dev_tag_and_a_pinned_prod_tag() {
+    let Built { model, dev, prod } = built();
+    for unit in &model.units {
+        let dev_image = container(named(dev, "Deployment", &unit.name), &unit.name)["image"]
+            .as_str()
+            .unwrap();
+        assert_eq!(dev_image, format!("ghcr.io/example/{}:dev", unit.name));
+        let deployment = named(prod, "Deployment", &unit.name);
+        let prod_image = container(deployment, &unit.name)["image"].as_str().unwrap();
+        let (repository, tag) = prod_image.rsplit_once(':').unwrap();
+        assert_eq!(repository, format!("ghcr.io/example/{}", unit.name));
+        assert!(
+            tag.split('.').count() == 3 && tag.split('.').all(|n| n.parse::<u32>().is_ok()),
+            "prod runs a pinned version, not {prod_image}"
+        );
+        for init in init_containers(deployment) {
+            assert_eq!(init["image"], prod_image, "{}: init container", unit.name);
+        }
+    }
+}
+
+#[test]
+fn services_read_their_secrets_by_reference_and_migrate_before_serving() {
+    let Built { model, prod, .. } = built();
+    for unit in &model.units {
+        let deployment = named(prod, "Deployment", &unit.name);
+        let app = container(deployment, &unit.name);
+        let secret_env = |c: &Value, name: &str| -> Option<(String, String)> {
+            let var = c["env"].as_array()?.iter().find(|e| e["name"] == name)?;
+            assert!(
+                var.get("value").is_none(),
+                "{name} of {} is a literal",
+                unit.name
+            );
+            let key = &var["valueFrom"]["secretKeyRef"];
+            Some((
+                key["name"].as_str().unwrap().to_owned(),
+                key["key"].as_str().unwrap().to_owned(),
+            ))
+        };
+        let own = format!("{}-secrets", unit.name);
+        assert_eq!(
+            secret_env(app, "JWT_SECRET"),
+            Some(("jwt".to_owned(), "secret".to_owned()))
+        );
+        let postgres = !stores_of_kind(model, unit, StoreKind::Postgres).is_empty();
+        let redis = !stores_of_kind(model, unit, StoreKind::Redis).is_empty();
+        let database = postgres.then(|| (own.clone(), "database-url".to_owned()));
+        assert_eq!(secret_env(app, "DATABASE_URL"), database, "{}", unit.name);
+        let cache = redis.then(|| (own.clone(), "redis-url".to_owned()));
+        assert_eq!(secret_env(app, "REDIS_URL"), cache, "{}", unit.name);
+
+        let inits = init_containers(deployment);
+        if postgres {
+            assert_eq!(inits.len(), 1, "{}: one migrate init container", unit.name);
+            assert_eq!(inits[0]["args"], serde_json::json!(["migrate"]));
+            assert_eq!(secret_env(&inits[0], "DATABASE_URL"), database);
+        } else {
+            assert!(inits.is_empty(), "{} has no database to migrate", unit.name);
+        }
+    }
+}
+
+#[test]
+fn prod_runs_the_models_replicas_and_dev_one_each_with_smaller_requests() {
+    let Built { model, dev, prod } = built();
+    for unit in &model.units {
+        let prod_deployment = named(prod, "Deployment", &unit.name);
+        let dev_deployment = named(dev, "Deployment", &unit.name);
+        assert_eq!(
+            prod_deployment["spec"]["replicas"], unit.ops.replicas,
+            "{}",
+            unit.name
+        );
+        assert_eq!(dev_deployment["spec"]["replicas"], 1, "{}", unit.name);
+        let cpu = |d: &Value| millicores(&container(d, &unit.name)["resources"]["requests"]["cpu"]);
+        assert!(cpu(prod_deployment) > cpu(dev_deployment), "{}", unit.name);
+    }
+}
+
+#[test]
+fn autoscalers_and_disruption_budgets_carry_the_models_figures() {
+    let Built { model, prod, .. } = built();
+    let units = unit_names(model);
+    assert_eq!(names(prod, "HorizontalPodAutoscaler"), units);
+    assert_eq!(names(prod, "PodDisruptionBudget"), units);
+    for unit in &model.units {
+        let hpa = &named(prod, "HorizontalPodAutoscaler", &unit.name)["spec"];
+        assert_eq!(hpa["scaleTargetRef"]["kind"], "Deployment");
+        assert_eq!(hpa["scaleTargetRef"]["name"], unit.name.as_str());
+        assert_eq!(hpa["minReplicas"], unit.ops.replicas, "{}", unit.name);
+        let max = hpa["maxReplicas"].as_u64().unwrap();
+        assert_eq!(max, u64::from(unit.ops.replicas) * 3, "{}", unit.name);
+        assert_eq!(hpa["metrics"][0]["resource"]["name"], "cpu");
+
+        let pdb = &named(prod, "PodDisruptionBudget", &unit.name)["spec"];
+        assert_eq!(pdb["minAvailable"], unit.ops.min_up, "{}", unit.name);
+        assert_eq!(pdb["selector"]["matchLabels"][NAME], unit.name.as_str());
+
+        // Every replica's pool together stays within one PostgreSQL's 100 connections.
+        if let Some(pool) = config(prod, unit).get("DATABASE_MAX_CONNECTIONS") {
+            let pool: u64 = pool.as_str().unwrap().parse().unwrap();
+            assert!(
+                (2..=10).contains(&pool) && (pool * max <= 90 || pool == 2),
+                "{}: {pool} connections x {max} replicas",
+                unit.name
+            );
+        }
+    }
+}
+
+#[test]
+fn network_policies_allow_exactly_the_models_calls() {
+    let Built { model, dev, prod } = built();
+    for docs in [dev, prod] {
+        let deny = named(docs, "NetworkPolicy", "default-deny-all");
+        assert_eq!(deny["spec"]["podSelector"], serde_json::json!({}));
+        assert_eq!(
+            deny["spec"]["policyTypes"],
+            serde_json::json!(["Ingress", "Egress"])
+        );
+        assert!(deny["spec"].get("ingress").is_none() && deny["spec"].get("egress").is_none());
+
+        let mut ingress_edges = BTreeSet::new();
+        let mut egress_edges = BTreeSet::new();
+        for policy in of_kind(docs, "NetworkPolicy") {
+            let Some(target) = policy["spec"]["podSelector"]["matchLabels"][NAME].as_str() else {
+                continue;
+            };
+            let unit = model
+                .unit(target)
+                .unwrap_or_else(|| panic!("policy for unknown unit {target}"));
+            assert_eq!(
+                policy["spec"]["policyTypes"],
+                serde_json::json!(["Ingress", "Egress"])
+            );
+            for rule in rules(policy, "ingress") {
+                assert_eq!(tcp_ports(rule), BTreeSet::from([u64::from(unit.port)]));
+                for peer in peers(rule, "ingress") {
+                    if let Some(caller) = local_pod(peer, NAME) {
+                        ingress_edges.insert((caller, target.to_owned()));
+                    } else {
+                        // Only namespaces: the ingress controller's (gateway only) and
+                        // monitoring's; never an open peer.
+                        let namespace =
+                            peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+                                .as_str()
+                                .unwrap_or_else(|| panic!("{target}: open ingress peer {peer}"));
+                        assert!(
+                            namespace == "monitoring"
+                                || (namespace == "ingress-nginx" && model.gateway() == Some(unit)),
+                            "{target} accepts connections from namespace {namespace}"
+                        );
+                    }
+                }
+                assert!(!peers(rule, "ingress").is_empty(), "{target}: open ingress");
+            }
+            for rule in rules(policy, "egress") {
+                assert!(!peers(rule, "egress").is_empty(), "{target}: open egress");
+                for peer in peers(rule, "egress") {
+                    if let Some(callee) = local_pod(peer, NAME) {
+                        let port = model.unit(&callee).unwrap().port;
+                        assert_eq!(tcp_ports(rule), BTreeSet::from([u64::from(port)]));
+                        egress_edges.insert((target.to_owned(), callee));
+                    }
+                }
+            }
+        }
+        let expected = call_edges(model);
+        assert_eq!(ingress_edges, expected, "callers allowed in");
+        assert_eq!(egress_edges, expected, "callees allowed out");
+    }
+}
+
+#[test]
+fn no_unit_can_reach_a_datastore_it_does_not_own() {
+    let Built { model, prod, .. } = built();
+    let ports = |kind: StoreKind| match kind {
+        StoreKind::Postgres => 5432,
+        StoreKind::Redis => 6379,
+        StoreKind::Kafka => 9092,
+        StoreKind::External => 443,
+    };
+    for unit in &model.units {
+        let policy = named(prod, "NetworkPolicy", &unit.name);
+        let mut reached = BTreeSet::new();
+        let mut outside = false;
+        for rule in rules(policy, "egress") {
+            for peer in peers(rule, "egress") {
+                if let Some(store) = local_pod(peer, INSTANCE) {
+                    let kind = model.store(&store).unwrap().kind;
+                    assert_eq!(tcp_ports(rule), BTreeSet::from([ports(kind)]), "{store}");
+                    reached.insert(store);
+                } else if let Some(block) = peer.get("ipBlock") {
+                    outside = true;
+                    assert_eq!(tcp_ports(rule), BTreeSet::from([443]));
+                    let except: BTreeSet<&str> = block["except"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|c| c.as_str().unwrap())
+                        .collect();
+                    for private in ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"] {
+                        assert!(except.contains(private), "{}: {private}", unit.name);
+                    }
+                } else if local_pod(peer, NAME).is_none() {
+                    // Anything else is DNS, and only DNS.
+                    assert_eq!(
+                        peer["podSelector"]["matchLabels"]["k8s-app"], "kube-dns",
+                        "{}: {peer}",
+                        unit.name
+                    );
+                    assert_eq!(
+                        peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+                        "kube-system"
+                    );
+                    assert!(tcp_ports(rule).iter().all(|p| *p == 53));
+                }
+            }
+        }
+        assert_eq!(
+            reached,
+            owned_datastores(model, unit),
+            "{} egress",
+            unit.name
+        );
+        assert_eq!(
+            outside,
+            !stores_of_kind(model, unit, StoreKind::External).is_empty(),
+            "{} reaches outside the cluster",
+            unit.name
+        );
+    }
+
+    // From the datastores' side: only their owners (and their own replicas) get in.
+    for store in model
+        .stores
+        .iter()
+        .filter(|s| s.kind != StoreKind::External)
+    {
+        let policy = named(prod, "NetworkPolicy", &format!("store-{}", store.name));
+        assert_eq!(
+            policy["spec"]["podSelector"]["matchLabels"][INSTANCE],
+            store.name.as_str()
+        );
+        let mut clients = BTreeSet::new();
+        for rule in rules(policy, "ingress") {
+            assert!(
+                !peers(rule, "ingress").is_empty(),
+                "{}: open ingress",
+                store.name
+            );
+            for peer in peers(rule, "ingress") {
+                if let Some(unit) = local_pod(peer, NAME) {
+                    assert_eq!(tcp_ports(rule), BTreeSet::from([ports(store.kind)]));
+                    clients.insert(unit);
+                } else {
+                    assert_eq!(local_pod(peer, INSTANCE).as_ref(), Some(&store.name));
+                }
+            }
+        }
+        let owners: BTreeSet<String> = model
+            .units
+            .iter()
+            .filter(|u| owned_datastores(model, u).contains(&store.name))
+            .map(|u| u.name.clone())
+            .collect();
+        assert_eq!(clients, owners, "{} clients", store.name);
+    }
+}
