@@ -12,6 +12,9 @@ use testing::stub;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+mod common;
+use common::statuses;
+
 /// How long a saga may take to settle before a test gives up.
 const SAGA_DEADLINE: Duration = Duration::from_secs(10);
 const PASSWORD: &str = "correct-horse-battery";
@@ -201,15 +204,6 @@ impl Client {
             .map(|n| n["subject"].as_str().unwrap().to_owned())
             .collect()
     }
-}
-
-fn statuses(order: &Value) -> Vec<&str> {
-    order["status_history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|change| change["status"].as_str().unwrap())
-        .collect()
 }
 
 fn minor(money: &Value) -> i64 {

@@ -11,6 +11,9 @@ use serde_json::{Value, json};
 use testing::stub;
 use tokio::time::Instant;
 
+mod common;
+use common::statuses;
+
 /// How long the saga may take over the broker (consumer groups join first).
 const SAGA_DEADLINE: Duration = Duration::from_secs(60);
 const PASSWORD: &str = "correct-horse-battery";
@@ -209,19 +212,20 @@ impl Client {
     }
 }
 
-fn statuses(order: &Value) -> Vec<&str> {
-    order["status_history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|change| change["status"].as_str().unwrap())
-        .collect()
+/// A new customer's purchase of two units of the first product, settled.
+struct Checkout {
+    stack: Devstack,
+    client: Client,
+    product: String,
+    /// The product's (available, reserved) stock before the order.
+    before: (u64, u64),
+    order_id: String,
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs PostgreSQL, Redis and Kafka: set TEST_DATABASE_URL, TEST_REDIS_URL and TEST_KAFKA_BROKERS (e.g. 127.0.0.1:9092)"]
-async fn a_purchase_is_confirmed_over_kafka() {
-    let stack = stack(0.0).await;
+/// Signs up on a stack whose payments fail at `payment_failure_rate`, buys two units, and
+/// checks that the saga settled the order as `outcome` after reserving its stock.
+async fn checkout(payment_failure_rate: f64, outcome: &str) -> Checkout {
+    let stack = stack(payment_failure_rate).await;
     let client = Client::sign_up(&stack).await;
     let product = client.first_product().await;
     let before = client.stock(&product).await;
@@ -229,9 +233,28 @@ async fn a_purchase_is_confirmed_over_kafka() {
     let order = client.settled_order(&order_id).await;
     assert_eq!(
         statuses(&order),
-        ["pending", "reserved", "confirmed"],
+        ["pending", "reserved", outcome],
         "{order}"
     );
+    Checkout {
+        stack,
+        client,
+        product,
+        before,
+        order_id,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL, Redis and Kafka: set TEST_DATABASE_URL, TEST_REDIS_URL and TEST_KAFKA_BROKERS (e.g. 127.0.0.1:9092)"]
+async fn a_purchase_is_confirmed_over_kafka() {
+    let Checkout {
+        stack,
+        client,
+        product,
+        before,
+        order_id,
+    } = checkout(0.0, "confirmed").await;
     client
         .eventually("/api/v1/cart", "the cart is cleared", |cart| {
             cart["items"].as_array().is_some_and(Vec::is_empty)
@@ -249,17 +272,13 @@ async fn a_purchase_is_confirmed_over_kafka() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL, Redis and Kafka: set TEST_DATABASE_URL, TEST_REDIS_URL and TEST_KAFKA_BROKERS (e.g. 127.0.0.1:9092)"]
 async fn a_declined_payment_is_compensated_over_kafka() {
-    let stack = stack(1.0).await;
-    let client = Client::sign_up(&stack).await;
-    let product = client.first_product().await;
-    let before = client.stock(&product).await;
-    let order_id = client.buy_two(&product).await;
-    let order = client.settled_order(&order_id).await;
-    assert_eq!(
-        statuses(&order),
-        ["pending", "reserved", "cancelled"],
-        "{order}"
-    );
+    let Checkout {
+        stack,
+        client,
+        product,
+        before,
+        order_id,
+    } = checkout(1.0, "cancelled").await;
     client
         .stock_becomes(&product, "the held units are back on sale", before)
         .await;
