@@ -189,6 +189,9 @@ pub struct Subscription {
     pub attempts: u32,
     /// Pause between redeliveries.
     pub backoff_ms: u64,
+    /// Messages of different aggregates one consumer replica handles at once (messages of one
+    /// aggregate are handled in order, one at a time).
+    pub concurrency: u32,
     /// Why a redelivered message has no second effect.
     pub dedupe: Dedupe,
 }

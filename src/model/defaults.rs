@@ -66,6 +66,9 @@ pub const HANDLER_TIMEOUT_MS: u64 = 1_000;
 pub const DELIVERY_ATTEMPTS: u32 = 3;
 /// Pause between redeliveries.
 pub const REDELIVERY_BACKOFF_MS: u64 = 500;
+/// Messages of different aggregates one consumer replica handles at once: enough to keep a
+/// handler that waits on a 50 ms provider call at several hundred messages a second.
+pub const CONSUMER_CONCURRENCY: u32 = 32;
 
 /// Interval between health checks.
 pub const HEALTH_CHECK_INTERVAL_MS: u64 = 5_000;

@@ -554,6 +554,7 @@ fn sub(unit: &str, purpose: &str, touches: &[&str], dedupe: Dedupe) -> Subscript
         handler_timeout_ms: d::HANDLER_TIMEOUT_MS,
         attempts: d::DELIVERY_ATTEMPTS,
         backoff_ms: d::REDELIVERY_BACKOFF_MS,
+        concurrency: d::CONSUMER_CONCURRENCY,
         dedupe,
     }
 }

@@ -121,13 +121,20 @@ impl Options {
     /// environment. `DATABASE_URL` set ⇒ [`Storage::from_env`]: `PostgreSQL` on that server, one
     /// database per service; `REDIS_URL` set ⇒ the cart service keeps carts in Redis.
     pub fn from_env() -> anyhow::Result<Self> {
+        let storage = Storage::from_env()?;
+        let mut kafka = platform::bus::kafka_config_from_env("devstack");
+        if let (Some(config), Storage::InMemory) = (kafka.as_mut(), &storage) {
+            // In memory every run starts empty: events an earlier run left on the broker name
+            // orders this run never had, so each run reads and writes topics of its own.
+            config.namespace = fresh_namespace();
+        }
         Ok(Self {
             ports: Ports::Fixed,
             settings: UnitSettings::from_env()?,
             ready_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(10),
-            storage: Storage::from_env()?,
-            kafka: platform::bus::kafka_config_from_env("devstack"),
+            storage,
+            kafka,
         })
     }
 
@@ -156,7 +163,7 @@ impl Options {
     #[must_use]
     pub fn with_kafka(mut self, brokers: &str) -> Self {
         let mut config = KafkaConfig::new(brokers, "devstack");
-        config.namespace = format!("devstack-{}.", uuid::Uuid::new_v4().simple());
+        config.namespace = fresh_namespace();
         self.kafka = Some(config);
         self
     }
@@ -193,10 +200,15 @@ impl Options {
     }
 }
 
-/// One running unit.
+/// A prefix for topic and group names that no other stack uses: `devstack-<random>.`.
+fn fresh_namespace() -> String {
+    format!("devstack-{}.", uuid::Uuid::new_v4().simple())
+}
+
 /// How long [`Devstack::settled`] waits for the saga to finish.
 pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// One running unit.
 struct Server {
     name: &'static str,
     readiness: Readiness,
@@ -512,7 +524,7 @@ impl Devstack {
     pub async fn settled_within(&self, timeout: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + timeout;
         loop {
-            let published = self.bus.published().len();
+            let published = self.bus.published_count();
             if tokio::time::timeout_at(deadline, self.bus.settled())
                 .await
                 .is_err()
@@ -522,7 +534,7 @@ impl Devstack {
                 );
             }
             let pending = storage::pending_outbox_rows(&self.outboxes).await?;
-            if pending.is_empty() && self.bus.published().len() == published {
+            if pending.is_empty() && self.bus.published_count() == published {
                 return Ok(());
             }
             if Instant::now() >= deadline {

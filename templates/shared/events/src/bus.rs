@@ -44,6 +44,17 @@ pub trait EventBus: Send + Sync {
     /// Publishes on the envelope's topic, keyed by its aggregate id.
     async fn publish(&self, event: EventEnvelope) -> Result<(), BusError>;
 
+    /// Publishes `events` in order and answers each one's outcome, in the same order. A bus
+    /// that can pipeline (Kafka) sends them all before waiting for the acknowledgements; by
+    /// default they are published one after another.
+    async fn publish_batch(&self, events: Vec<EventEnvelope>) -> Vec<Result<(), BusError>> {
+        let mut outcomes = Vec::with_capacity(events.len());
+        for event in events {
+            outcomes.push(self.publish(event).await);
+        }
+        outcomes
+    }
+
     /// Delivers every event of `topics` to `handler`, once per consumer `group`, until the
     /// process ends. A handler error is retried; after the bus's attempt budget the event is
     /// dead-lettered.

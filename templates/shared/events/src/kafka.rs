@@ -4,16 +4,26 @@
 //! the events of one order share a partition and keep their order), the envelope's JSON as
 //! value, and headers naming the event type, the event id and the W3C `traceparent`. `publish`
 //! returns only once the broker acknowledged the record (acks = all, idempotent producer): the
-//! outbox relay marks a row published after that.
+//! outbox relay marks a row published after that. [`EventBus::publish_batch`] queues a whole
+//! batch before waiting for any acknowledgement, so a relay pass costs one round trip, not one
+//! per row; records leave in the order they were queued.
 //!
-//! Consuming: each `subscribe` is one member of Kafka consumer group `group`. It takes one
-//! record at a time, so a member handles its partitions sequentially (in offset order within
-//! each), runs the handler inside the event's trace context, retries a failure with the
-//! model's backoff (`topics::delivery`), and after the last attempt writes the record to
-//! `<topic>.dlq` with headers naming the group, the error and the attempts. Malformed records
-//! go straight there. Only then — handled or dead-lettered — is the record's offset committed,
-//! so a member that dies in between leaves it to be delivered again (at least once; the
-//! consumers' inboxes make the redelivery harmless).
+//! Consuming: each `subscribe` is one member of Kafka consumer group `group`, run as a parallel
+//! consumer: records are handed to keyed lanes ([`Lanes`]) so records of one key (aggregate)
+//! are handled one after another in offset order while different keys run side by side, up to
+//! the model's `concurrency` for the group, with a bounded number in flight. Each record runs
+//! in its trace context; a failure is retried with the model's backoff (`topics::delivery`),
+//! and after the last attempt the record is written to `<topic>.dlq` with headers naming the
+//! group, the error and the attempts. Malformed records go straight there. Offsets are
+//! committed after each poll for the contiguous prefix of finished records per partition
+//! ([`Progress`]) — handled or dead-lettered — so a member that dies leaves every unfinished
+//! record to be delivered again (at least once; the consumers' inboxes make that harmless).
+//!
+//! The producer and every member have a client (connections) of their own: a broker reads one
+//! request per connection at a time, and a shared connection made every publish wait behind
+//! the members' long-polling fetches. The client's settings are chosen, not inherited;
+//! ARCHITECTURE.md says why for each:
+//! [`LINGER`], [`FETCH_MAX_WAIT`], [`MAX_POLL_RECORDS`], [`POLL_TIMEOUT`], [`LANE_DEPTH`].
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -24,13 +34,15 @@ use krafka::consumer::{
     AutoOffsetReset, Consumer, ConsumerRecord, OffsetAndMetadata, TopicPartition,
 };
 use krafka::error::ErrorCode;
-use krafka::producer::Producer;
+use krafka::producer::{DeliveryHandle, Producer};
 use krafka::{Kafka, KrafkaError, Record};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::bus::{BusError, EventBus, EventHandler};
 use crate::envelope::EventEnvelope;
+use crate::lanes::Lanes;
+use crate::progress::{Partition, Progress};
 use crate::topics::{self, Delivery};
 use crate::trace::{self, TraceContext};
 
@@ -51,8 +63,30 @@ pub const HEADER_DLQ_ATTEMPTS: &str = "dlq-attempts";
 /// per consumer group.
 pub const TOPIC_PARTITIONS: i32 = 3;
 
-/// How long one `poll` waits for records before the member checks for shutdown again.
-const POLL_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long one `poll` waits for records when none are there. Offsets of finished records are
+/// committed after every poll, so this also bounds how long a finished record stays uncommitted
+/// on a quiet topic (and is redelivered if the member dies meanwhile).
+pub const POLL_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// The longest the broker may hold a fetch open waiting for records (krafka's default: 500 ms).
+/// A broker that follows the protocol answers as soon as a record arrives, so this costs
+/// nothing there and only sets how often an idle member asks again; a broker that sleeps
+/// through the wait instead (tansu, used in tests) adds it to every hop of the saga.
+pub const FETCH_MAX_WAIT: Duration = Duration::from_millis(50);
+
+/// Records one poll hands out at most (krafka's default is 500). Enough to keep every lane busy
+/// at the model's concurrency; the lanes' queues bound what waits beyond that.
+pub const MAX_POLL_RECORDS: i32 = 256;
+
+/// Records queued per lane before the member stops polling: with `concurrency` lanes at most
+/// `concurrency × (LANE_DEPTH + 1)` records are in flight, so a slow handler slows the member's
+/// reading instead of filling its memory.
+pub const LANE_DEPTH: usize = 8;
+
+/// How long the producer holds a record for others to join its batch. krafka's default is 5 ms
+/// (KIP-1030); the relay hands over whole batches at once, so waiting buys little and every
+/// single publish would pay it.
+pub const LINGER: Duration = Duration::from_millis(1);
 
 /// The wait after a failed poll, commit-less dead-lettering or similar broker trouble.
 const BROKER_RETRY: Duration = Duration::from_secs(1);
@@ -120,20 +154,13 @@ struct Member {
 impl KafkaEventBus {
     /// Connects to `config.brokers`; fails when no broker answers within the connect timeout.
     pub async fn connect(config: KafkaConfig) -> Result<Self, BusError> {
+        let kafka = client(&config).await?;
         let unavailable = |err: &dyn std::fmt::Display| {
             BusError::Unavailable(format!("Kafka at {}: {err}", config.brokers))
         };
-        let connecting = Kafka::builder(config.brokers.clone())
-            .client_id(config.client_id.clone())
-            .connect_timeout(config.connect_timeout)
-            .request_timeout(config.connect_timeout.max(Duration::from_secs(30)))
-            .connect();
-        let kafka = tokio::time::timeout(config.connect_timeout, connecting)
-            .await
-            .map_err(|_| unavailable(&format!("no answer within {:?}", config.connect_timeout)))?
-            .map_err(|err| unavailable(&err))?;
         let producer = kafka
             .producer()
+            .linger(LINGER)
             .build()
             .await
             .map_err(|err| unavailable(&err))?;
@@ -217,6 +244,25 @@ impl KafkaEventBus {
     }
 }
 
+/// A client of its own (its own connections) for the brokers of `config`. A broker reads one
+/// request per connection at a time, so the producer and each consumer get a client each: a
+/// publish never queues behind another member's long-polling fetch, nor one member's fetch
+/// behind another's.
+async fn client(config: &KafkaConfig) -> Result<Kafka, BusError> {
+    let unavailable = |err: &dyn std::fmt::Display| {
+        BusError::Unavailable(format!("Kafka at {}: {err}", config.brokers))
+    };
+    let connecting = Kafka::builder(config.brokers.clone())
+        .client_id(config.client_id.clone())
+        .connect_timeout(config.connect_timeout)
+        .request_timeout(config.connect_timeout.max(Duration::from_secs(30)))
+        .connect();
+    tokio::time::timeout(config.connect_timeout, connecting)
+        .await
+        .map_err(|_| unavailable(&format!("no answer within {:?}", config.connect_timeout)))?
+        .map_err(|err| unavailable(&err))
+}
+
 fn already_exists(err: &KrafkaError) -> bool {
     matches!(
         err,
@@ -295,11 +341,18 @@ pub fn retry_backoff(delivery: Delivery, attempt: u32) -> Duration {
         .min(Duration::from_secs(60))
 }
 
-/// Sends `record` and waits until the broker has it.
-async fn send(producer: &Producer, record: Record) -> Result<(), BusError> {
+/// Queues `record` for sending; the handle resolves once the broker has it.
+async fn enqueue(producer: &Producer, record: Record) -> Result<DeliveryHandle, BusError> {
     let topic = record.topic.clone();
-    let metadata = producer
-        .send(record)
+    producer
+        .enqueue(record)
+        .await
+        .map_err(|err| BusError::Unavailable(format!("publishing on `{topic}`: {err}")))
+}
+
+/// Waits for the broker's answer to a queued record on `topic`.
+async fn acknowledged(topic: &str, handle: DeliveryHandle) -> Result<(), BusError> {
+    let metadata = handle
         .await
         .map_err(|err| BusError::Unavailable(format!("publishing on `{topic}`: {err}")))?;
     if metadata.is_persisted() {
@@ -311,11 +364,39 @@ async fn send(producer: &Producer, record: Record) -> Result<(), BusError> {
     }
 }
 
+/// Sends `record` and waits until the broker has it.
+async fn send(producer: &Producer, record: Record) -> Result<(), BusError> {
+    let topic = record.topic.clone();
+    acknowledged(&topic, enqueue(producer, record).await?).await
+}
+
 #[async_trait]
 impl EventBus for KafkaEventBus {
     async fn publish(&self, event: EventEnvelope) -> Result<(), BusError> {
         let topic = self.inner.config.on_broker(event.topic());
         send(&self.inner.producer, event_record(&topic, &event)?).await
+    }
+
+    async fn publish_batch(&self, events: Vec<EventEnvelope>) -> Vec<Result<(), BusError>> {
+        // Queue everything first (in order: produce order is enqueue order), then collect the
+        // acknowledgements, which by then are all on their way.
+        let mut queued = Vec::with_capacity(events.len());
+        for event in &events {
+            let topic = self.inner.config.on_broker(event.topic());
+            let handle = match event_record(&topic, event) {
+                Ok(record) => enqueue(&self.inner.producer, record).await,
+                Err(err) => Err(err),
+            };
+            queued.push((topic, handle));
+        }
+        let mut outcomes = Vec::with_capacity(queued.len());
+        for (topic, handle) in queued {
+            outcomes.push(match handle {
+                Ok(handle) => acknowledged(&topic, handle).await,
+                Err(err) => Err(err),
+            });
+        }
+        outcomes
     }
 
     async fn subscribe(
@@ -329,13 +410,13 @@ impl EventBus for KafkaEventBus {
         let group = config.on_broker(group);
         let unavailable =
             |err: KrafkaError| BusError::Unavailable(format!("subscribing group `{group}`: {err}"));
-        let consumer = self
-            .inner
-            .kafka
+        let consumer = client(config)
+            .await?
             .consumer(group.clone())
             .auto_offset_reset(AutoOffsetReset::Earliest)
             .enable_auto_commit(false)
-            .max_poll_records(1)
+            .max_poll_records(MAX_POLL_RECORDS)
+            .fetch_max_wait(FETCH_MAX_WAIT)
             .session_timeout(config.session_timeout)
             .heartbeat_interval(config.session_timeout / 5)
             .build()
@@ -344,6 +425,10 @@ impl EventBus for KafkaEventBus {
         let on_broker: Vec<String> = topics.iter().map(|topic| config.on_broker(topic)).collect();
         consumer.subscribe(&on_broker).await.map_err(unavailable)?;
         let consumer = Arc::new(consumer);
+        let concurrency = config.delivery.map_or_else(
+            || topics::concurrency(topics, logical_group),
+            |d| d.concurrency,
+        );
         let worker = Worker {
             consumer: consumer.clone(),
             producer: self.inner.producer.clone(),
@@ -353,9 +438,9 @@ impl EventBus for KafkaEventBus {
             handler,
             delivery: config.delivery,
         };
-        let task = tokio::spawn(worker.run(self.inner.stop.subscribe()));
+        let task = tokio::spawn(worker.run(concurrency, self.inner.stop.subscribe()));
         self.members().push(Member { consumer, task });
-        tracing::info!(%group, topics = ?on_broker, "kafka: consumer subscribed");
+        tracing::info!(%group, topics = ?on_broker, concurrency, "kafka: consumer subscribed");
         Ok(())
     }
 
@@ -373,16 +458,14 @@ impl EventBus for KafkaEventBus {
     }
 }
 
-/// What a member does with one record that it could not finish.
+/// The bus is closing: the record is left uncommitted, to be delivered again.
 #[derive(Debug)]
-enum Interrupted {
-    /// The bus is closing: leave the record uncommitted.
-    Stopped,
-    /// The dead-letter topic did not take it: read it again after a pause.
-    DeadLetterFailed(BusError),
-}
+struct Stopped;
 
-/// One group member's loop.
+/// A record a lane finished (handled or dead-lettered): its partition and offset.
+type Finished = (Partition, i64);
+
+/// One group member.
 struct Worker {
     consumer: Arc<Consumer>,
     producer: Arc<Producer>,
@@ -396,38 +479,59 @@ struct Worker {
 }
 
 impl Worker {
-    async fn run(self, mut stop: watch::Receiver<bool>) {
+    /// Polls, hands each record to the lane of its key, and after each poll commits what the
+    /// lanes finished; on stop, lets the lanes wind down, commits once more and leaves.
+    async fn run(self, concurrency: usize, mut stop: watch::Receiver<bool>) {
+        let (finished_tx, mut finished) = mpsc::unbounded_channel::<Finished>();
+        let worker = Arc::new(self);
+        let lanes = {
+            let (worker, stop) = (worker.clone(), stop.clone());
+            Lanes::spawn(concurrency, LANE_DEPTH, move |record: ConsumerRecord| {
+                let (worker, mut stop, done) = (worker.clone(), stop.clone(), finished_tx.clone());
+                async move {
+                    if worker.process(&record, &mut stop).await.is_ok() {
+                        let _ = done
+                            .send(((record.topic.to_string(), record.partition), record.offset));
+                    }
+                }
+            })
+        };
+        let mut progress = Progress::default();
         while !*stop.borrow() {
             let polled = tokio::select! {
                 _ = stop.changed() => break,
-                polled = self.consumer.poll(POLL_TIMEOUT) => polled,
+                polled = worker.consumer.poll(POLL_TIMEOUT) => polled,
             };
-            let records = match polled {
-                Ok(records) => records,
-                Err(err) if self.consumer.is_closed() => {
-                    tracing::debug!(group = %self.group, error = %err, "kafka: consumer closed");
+            match polled {
+                Ok(records) => {
+                    for record in records {
+                        progress
+                            .started(&(record.topic.to_string(), record.partition), record.offset);
+                        let key = record
+                            .key
+                            .clone()
+                            .unwrap_or_else(|| record.partition.to_be_bytes().to_vec().into());
+                        if lanes.dispatch(&key, record).await.is_err() {
+                            tracing::error!(group = %worker.group, "kafka: a consumer lane stopped; the member leaves");
+                            break;
+                        }
+                    }
+                }
+                Err(err) if worker.consumer.is_closed() => {
+                    tracing::debug!(group = %worker.group, error = %err, "kafka: consumer closed");
                     break;
                 }
                 Err(err) => {
-                    tracing::warn!(group = %self.group, error = %err, "kafka: poll failed; retrying");
+                    tracing::warn!(group = %worker.group, error = %err, "kafka: poll failed; retrying");
                     pause(&mut stop).await;
-                    continue;
-                }
-            };
-            for record in records {
-                match self.process(&record, &mut stop).await {
-                    Ok(()) => self.commit(&record).await,
-                    Err(Interrupted::Stopped) => break,
-                    Err(Interrupted::DeadLetterFailed(err)) => {
-                        tracing::warn!(group = %self.group, topic = %record.topic, partition = record.partition, offset = record.offset, error = %err, "kafka: cannot dead-letter; reading the record again");
-                        self.rewind(&record).await;
-                        pause(&mut stop).await;
-                    }
                 }
             }
+            worker.commit(&mut progress, &mut finished).await;
         }
-        if let Err(err) = self.consumer.close().await {
-            tracing::warn!(group = %self.group, error = %err, "kafka: closing the consumer failed");
+        lanes.close().await;
+        worker.commit(&mut progress, &mut finished).await;
+        if let Err(err) = worker.consumer.close().await {
+            tracing::warn!(group = %worker.group, error = %err, "kafka: closing the consumer failed");
         }
     }
 
@@ -436,14 +540,14 @@ impl Worker {
         &self,
         record: &ConsumerRecord,
         stop: &mut watch::Receiver<bool>,
-    ) -> Result<(), Interrupted> {
+    ) -> Result<(), Stopped> {
         let topic = record
             .topic
             .strip_prefix(self.namespace.as_str())
             .unwrap_or(&record.topic);
         let envelope = match decode(record, topic) {
             Ok(envelope) => envelope,
-            Err(error) => return self.dead_letter(record, &error, 0).await,
+            Err(error) => return self.dead_letter(record, &error, 0, stop).await,
         };
         let delivery = self
             .delivery
@@ -453,7 +557,7 @@ impl Worker {
         let mut error = String::new();
         for attempt in 1..=attempts {
             let outcome = tokio::select! {
-                _ = stop.changed() => return Err(Interrupted::Stopped),
+                _ = stop.changed() => return Err(Stopped),
                 outcome = self.attempt(&envelope, context, delivery) => outcome,
             };
             match outcome {
@@ -464,13 +568,13 @@ impl Worker {
                 let wait = retry_backoff(delivery, attempt);
                 tracing::warn!(group = %self.group, event_id = %envelope.event_id, trace_id = %context.trace_id_hex(), attempt, retry_in = ?wait, %error, "handler failed; retrying");
                 tokio::select! {
-                    _ = stop.changed() => return Err(Interrupted::Stopped),
+                    _ = stop.changed() => return Err(Stopped),
                     () = tokio::time::sleep(wait) => {}
                 }
             }
         }
         tracing::error!(group = %self.group, event_id = %envelope.event_id, trace_id = %context.trace_id_hex(), dlq = %topics::dead_letter(&record.topic), attempts, %error, "handler failed; dead-lettered");
-        self.dead_letter(record, &error, attempts).await
+        self.dead_letter(record, &error, attempts, stop).await
     }
 
     /// One handler call in the event's trace context, bounded by the handler timeout.
@@ -489,41 +593,63 @@ impl Worker {
         }
     }
 
+    /// Parks `record` on its dead-letter topic, trying again after a pause while the broker
+    /// does not take it (the record's lane waits meanwhile, keeping its key's order).
     async fn dead_letter(
         &self,
         record: &ConsumerRecord,
         error: &str,
         attempts: u32,
-    ) -> Result<(), Interrupted> {
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<(), Stopped> {
         if attempts == 0 {
             tracing::error!(group = %self.group, topic = %record.topic, offset = record.offset, %error, "malformed record; dead-lettered");
         }
-        send(
-            &self.producer,
-            dead_letter_record(record, &self.group, error, attempts),
-        )
-        .await
-        .map_err(Interrupted::DeadLetterFailed)
-    }
-
-    /// Commits `record` as done. A failed commit (a rebalance took the partition) only means
-    /// the record may be delivered again.
-    async fn commit(&self, record: &ConsumerRecord) {
-        let partition = TopicPartition::new(&*record.topic, record.partition);
-        let next = OffsetAndMetadata::new(record.offset + 1);
-        if let Err(err) = self.consumer.commit_offsets([(partition, next)]).await {
-            tracing::warn!(group = %self.group, topic = %record.topic, partition = record.partition, offset = record.offset, error = %err, "kafka: offset commit failed; the record may be delivered again");
+        loop {
+            let parked = send(
+                &self.producer,
+                dead_letter_record(record, &self.group, error, attempts),
+            )
+            .await;
+            match parked {
+                Ok(()) => return Ok(()),
+                Err(err) => {
+                    tracing::warn!(group = %self.group, topic = %record.topic, partition = record.partition, offset = record.offset, error = %err, "kafka: cannot dead-letter; trying again");
+                }
+            }
+            if *stop.borrow() {
+                return Err(Stopped);
+            }
+            pause(stop).await;
         }
     }
 
-    /// Moves the partition's position back to `record`, so the next poll returns it again.
-    async fn rewind(&self, record: &ConsumerRecord) {
-        if let Err(err) = self
-            .consumer
-            .seek(&record.topic, record.partition, record.offset)
-            .await
-        {
-            tracing::warn!(group = %self.group, topic = %record.topic, error = %err, "kafka: cannot seek back; the record is read again after a restart");
+    /// Commits the positions that moved with the records the lanes finished since last time.
+    /// A failed commit (a rebalance took the partition) only means those records may be
+    /// delivered again.
+    async fn commit(
+        &self,
+        progress: &mut Progress,
+        finished: &mut mpsc::UnboundedReceiver<Finished>,
+    ) {
+        while let Ok((partition, offset)) = finished.try_recv() {
+            progress.finished(&partition, offset);
+        }
+        let moved = progress.advanced();
+        if moved.is_empty() {
+            return;
+        }
+        let offsets: Vec<(TopicPartition, OffsetAndMetadata)> = moved
+            .iter()
+            .map(|((topic, partition), next)| {
+                (
+                    TopicPartition::new(topic.as_str(), *partition),
+                    OffsetAndMetadata::new(*next),
+                )
+            })
+            .collect();
+        if let Err(err) = self.consumer.commit_offsets(offsets).await {
+            tracing::warn!(group = %self.group, positions = ?moved, error = %err, "kafka: offset commit failed; those records may be delivered again");
         }
     }
 }
@@ -670,6 +796,7 @@ mod tests {
             attempts: 3,
             backoff_ms: 500,
             handler_timeout_ms: 1000,
+            concurrency: 1,
         };
         assert_eq!(retry_backoff(delivery, 1), Duration::from_millis(500));
         assert_eq!(retry_backoff(delivery, 2), Duration::from_secs(1));

@@ -5,7 +5,9 @@
 mod bus;
 mod envelope;
 pub mod kafka;
+pub mod lanes;
 mod memory;
+mod progress;
 pub mod topics;
 pub mod trace;
 mod types;
@@ -13,5 +15,5 @@ mod types;
 pub use bus::{BusError, EventBus, EventHandler, HandlerError};
 pub use envelope::{Event, EventEnvelope};
 pub use kafka::{KafkaConfig, KafkaEventBus};
-pub use memory::{DeadLetter, InMemoryEventBus};
+pub use memory::{DeadLetter, HISTORY, InMemoryEventBus};
 pub use types::*;

@@ -1,6 +1,12 @@
-//! An in-process bus: each consumer group gets its own queue per subscription, drained by one
-//! task, so events of a group are handled in publish order. Used by tests and the devstack.
+//! An in-process bus: each consumer group gets its own queue per subscription, handled on
+//! keyed lanes ([`Lanes`]): events of one aggregate in publish order, events of different
+//! aggregates side by side, as many at once as the model's `concurrency` for the group. Used
+//! by tests and the devstack.
+//!
+//! It remembers the last [`HISTORY`] published events and dead letters (for tests and the
+//! devstack's settling), not all of them: a long-running devstack stays small.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -9,8 +15,15 @@ use tokio::sync::{Notify, mpsc};
 
 use crate::bus::{BusError, EventBus, EventHandler};
 use crate::envelope::EventEnvelope;
+use crate::lanes::Lanes;
 use crate::topics;
 use crate::trace::{self, TraceContext};
+
+/// How many published events and dead letters the bus remembers (the newest).
+pub const HISTORY: usize = 1_000;
+
+/// Events queued per lane before the subscription's queue waits for the handlers.
+const LANE_DEPTH: usize = 64;
 
 /// An event a group gave up on, with the last error.
 #[derive(Debug, Clone)]
@@ -28,9 +41,18 @@ struct Subscription {
 #[derive(Default)]
 struct State {
     subscriptions: Vec<Subscription>,
-    published: Vec<EventEnvelope>,
-    dead_letters: Vec<DeadLetter>,
+    published: VecDeque<EventEnvelope>,
+    published_count: u64,
+    dead_letters: VecDeque<DeadLetter>,
     in_flight: usize,
+}
+
+/// Appends `item` to `history`, forgetting the oldest beyond [`HISTORY`].
+fn remember<T>(history: &mut VecDeque<T>, item: T) {
+    if history.len() == HISTORY {
+        history.pop_front();
+    }
+    history.push_back(item);
 }
 
 /// The in-memory bus. Cloning shares it.
@@ -65,16 +87,22 @@ impl InMemoryEventBus {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Every envelope published so far, in order.
+    /// The envelopes published so far, in order: the last [`HISTORY`] of them.
     #[must_use]
     pub fn published(&self) -> Vec<EventEnvelope> {
-        self.lock().published.clone()
+        self.lock().published.iter().cloned().collect()
     }
 
-    /// Events that exhausted their attempts.
+    /// How many envelopes were published so far, all of them counted.
+    #[must_use]
+    pub fn published_count(&self) -> u64 {
+        self.lock().published_count
+    }
+
+    /// Events that exhausted their attempts: the last [`HISTORY`] of them.
     #[must_use]
     pub fn dead_letters(&self) -> Vec<DeadLetter> {
-        self.lock().dead_letters.clone()
+        self.lock().dead_letters.iter().cloned().collect()
     }
 
     /// Waits until every published event has been handled (or dead-lettered) by every group,
@@ -96,13 +124,38 @@ impl InMemoryEventBus {
             self.idle.notify_waiters();
         }
     }
+
+    /// Runs `handler` on `event` within the bus's attempts; dead-letters it after the last.
+    async fn deliver(&self, group: &str, handler: &dyn EventHandler, event: &EventEnvelope) {
+        let mut attempt = 1;
+        loop {
+            let context = event.trace_context().unwrap_or_else(TraceContext::new_root);
+            match trace::scope(context, handler.handle(event)).await {
+                Ok(()) => return,
+                Err(err) if attempt < self.max_attempts => {
+                    tracing::warn!(%group, event_id = %event.event_id, attempt, error = %err, "handler failed; retrying");
+                    attempt += 1;
+                    tokio::time::sleep(self.retry_delay * attempt).await;
+                }
+                Err(err) => {
+                    tracing::error!(%group, event_id = %event.event_id, dlq = %topics::dead_letter(event.topic()), error = %err, "handler failed; dead-lettered");
+                    let dead = DeadLetter {
+                        group: group.to_owned(),
+                        event: event.clone(),
+                        error: err.to_string(),
+                    };
+                    remember(&mut self.lock().dead_letters, dead);
+                    return;
+                }
+            }
+        }
+    }
 }
 
 #[async_trait]
 impl EventBus for InMemoryEventBus {
     async fn publish(&self, event: EventEnvelope) -> Result<(), BusError> {
         let mut state = self.lock();
-        state.published.push(event.clone());
         let mut delivered = 0;
         for sub in &state.subscriptions {
             if sub.topics.iter().any(|t| t == event.topic())
@@ -112,6 +165,8 @@ impl EventBus for InMemoryEventBus {
             }
         }
         state.in_flight += delivered;
+        state.published_count += 1;
+        remember(&mut state.published, event);
         Ok(())
     }
 
@@ -127,32 +182,28 @@ impl EventBus for InMemoryEventBus {
             queue,
         });
         let bus = self.clone();
-        let group = group.to_owned();
+        let group: Arc<str> = group.into();
+        let lanes = Lanes::spawn(
+            topics::concurrency(topics, &group),
+            LANE_DEPTH,
+            move |event: EventEnvelope| {
+                let (bus, group, handler) = (bus.clone(), group.clone(), handler.clone());
+                async move {
+                    bus.deliver(&group, handler.as_ref(), &event).await;
+                    bus.finish_one();
+                }
+            },
+        );
+        let bus = self.clone();
         tokio::spawn(async move {
             while let Some(event) = receiver.recv().await {
-                let mut attempt = 1;
-                loop {
-                    let context = event.trace_context().unwrap_or_else(TraceContext::new_root);
-                    match trace::scope(context, handler.handle(&event)).await {
-                        Ok(()) => break,
-                        Err(err) if attempt < bus.max_attempts => {
-                            tracing::warn!(%group, event_id = %event.event_id, attempt, error = %err, "handler failed; retrying");
-                            attempt += 1;
-                            tokio::time::sleep(bus.retry_delay * attempt).await;
-                        }
-                        Err(err) => {
-                            tracing::error!(%group, event_id = %event.event_id, dlq = %topics::dead_letter(event.topic()), error = %err, "handler failed; dead-lettered");
-                            bus.lock().dead_letters.push(DeadLetter {
-                                group: group.clone(),
-                                event: event.clone(),
-                                error: err.to_string(),
-                            });
-                            break;
-                        }
-                    }
+                let key = event.aggregate_id.clone();
+                if lanes.dispatch(key.as_bytes(), event).await.is_err() {
+                    // The lane's handler panicked: the event is lost to this group.
+                    bus.finish_one();
                 }
-                bus.finish_one();
             }
+            lanes.close().await;
         });
         Ok(())
     }
@@ -231,6 +282,76 @@ mod tests {
         let dead = bus.dead_letters();
         assert_eq!(dead.len(), 1);
         assert_eq!(dead[0].group, "broken");
+    }
+
+    /// Records the order events arrive per aggregate and the most handled at once.
+    #[derive(Default)]
+    struct Overlap {
+        running: AtomicU32,
+        most: AtomicU32,
+        seen: std::sync::Mutex<Vec<EventEnvelope>>,
+    }
+
+    #[async_trait]
+    impl EventHandler for Overlap {
+        async fn handle(&self, event: &EventEnvelope) -> Result<(), HandlerError> {
+            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            self.seen.lock().unwrap().push(event.clone());
+            self.running.fetch_sub(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn aggregates_are_handled_side_by_side_and_each_in_publish_order() {
+        let bus = InMemoryEventBus::default();
+        let handler = Arc::new(Overlap::default());
+        bus.subscribe("g", &[topics::ORDER_CANCELLED], handler.clone())
+            .await
+            .unwrap();
+        let orders: Vec<OrderId> = (0..20).map(|_| OrderId::new()).collect();
+        let mut published = Vec::new();
+        for round in 0..3 {
+            for order in &orders {
+                let event = EventEnvelope::wrap(&crate::types::OrderCancelled {
+                    order_id: *order,
+                    user_id: shared_types::UserId::new(),
+                    reason: format!("round {round}"),
+                });
+                bus.publish(event.clone()).await.unwrap();
+                published.push(event);
+            }
+        }
+        bus.settled().await;
+        let seen = handler.seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), published.len());
+        for order in &orders {
+            let of = |events: &[EventEnvelope]| -> Vec<_> {
+                events
+                    .iter()
+                    .filter(|e| e.aggregate_id == order.to_string())
+                    .map(|e| e.event_id)
+                    .collect()
+            };
+            assert_eq!(of(&seen), of(&published), "order {order} kept its order");
+        }
+        assert!(
+            handler.most.load(Ordering::SeqCst) > 1,
+            "different orders were handled at once"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_bus_remembers_the_newest_events_and_counts_them_all() {
+        let bus = InMemoryEventBus::default();
+        let events: Vec<_> = (0..HISTORY + 5).map(|_| released()).collect();
+        for event in &events {
+            bus.publish(event.clone()).await.unwrap();
+        }
+        assert_eq!(bus.published_count(), u64::try_from(HISTORY + 5).unwrap());
+        assert_eq!(bus.published(), events[5..].to_vec());
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! groups of its own (a random prefix).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -36,6 +37,7 @@ const FAST: Delivery = Delivery {
     attempts: 3,
     backoff_ms: 20,
     handler_timeout_ms: 5_000,
+    concurrency: 8,
 };
 
 fn brokers() -> String {
@@ -346,6 +348,80 @@ async fn events_of_one_aggregate_are_handled_in_publish_order() {
         assert_eq!(sequence, sorted, "events of {aggregate} out of order");
         assert_eq!(sequence.len(), 10, "{aggregate}");
     }
+    bus.close().await;
+}
+
+/// Holds each event until `needed` events are being handled at once (or a few seconds pass),
+/// recording the most it saw together: whether different aggregates run side by side.
+struct Gathers {
+    running: AtomicUsize,
+    most: AtomicUsize,
+    needed: usize,
+    seen: Seen,
+}
+
+#[async_trait]
+impl EventHandler for Gathers {
+    async fn handle(&self, event: &EventEnvelope) -> Result<(), HandlerError> {
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while self.most.load(Ordering::SeqCst) < self.needed
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        self.seen.handle(event).await?;
+        self.running.fetch_sub(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs Kafka: set TEST_KAFKA_BROKERS (e.g. 127.0.0.1:9092)"]
+async fn a_batch_is_published_in_order_and_different_aggregates_are_handled_side_by_side() {
+    let topic = unique("batch");
+    let bus = bus_with_topics(&[&topic]).await;
+    let handler = Arc::new(Gathers {
+        running: AtomicUsize::new(0),
+        most: AtomicUsize::new(0),
+        needed: 4,
+        seen: Seen::default(),
+    });
+    bus.subscribe(&unique("group"), &[&topic], handler.clone())
+        .await
+        .unwrap();
+    // Two events for each of 32 orders, in one batch: the second of an order must not
+    // overtake the first, on the broker or in the consumer.
+    let batch: Vec<EventEnvelope> = (0..64)
+        .map(|n| {
+            envelope(
+                &topic,
+                &format!("order-{}", n % 32),
+                serde_json::json!({"n": n}),
+            )
+        })
+        .collect();
+    let outcomes = bus.publish_batch(batch.clone()).await;
+    assert_eq!(outcomes.len(), 64);
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+    eventually("every event is handled", async || handler.seen.len() >= 64).await;
+    let seen = handler.seen.events();
+    for order in 0..32 {
+        let of = |events: &[EventEnvelope]| -> Vec<EventId> {
+            events
+                .iter()
+                .filter(|event| event.aggregate_id == format!("order-{order}"))
+                .map(|event| event.event_id)
+                .collect()
+        };
+        assert_eq!(of(&seen), of(&batch), "order-{order} kept its order");
+    }
+    assert!(
+        handler.most.load(Ordering::SeqCst) >= 4,
+        "at most {} events were handled at once",
+        handler.most.load(Ordering::SeqCst)
+    );
     bus.close().await;
 }
 

@@ -81,20 +81,23 @@ pub fn error_backoff(interval: Duration, failures: u32) -> Duration {
 
 /// One relay pass: in one transaction, locks up to [`BATCH_SIZE`] due rows in id order
 /// (`FOR UPDATE SKIP LOCKED`, so concurrent relays share the work without publishing a row
-/// twice), publishes them in that order, marks the published ones, and on the first failure
-/// schedules that row's retry with [`backoff`] and stops the pass. Answers how many were
-/// published.
+/// twice), publishes them as one batch ([`EventBus::publish_batch`]: every record is sent
+/// before any acknowledgement is awaited, so the rows stay locked for one broker round trip,
+/// not one per row), marks the published ones, and schedules each failed row's retry with
+/// [`backoff`]. Answers how many were published.
 ///
 /// Per-aggregate order, also across relays: only the OLDEST unpublished row of an aggregate
-/// is eligible, whatever its state. A row that another relay has locked (and skipped here), or
-/// that waits for a retry, or that is parked ([`MAX_ATTEMPTS`]), holds every later row of its
-/// aggregate back. After marking a round published the pass selects again in the same
-/// transaction (its own marks are visible to it, other relays still see the rows pending and
-/// locked), so a pass can publish several events of one aggregate, in order.
+/// is eligible, whatever its state, so one round holds at most one row per aggregate and a
+/// failure cannot let a later event of the same aggregate overtake it. A row that another
+/// relay has locked (and skipped here), or that waits for a retry, or that is parked
+/// ([`MAX_ATTEMPTS`]), holds every later row of its aggregate back. After marking a round
+/// published the pass selects again in the same transaction (its own marks are visible to it,
+/// other relays still see the rows pending and locked), so a pass can publish several events
+/// of one aggregate, in order.
 pub async fn relay_once(pool: &PgPool, bus: &dyn EventBus) -> anyhow::Result<usize> {
     let mut tx = pool.begin().await.context("outbox: cannot begin")?;
     let mut total = 0_usize;
-    'rounds: loop {
+    loop {
         let room = BATCH_SIZE - i64::try_from(total).unwrap_or(BATCH_SIZE);
         if room <= 0 {
             break;
@@ -116,15 +119,21 @@ pub async fn relay_once(pool: &PgPool, bus: &dyn EventBus) -> anyhow::Result<usi
         if rows.is_empty() {
             break;
         }
-        let mut published = Vec::with_capacity(rows.len());
+        let (claimed, envelopes): (Vec<(i64, i32)>, Vec<serde_json::Value>) = rows
+            .into_iter()
+            .map(|(id, attempts, envelope)| ((id, attempts), envelope))
+            .unzip();
+        let outcomes = publish_stored(bus, envelopes).await;
+        let mut published = Vec::with_capacity(claimed.len());
         let mut failed = false;
-        for (id, attempts, envelope) in rows {
-            if let Err(error) = publish_stored(bus, envelope).await {
-                schedule_retry(&mut tx, id, attempts, &error).await?;
-                failed = true;
-                break;
+        for ((id, attempts), outcome) in claimed.into_iter().zip(outcomes) {
+            match outcome {
+                Ok(()) => published.push(id),
+                Err(error) => {
+                    schedule_retry(&mut tx, id, attempts, &error).await?;
+                    failed = true;
+                }
             }
-            published.push(id);
         }
         if !published.is_empty() {
             sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)")
@@ -135,7 +144,7 @@ pub async fn relay_once(pool: &PgPool, bus: &dyn EventBus) -> anyhow::Result<usi
             total += published.len();
         }
         if failed {
-            break 'rounds;
+            break;
         }
     }
     tx.commit().await.context("outbox: cannot commit")?;
@@ -145,14 +154,39 @@ pub async fn relay_once(pool: &PgPool, bus: &dyn EventBus) -> anyhow::Result<usi
     Ok(total)
 }
 
-/// Publishes one stored envelope, giving up after [`PUBLISH_TIMEOUT`].
-async fn publish_stored(bus: &dyn EventBus, envelope: serde_json::Value) -> Result<(), String> {
-    let event = serde_json::from_value::<EventEnvelope>(envelope)
-        .map_err(|err| format!("stored envelope is malformed: {err}"))?;
-    match tokio::time::timeout(PUBLISH_TIMEOUT, bus.publish(event)).await {
-        Ok(outcome) => outcome.map_err(|err| err.to_string()),
-        Err(_) => Err(format!("publish timed out after {PUBLISH_TIMEOUT:?}")),
+/// Publishes stored envelopes as one batch, giving up on the whole batch after
+/// [`PUBLISH_TIMEOUT`]; answers each one's outcome in order. A malformed envelope fails alone.
+async fn publish_stored(
+    bus: &dyn EventBus,
+    envelopes: Vec<serde_json::Value>,
+) -> Vec<Result<(), String>> {
+    let mut outcomes: Vec<Result<(), String>> = Vec::with_capacity(envelopes.len());
+    let mut events = Vec::with_capacity(envelopes.len());
+    for envelope in envelopes {
+        match serde_json::from_value::<EventEnvelope>(envelope) {
+            Ok(event) => {
+                events.push(event);
+                outcomes.push(Ok(()));
+            }
+            Err(err) => outcomes.push(Err(format!("stored envelope is malformed: {err}"))),
+        }
     }
+    let count = events.len();
+    let sent: Vec<Result<(), String>> =
+        match tokio::time::timeout(PUBLISH_TIMEOUT, bus.publish_batch(events)).await {
+            Ok(sent) => sent
+                .into_iter()
+                .map(|outcome| outcome.map_err(|err| err.to_string()))
+                .collect(),
+            Err(_) => vec![Err(format!("publish timed out after {PUBLISH_TIMEOUT:?}")); count],
+        };
+    let mut sent = sent.into_iter();
+    for outcome in outcomes.iter_mut().filter(|outcome| outcome.is_ok()) {
+        *outcome = sent
+            .next()
+            .unwrap_or_else(|| Err("the bus answered fewer outcomes than events".to_owned()));
+    }
+    outcomes
 }
 
 /// Counts a failed publish of row `id`: schedules its retry after [`backoff`], or parks it
@@ -559,7 +593,11 @@ mod tests {
         assert_eq!(relay_once(&pool, &bus).await.unwrap(), 1);
         assert_eq!(relay_once(&pool, &bus).await.unwrap(), 0);
         assert_eq!(ids(&bus.taken.lock().unwrap()), ids(&[other]));
-        assert_eq!(*bus.refused.lock().unwrap(), 1);
+        assert_eq!(
+            *bus.refused.lock().unwrap(),
+            2,
+            "the failing pass sent its whole batch: the first event and the other order's"
+        );
         assert_eq!(pending(&pool).await, 2);
 
         // An operator un-parks it: both events of the aggregate go out, in order.
