@@ -711,7 +711,7 @@ fn the_makefile_and_pre_commit_hooks_offer_the_everyday_tasks() {
         .flat_map(str::split_whitespace)
         .collect();
     for target in [
-        "help", "up", "down", "test", "test-all", "lint", "fmt", "run", "migrate",
+        "help", "up", "down", "test", "test-all", "lint", "fmt", "run", "load", "migrate",
     ] {
         assert!(phony.contains(target), "{target} is not .PHONY");
         assert!(

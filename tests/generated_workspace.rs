@@ -1,13 +1,17 @@
 //! The slow one: generate the reference project, then check it the way its team will on their
 //! first day: `cargo fmt --check`, `cargo clippy -D warnings` and `cargo test`, all against the
-//! committed `Cargo.lock`. Compiled dependencies are kept in a target directory outside the
+//! committed `Cargo.lock`, and a short load run of its `loadgen` against its devstack.
+//! Compiled dependencies are kept in a target directory outside the
 //! clone (`ARCH_INIT_E2E_TARGET_DIR`, default `~/.cache/arch-init/generated-target`) so reruns
 //! on the same machine only rebuild what changed.
 
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
+use arch_init::model::{ArchitectureModel, UnitKind};
 use assert_cmd::cargo::cargo_bin_cmd;
+use serde_json::Value;
 
 /// How many tests against real servers the generated platform has, at least (70 today).
 const SERVER_TESTS: u32 = 65;
@@ -158,6 +162,122 @@ fn the_generated_platform_is_formatted_lint_clean_and_passes_its_own_tests() {
         "expected every server test to run, counted {counts:?}:\n{stdout}"
     );
     assert_ran(&stdout, SERVER_TESTS_CITED);
+
+    load_run(&project, tmp.path());
+}
+
+/// The generated `loadgen`, CI-sized (a few seconds at a low rate), against the generated
+/// devstack started here in memory on free ports: the run must finish with exit 0, write its
+/// three report files, see every order it placed settle, and find every invariant held.
+fn load_run(project: &Path, tmp: &Path) {
+    cargo(
+        project,
+        &["build", "--locked", "-p", "devstack", "-p", "loadgen"],
+    );
+    let bin = target_dir().join("debug");
+    let model = ArchitectureModel::microservices("ecommerce-platform");
+    // Every unit on a port of 127.0.0.1 that is free now; all are held until each is picked,
+    // so no two units get the same one.
+    let listeners: Vec<TcpListener> = model
+        .units
+        .iter()
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free port"))
+        .collect();
+    let mut gateway = 0;
+    let mut devstack = Command::new(bin.join("devstack"));
+    for (unit, listener) in model.units.iter().zip(&listeners) {
+        let port = listener.local_addr().unwrap().port();
+        if unit.kind == UnitKind::Gateway {
+            gateway = port;
+        }
+        devstack.env(format!("{}_PORT", unit.env_prefix), port.to_string());
+    }
+    drop(listeners);
+    for var in ["DATABASE_URL", "REDIS_URL", "KAFKA_BROKERS", "HOST"] {
+        devstack.env_remove(var);
+    }
+    let devstack = Running(
+        devstack
+            .env("API_GATEWAY_RATE_LIMIT_PER_SECOND", "1000000")
+            .env("API_GATEWAY_RATE_LIMIT_BURST", "1000000")
+            .env("USER_SERVICE_ADMIN_EMAILS", "loadgen-admin@example.com")
+            // A debug build hashes slowly: the cheapest argon2 keeps setup short.
+            .env("USER_SERVICE_ARGON2_MEMORY_KIB", "8")
+            .env("USER_SERVICE_ARGON2_ITERATIONS", "1")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the devstack starts"),
+    );
+
+    let out = tmp.join("load");
+    eprintln!("generated workspace: loadgen against the devstack on port {gateway}");
+    let output = Command::new(bin.join("loadgen"))
+        .args(["--target", &format!("http://127.0.0.1:{gateway}")])
+        .args(["--rate", "40", "--duration", "5s", "--wait", "60s"])
+        .args(["--settle-timeout", "30s"])
+        .args(["--watch-pid", &format!("devstack={}", devstack.0.id())])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("loadgen runs");
+    drop(devstack);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "loadgen failed ({})\n--- stdout\n{stdout}\n--- stderr\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for file in ["report.md", "report.json", "report.svg"] {
+        assert!(out.join(file).is_file(), "loadgen wrote no {file}");
+    }
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["passed"], true, "{stdout}");
+    let orders = &report["orders"];
+    assert!(orders["placed"].as_u64().unwrap() >= 5, "{orders}");
+    assert_eq!(orders["unsettled"], 0, "{orders}");
+    assert_eq!(orders["confirmed"], orders["placed"], "{orders}");
+    let invariants = report["invariants"].as_array().unwrap();
+    let names: Vec<&str> = invariants
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["every order final", "no double charge", "no oversell"]
+    );
+    assert!(
+        invariants.iter().all(|i| i["held"] == true),
+        "{invariants:?}"
+    );
+    for entry in report["entries"].as_array().unwrap() {
+        assert!(entry["ok"].as_u64().unwrap() > 0, "{entry}");
+        assert_eq!(entry["errors"], serde_json::json!({}), "{entry}");
+    }
+    let watched = report["processes"].as_array().unwrap();
+    assert!(
+        watched
+            .iter()
+            .any(|p| p["name"] == "devstack" && p["rss_mib_max"].as_f64().unwrap() > 0.0),
+        "{watched:?}"
+    );
+    assert!(
+        stdout.starts_with("# Load run: 40 req/s for 5 s"),
+        "{stdout}"
+    );
+}
+
+/// A child process, killed when the test is done with it, also when it panics.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Test outcomes summed over every `test result:` line of a cargo test run.

@@ -497,7 +497,7 @@ impl Worker {
             })
         };
         let mut progress = Progress::default();
-        while !*stop.borrow() {
+        'polling: while !*stop.borrow() {
             let polled = tokio::select! {
                 _ = stop.changed() => break,
                 polled = worker.consumer.poll(POLL_TIMEOUT) => polled,
@@ -513,7 +513,7 @@ impl Worker {
                             .unwrap_or_else(|| record.partition.to_be_bytes().to_vec().into());
                         if lanes.dispatch(&key, record).await.is_err() {
                             tracing::error!(group = %worker.group, "kafka: a consumer lane stopped; the member leaves");
-                            break;
+                            break 'polling;
                         }
                     }
                 }
