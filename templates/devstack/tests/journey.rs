@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 mod common;
-use common::statuses;
+use common::{assert_saga, statuses};
 
 /// How long a saga may take to settle before a test gives up.
 const SAGA_DEADLINE: Duration = Duration::from_secs(10);
@@ -282,7 +282,7 @@ async fn purchase_journey(options: Options) {
     let order_id = client.place_order(&ada).await;
     let order = client.settled_order(&ada, &order_id).await;
     assert_eq!(order["status"], "confirmed", "{order}");
-    assert_eq!(statuses(&order), ["pending", "reserved", "confirmed"]);
+    assert_saga(&order, "confirmed");
     assert_eq!(minor(&order["total"]), expected_total);
     assert_eq!(order["user_id"], ada.id.as_str());
 
@@ -347,8 +347,12 @@ async fn failed_payment_journey(options: Options) {
     let order_id = client.place_order(&bob).await;
     let order = client.settled_order(&bob, &order_id).await;
     assert_eq!(order["status"], "cancelled", "{order}");
-    assert_eq!(statuses(&order), ["pending", "reserved", "cancelled"]);
-    let reason = order["status_history"][2]["reason"].as_str().unwrap();
+    assert_saga(&order, "cancelled");
+    let reason = order["status_history"]
+        .as_array()
+        .and_then(|history| history.last())
+        .and_then(|change| change["reason"].as_str())
+        .unwrap();
     assert!(reason.starts_with("payment failed"), "{reason}");
 
     settle(&stack).await;

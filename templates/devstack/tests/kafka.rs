@@ -12,7 +12,7 @@ use testing::stub;
 use tokio::time::Instant;
 
 mod common;
-use common::statuses;
+use common::assert_saga;
 
 /// How long the saga may take over the broker (consumer groups join first).
 const SAGA_DEADLINE: Duration = Duration::from_secs(60);
@@ -231,11 +231,7 @@ async fn checkout(payment_failure_rate: f64, outcome: &str) -> Checkout {
     let before = client.stock(&product).await;
     let order_id = client.buy_two(&product).await;
     let order = client.settled_order(&order_id).await;
-    assert_eq!(
-        statuses(&order),
-        ["pending", "reserved", outcome],
-        "{order}"
-    );
+    assert_saga(&order, outcome);
     Checkout {
         stack,
         client,

@@ -11,3 +11,15 @@ pub fn statuses(order: &Value) -> Vec<&str> {
         .map(|change| change["status"].as_str().unwrap())
         .collect()
 }
+
+/// Asserts that the saga took `order` from `pending` to `outcome`, through `reserved` unless
+/// the payment's outcome reached the order first: the reservation and the payment travel on
+/// different topics, and a charge is only made for a reserved order, so both are correct.
+#[track_caller]
+pub fn assert_saga(order: &Value, outcome: &str) {
+    let seen = statuses(order);
+    assert!(
+        seen == ["pending", "reserved", outcome] || seen == ["pending", outcome],
+        "expected pending, (reserved,) {outcome}: {order}"
+    );
+}

@@ -11,8 +11,8 @@ use common::{FakeCart, database, item, pg_app, pg_app_with, pg_app_with_settings
 use order_service::Settings;
 use serde_json::{Value, json};
 use shared_events::{
-    EventBus, EventEnvelope, InMemoryEventBus, InventoryReserved, OrderCancelled, OrderConfirmed,
-    PaymentFailed, PaymentSucceeded, topics,
+    EventBus, EventEnvelope, InMemoryEventBus, InventoryReservationFailed, InventoryReserved,
+    OrderCancelled, OrderConfirmed, PaymentFailed, PaymentSucceeded, topics,
 };
 use shared_types::{Currency, Money, OrderId, PaymentId, UserId};
 use testing::bus::decoded;
@@ -440,23 +440,32 @@ async fn an_event_that_fails_leaves_no_inbox_record_and_changes_nothing_on_postg
     let app = pg_app_with(FakeCart::with_items(vec![item(100, 1)]), &pool, bus).await;
     let (user, token) = customer();
     let id = place_one(&app.client, &token).await;
-    // A payment before the reservation: an illegal transition, retried then dead-lettered.
-    let early = EventEnvelope::wrap(&PaymentSucceeded {
+    app.bus
+        .publish(EventEnvelope::wrap(&InventoryReserved {
+            order_id: id,
+            user_id: user,
+            total: Money::new(100, Currency::Usd),
+        }))
+        .await
+        .unwrap();
+    app.bus.settled().await;
+    // A reservation failing after it succeeded: an illegal transition, retried then
+    // dead-lettered.
+    let contradiction = EventEnvelope::wrap(&InventoryReservationFailed {
         order_id: id,
         user_id: user,
-        payment_id: PaymentId::new(),
-        amount: Money::new(100, Currency::Usd),
+        reason: "gone".to_owned(),
     });
-    app.bus.publish(early.clone()).await.unwrap();
+    app.bus.publish(contradiction.clone()).await.unwrap();
     app.bus.settled().await;
     assert_eq!(app.bus.dead_letters().len(), 1);
     assert_eq!(
-        processed(&pool, &early).await,
+        processed(&pool, &contradiction).await,
         0,
         "rolled back with the effect"
     );
     let order = order_json(&app.client, &token, id).await;
-    assert_eq!(statuses(&order), ["pending"]);
+    assert_eq!(statuses(&order), ["pending", "reserved"]);
     assert_eq!(outbox_topics(&pool).await, [topics::ORDER_CREATED]);
 }
 

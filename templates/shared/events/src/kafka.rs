@@ -25,6 +25,7 @@
 //! ARCHITECTURE.md says why for each:
 //! [`LINGER`], [`FETCH_MAX_WAIT`], [`MAX_POLL_RECORDS`], [`POLL_TIMEOUT`], [`LANE_DEPTH`].
 
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -465,6 +466,26 @@ struct Stopped;
 /// A record a lane finished (handled or dead-lettered): its partition and offset.
 type Finished = (Partition, i64);
 
+/// Per partition: the offset the next record must have, and how often the member has sought
+/// back to it.
+type Gaps = HashMap<Partition, (i64, u32)>;
+
+/// How many times a member reads a gap again before it gives up on the missing records.
+pub const GAP_REREADS: u32 = 5;
+
+/// How far before a gap the first re-read starts; each further one starts twice as far back.
+pub const GAP_BACKSTEP: i64 = 8;
+
+/// Where a record stands in its partition's sequence.
+enum Order {
+    /// The next one (or the first seen): handle it.
+    Next,
+    /// Read again while going back for a gap, and handled before: skip it.
+    AlreadyHave,
+    /// After a gap: the member has sought back; skip the partition's rest of this poll.
+    Reread,
+}
+
 /// One group member.
 struct Worker {
     consumer: Arc<Consumer>,
@@ -497,6 +518,7 @@ impl Worker {
             })
         };
         let mut progress = Progress::default();
+        let mut gaps = Gaps::default();
         'polling: while !*stop.borrow() {
             let polled = tokio::select! {
                 _ = stop.changed() => break,
@@ -504,9 +526,21 @@ impl Worker {
             };
             match polled {
                 Ok(records) => {
+                    let mut reread = HashSet::new();
                     for record in records {
-                        progress
-                            .started(&(record.topic.to_string(), record.partition), record.offset);
+                        let partition = (record.topic.to_string(), record.partition);
+                        if reread.contains(&partition) {
+                            continue;
+                        }
+                        match worker.check_contiguous(&record, &mut gaps).await {
+                            Order::Next => {}
+                            Order::AlreadyHave => continue,
+                            Order::Reread => {
+                                reread.insert(partition);
+                                continue;
+                            }
+                        }
+                        progress.started(&partition, record.offset);
                         let key = record
                             .key
                             .clone()
@@ -533,6 +567,45 @@ impl Worker {
         if let Err(err) = worker.consumer.close().await {
             tracing::warn!(group = %worker.group, error = %err, "kafka: closing the consumer failed");
         }
+    }
+
+    /// What to do with `record` so that no record of its partition is skipped. Our topics are
+    /// neither compacted nor transactional, so offsets within a partition are contiguous, and
+    /// a gap means the fetch skipped records: seen with tansu when a member catches up on many
+    /// partitions written in batches — whole batches missing, and a fetch from the first
+    /// missing offset skipping them again, while a fetch from further back returns them. On a
+    /// gap the member seeks back before it, further each time ([`GAP_BACKSTEP`] doubling), and
+    /// drops the records it already has until the missing ones arrive. After [`GAP_REREADS`]
+    /// vain attempts at one gap it logs an error and moves on.
+    async fn check_contiguous(&self, record: &ConsumerRecord, gaps: &mut Gaps) -> Order {
+        let partition = (record.topic.to_string(), record.partition);
+        let (next, rereads) = gaps.get(&partition).copied().unwrap_or((record.offset, 0));
+        if record.offset < next && rereads > 0 {
+            return Order::AlreadyHave;
+        }
+        if record.offset > next {
+            if rereads < GAP_REREADS {
+                let back = next.saturating_sub(GAP_BACKSTEP << rereads).max(0);
+                tracing::warn!(group = %self.group, topic = %record.topic, partition = record.partition, from = next, to = record.offset, seek = back, "kafka: the fetch skipped records; reading them again");
+                match self
+                    .consumer
+                    .seek(&record.topic, record.partition, back)
+                    .await
+                {
+                    Ok(()) => {
+                        gaps.insert(partition, (next, rereads + 1));
+                        return Order::Reread;
+                    }
+                    Err(err) => {
+                        tracing::error!(group = %self.group, topic = %record.topic, partition = record.partition, error = %err, "kafka: cannot seek back to skipped records; they are lost to this member");
+                    }
+                }
+            } else {
+                tracing::error!(group = %self.group, topic = %record.topic, partition = record.partition, from = next, to = record.offset, "kafka: records stay missing after reading again; moving on");
+            }
+        }
+        gaps.insert(partition, (record.offset + 1, 0));
+        Order::Next
     }
 
     /// Handles `record` within its attempts, or dead-letters it.

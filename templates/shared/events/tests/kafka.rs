@@ -427,6 +427,47 @@ async fn a_batch_is_published_in_order_and_different_aggregates_are_handled_side
 
 #[tokio::test]
 #[ignore = "needs Kafka: set TEST_KAFKA_BROKERS (e.g. 127.0.0.1:9092)"]
+async fn every_event_of_many_batches_over_several_topics_is_handled() {
+    // One member catching up on twelve partitions written in batches: the shape of a saga
+    // consumer behind a burst, in which tansu's fetches were seen to skip whole batches.
+    let names: Vec<String> = (0..4).map(|n| unique(&format!("many{n}"))).collect();
+    let topics: Vec<&str> = names.iter().map(String::as_str).collect();
+    let bus = bus_with_topics(&topics).await;
+    let mut published = HashSet::new();
+    for round in 0..30 {
+        let batch: Vec<EventEnvelope> = (0..60)
+            .map(|n| {
+                let topic = topics[(n + round) % 2 + 2 * (n % 2)];
+                envelope(
+                    topic,
+                    &format!("order-{}", n * 7 + round),
+                    serde_json::json!({"n": n}),
+                )
+            })
+            .collect();
+        published.extend(batch.iter().map(|event| event.event_id));
+        let outcomes = bus.publish_batch(batch).await;
+        assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+    }
+    let seen = Arc::new(Seen::default());
+    bus.subscribe(&unique("group"), &topics, seen.clone())
+        .await
+        .unwrap();
+    let handled = async || {
+        seen.events()
+            .iter()
+            .map(|event| event.event_id)
+            .collect::<HashSet<_>>()
+    };
+    eventually("every published event is handled", async || {
+        handled().await.is_superset(&published)
+    })
+    .await;
+    bus.close().await;
+}
+
+#[tokio::test]
+#[ignore = "needs Kafka: set TEST_KAFKA_BROKERS (e.g. 127.0.0.1:9092)"]
 async fn a_failing_event_is_dead_lettered_after_its_attempts_and_not_redelivered() {
     let topic = unique("failing");
     let group = unique("group");

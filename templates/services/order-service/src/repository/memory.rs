@@ -330,38 +330,48 @@ mod tests {
         let order = order(UserId::new());
         let id = order.id;
         repo.create(order, &[], None).await.unwrap();
-        let early = Delivery {
+        let delivery = || Delivery {
             consumer: "test",
             event_id: EventId::new(),
         };
+        repo.transition(
+            id,
+            &OrderEvent::InventoryReserved,
+            Utc::now(),
+            Some(delivery()),
+        )
+        .await
+        .unwrap();
+        // A reserved order cannot fail its reservation: that delivery fails.
+        let contradiction = OrderEvent::ReservationFailed {
+            reason: "gone".into(),
+        };
+        let early = delivery();
         assert!(
-            repo.transition(id, &OrderEvent::PaymentSucceeded, Utc::now(), Some(early))
+            repo.transition(id, &contradiction, Utc::now(), Some(early))
                 .await
                 .is_err()
         );
-        let reserve = Delivery {
-            consumer: "test",
-            event_id: EventId::new(),
-        };
-        let event = OrderEvent::ReservationFailed {
-            reason: "gone".into(),
+        let decline = delivery();
+        let event = OrderEvent::PaymentFailed {
+            reason: "declined".into(),
         };
         assert!(
-            repo.transition(id, &event, Utc::now(), Some(reserve))
+            repo.transition(id, &event, Utc::now(), Some(decline))
                 .await
                 .unwrap()
                 .is_some()
         );
         assert_eq!(
-            repo.transition(id, &event, Utc::now(), Some(reserve))
+            repo.transition(id, &event, Utc::now(), Some(decline))
                 .await
                 .unwrap(),
             None
         );
-        assert_eq!(repo.get(id).await.unwrap().unwrap().status_history.len(), 2);
+        assert_eq!(repo.get(id).await.unwrap().unwrap().status_history.len(), 3);
         // The failed delivery was not recorded: its retry is judged by the state machine.
         assert_eq!(
-            repo.transition(id, &OrderEvent::PaymentSucceeded, Utc::now(), Some(early))
+            repo.transition(id, &contradiction, Utc::now(), Some(early))
                 .await
                 .unwrap(),
             None
