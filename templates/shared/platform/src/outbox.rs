@@ -458,16 +458,18 @@ mod tests {
 
         bus.failing.store(true, Ordering::SeqCst);
         assert_eq!(relay_once(&pool, &bus).await.unwrap(), 0);
+        let ended = chrono::Utc::now();
         assert_eq!(
             *bus.refused.lock().unwrap(),
             1,
             "the pass stops at the first failure"
         );
         let (attempts, wait_ms): (i32, f64) = sqlx::query_as(
-            "SELECT attempts, EXTRACT(EPOCH FROM next_attempt_at - now())::float8 * 1000 \
+            "SELECT attempts, EXTRACT(EPOCH FROM next_attempt_at - $2)::float8 * 1000 \
              FROM outbox WHERE event_id = $1",
         )
         .bind(first.event_id.0)
+        .bind(ended)
         .fetch_one(&pool)
         .await
         .unwrap();
@@ -504,10 +506,12 @@ mod tests {
                 .await
                 .unwrap();
             assert_eq!(relay_once(&pool, &bus).await.unwrap(), 0);
+            let ended = chrono::Utc::now();
             let (attempts, wait_ms): (i32, f64) = sqlx::query_as(
-                "SELECT attempts, EXTRACT(EPOCH FROM next_attempt_at - now())::float8 * 1000 \
+                "SELECT attempts, EXTRACT(EPOCH FROM next_attempt_at - $1)::float8 * 1000 \
                  FROM outbox",
             )
+            .bind(ended)
             .fetch_one(&pool)
             .await
             .unwrap();
@@ -643,12 +647,16 @@ mod tests {
         .await
         .expect("the pass ends after the publish timeout")
         .unwrap();
+        // Measured from the end of the pass, so a slow machine between the pass and the query
+        // below does not shorten the wait it sees.
+        let ended = chrono::Utc::now();
         assert_eq!(published, 0);
         assert!(started.elapsed() >= PUBLISH_TIMEOUT);
         let (attempts, wait_ms): (i32, f64) = sqlx::query_as(
-            "SELECT attempts, EXTRACT(EPOCH FROM next_attempt_at - now())::float8 * 1000 \
+            "SELECT attempts, EXTRACT(EPOCH FROM next_attempt_at - $1)::float8 * 1000 \
              FROM outbox WHERE published_at IS NULL",
         )
+        .bind(ended)
         .fetch_one(&pool)
         .await
         .unwrap();
