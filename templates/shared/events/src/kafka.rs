@@ -125,6 +125,11 @@ impl KafkaConfig {
         }
     }
 
+    /// The brokers cannot be reached or used, because of `err`.
+    fn unavailable(&self, err: &dyn std::fmt::Display) -> BusError {
+        BusError::Unavailable(format!("Kafka at {}: {err}", self.brokers))
+    }
+
     /// The name of `topic` (or group) on the broker.
     #[must_use]
     pub fn on_broker(&self, name: &str) -> String {
@@ -156,15 +161,12 @@ impl KafkaEventBus {
     /// Connects to `config.brokers`; fails when no broker answers within the connect timeout.
     pub async fn connect(config: KafkaConfig) -> Result<Self, BusError> {
         let kafka = client(&config).await?;
-        let unavailable = |err: &dyn std::fmt::Display| {
-            BusError::Unavailable(format!("Kafka at {}: {err}", config.brokers))
-        };
         let producer = kafka
             .producer()
             .linger(LINGER)
             .build()
             .await
-            .map_err(|err| unavailable(&err))?;
+            .map_err(|err| config.unavailable(&err))?;
         let (stop, _) = watch::channel(false);
         Ok(Self {
             inner: Arc::new(Inner {
@@ -250,9 +252,6 @@ impl KafkaEventBus {
 /// publish never queues behind another member's long-polling fetch, nor one member's fetch
 /// behind another's.
 async fn client(config: &KafkaConfig) -> Result<Kafka, BusError> {
-    let unavailable = |err: &dyn std::fmt::Display| {
-        BusError::Unavailable(format!("Kafka at {}: {err}", config.brokers))
-    };
     let connecting = Kafka::builder(config.brokers.clone())
         .client_id(config.client_id.clone())
         .connect_timeout(config.connect_timeout)
@@ -260,8 +259,8 @@ async fn client(config: &KafkaConfig) -> Result<Kafka, BusError> {
         .connect();
     tokio::time::timeout(config.connect_timeout, connecting)
         .await
-        .map_err(|_| unavailable(&format!("no answer within {:?}", config.connect_timeout)))?
-        .map_err(|err| unavailable(&err))
+        .map_err(|_| config.unavailable(&format!("no answer within {:?}", config.connect_timeout)))?
+        .map_err(|err| config.unavailable(&err))
 }
 
 fn already_exists(err: &KrafkaError) -> bool {
@@ -532,7 +531,10 @@ impl Worker {
                         if reread.contains(&partition) {
                             continue;
                         }
-                        match worker.check_contiguous(&record, &mut gaps).await {
+                        match worker
+                            .check_contiguous(&partition, &record, &mut gaps)
+                            .await
+                        {
                             Order::Next => {}
                             Order::AlreadyHave => continue,
                             Order::Reread => {
@@ -577,9 +579,13 @@ impl Worker {
     /// gap the member seeks back before it, further each time ([`GAP_BACKSTEP`] doubling), and
     /// drops the records it already has until the missing ones arrive. After [`GAP_REREADS`]
     /// vain attempts at one gap it logs an error and moves on.
-    async fn check_contiguous(&self, record: &ConsumerRecord, gaps: &mut Gaps) -> Order {
-        let partition = (record.topic.to_string(), record.partition);
-        let (next, rereads) = gaps.get(&partition).copied().unwrap_or((record.offset, 0));
+    async fn check_contiguous(
+        &self,
+        partition: &Partition,
+        record: &ConsumerRecord,
+        gaps: &mut Gaps,
+    ) -> Order {
+        let (next, rereads) = gaps.get(partition).copied().unwrap_or((record.offset, 0));
         if record.offset < next && rereads > 0 {
             return Order::AlreadyHave;
         }
@@ -593,7 +599,7 @@ impl Worker {
                     .await
                 {
                     Ok(()) => {
-                        gaps.insert(partition, (next, rereads + 1));
+                        gaps.insert(partition.clone(), (next, rereads + 1));
                         return Order::Reread;
                     }
                     Err(err) => {
@@ -604,7 +610,7 @@ impl Worker {
                 tracing::error!(group = %self.group, topic = %record.topic, partition = record.partition, from = next, to = record.offset, "kafka: records stay missing after reading again; moving on");
             }
         }
-        gaps.insert(partition, (record.offset + 1, 0));
+        gaps.insert(partition.clone(), (record.offset + 1, 0));
         Order::Next
     }
 
