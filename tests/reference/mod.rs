@@ -1,6 +1,8 @@
 //! The reference project, generated once per test binary, and the architecture model the
 //! library derives for it: what the tests of the generated deployment files check against.
 
+pub mod validators;
+
 use std::path::{Path, PathBuf};
 
 use arch_init::catalog::Paradigm;
