@@ -1,26 +1,24 @@
-//! HTTP API of the payment service under `/api/v1/payments`.
+//! HTTP API of the payment service under `/api/v1/payments`: reading payments and refunding
+//! them. There is deliberately no route that charges: charging belongs to the checkout saga
+//! (`inventory.reserved` → [`crate::events`]), which charges an order's owner exactly the
+//! order's total under the order's id. A public charge route could do neither check — it
+//! would let any customer charge any amount against any order id, collide with the saga's key
+//! and freeze that checkout, and test stolen cards against the provider.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRef, Path, Query, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use platform::auth::{AuthUser, JwtKeys};
 use platform::error::Problem;
 use platform::{ApiError, PROBLEM_JSON};
 use serde::Deserialize;
-use shared_types::{Money, OrderId, PaymentId};
-use utoipa::{IntoParams, ToSchema};
+use shared_types::{OrderId, PaymentId};
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::models::{ChargeRequest, Payment, PaymentStatus};
-use crate::service::{Charge, PaymentService};
-
-/// The request header carrying the client's idempotency key.
-pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
-/// The response header marking the answer to a repeated key.
-pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+use crate::models::Payment;
+use crate::service::PaymentService;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -39,7 +37,7 @@ impl FromRef<AppState> for JwtKeys {
 /// made from this one list, so they cannot disagree.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::default()
-        .routes(routes!(create, list))
+        .routes(routes!(list))
         .routes(routes!(get_one))
         .routes(routes!(refund))
 }
@@ -59,78 +57,6 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 fn parse_id(raw: &str) -> Result<PaymentId, ApiError> {
     raw.parse()
         .map_err(|_| ApiError::bad_request(format!("`{raw}` is not a payment id")))
-}
-
-/// Body of `POST /api/v1/payments`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-struct CreatePayment {
-    order_id: OrderId,
-    amount: Money,
-}
-
-/// Charges the caller once per `Idempotency-Key`.
-///
-/// 201 with the payment, or 402 if the provider declined (recorded as failed; a repeat gets the
-/// same 402).
-#[utoipa::path(
-    post,
-    path = "/api/v1/payments",
-    operation_id = "create_payment",
-    tag = "payments",
-    params(
-        ("Idempotency-Key" = String, Header, description = "Makes a retried charge charge once; 1 to 255 visible ASCII characters"),
-    ),
-    request_body = CreatePayment,
-    security(("bearer" = [])),
-    responses(
-        (status = CREATED, description = "The payment", body = Payment,
-            headers(("Idempotent-Replayed" = String, description = "`true` when this answers an earlier request with the same key"))),
-        (status = BAD_REQUEST, description = "No or a bad `Idempotency-Key`, or the body is not JSON", body = Problem, content_type = PROBLEM_JSON),
-        (status = PAYMENT_REQUIRED, description = "The provider declined; nothing was charged", body = Problem, content_type = PROBLEM_JSON,
-            headers(("Idempotent-Replayed" = String, description = "`true` when this answers an earlier request with the same key"))),
-        (status = CONFLICT, description = "The order is cancelled, or a charge with the key is in progress", body = Problem, content_type = PROBLEM_JSON),
-        (status = UNPROCESSABLE_ENTITY, description = "A field is invalid, or the key was used for another charge", body = Problem, content_type = PROBLEM_JSON),
-    )
-)]
-async fn create(
-    State(state): State<AppState>,
-    user: AuthUser,
-    headers: HeaderMap,
-    body: Result<Json<CreatePayment>, axum::extract::rejection::JsonRejection>,
-) -> Result<Response, ApiError> {
-    let key = headers
-        .get(&IDEMPOTENCY_KEY)
-        .ok_or_else(|| ApiError::bad_request("header `Idempotency-Key` is required"))?
-        .to_str()
-        .map_err(|_| ApiError::bad_request("header `Idempotency-Key` must be visible ASCII"))?
-        .to_owned();
-    let Json(body) = body?;
-    let Charge { payment, fresh } = state
-        .service
-        .charge(ChargeRequest {
-            idempotency_key: key,
-            order_id: body.order_id,
-            user_id: user.claims.sub,
-            amount: body.amount,
-        })
-        .await?;
-    let mut response = match &payment.status {
-        PaymentStatus::Failed { reason } => ApiError::new(
-            StatusCode::PAYMENT_REQUIRED,
-            format!("payment {} declined: {reason}", payment.id),
-        )
-        .into_response(),
-        PaymentStatus::Succeeded | PaymentStatus::Refunded | PaymentStatus::Pending => {
-            (StatusCode::CREATED, Json(payment)).into_response()
-        }
-    };
-    if !fresh {
-        response
-            .headers_mut()
-            .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
-    }
-    Ok(response)
 }
 
 /// Query of `GET /api/v1/payments`.

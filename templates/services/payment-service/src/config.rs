@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use platform::config::{ConfigError, env_or};
+use platform::config::{AppEnv, ConfigError, env_or};
 use platform::db::Database;
 
 /// What the payment service needs beyond the common `ServiceConfig`: the behaviour of the
@@ -45,7 +45,7 @@ impl Default for Settings {
 
 impl Settings {
     /// Reads the settings from the environment; unset variables keep their defaults.
-    pub fn from_env() -> Result<Self, ConfigError> {
+    pub fn from_env(env: AppEnv) -> Result<Self, ConfigError> {
         let defaults = Self::default();
         Self {
             provider_latency_ms: env_or(
@@ -68,7 +68,7 @@ impl Settings {
                 "PAYMENT_SERVICE_PENDING_LEASE_MS",
                 u64::try_from(defaults.pending_lease.as_millis()).unwrap_or(u64::MAX),
             )?),
-            database: Database::from_env()?,
+            database: Database::from_env(env)?,
         }
         .validated()
     }

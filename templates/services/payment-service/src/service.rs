@@ -118,20 +118,6 @@ pub enum ChargeError {
     Task(String),
 }
 
-impl From<ChargeError> for ApiError {
-    fn from(err: ChargeError) -> Self {
-        match err {
-            ChargeError::Invalid(_) | ChargeError::KeyReused(_) => {
-                Self::unprocessable(err.to_string())
-            }
-            ChargeError::OrderCancelled(_) | ChargeError::InProgress(_) => {
-                Self::conflict(err.to_string())
-            }
-            ChargeError::Storage(_) | ChargeError::Task(_) => Self::internal(err),
-        }
-    }
-}
-
 /// The payment a charge request resolved to, and whether this call made it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Charge {
@@ -189,26 +175,13 @@ impl PaymentService {
         }
     }
 
-    /// Charges `request` exactly once per idempotency key: the key is claimed with a pending
-    /// payment before the provider is asked, so a concurrent or later duplicate — in this
-    /// replica or another — gets the same payment (after waiting for it to settle) and the
-    /// provider is called once. Announces nothing (a charge through the API).
-    pub async fn charge(&self, request: ChargeRequest) -> Result<Charge, ChargeError> {
-        self.charge_announcing(request, false).await
-    }
-
-    /// Charges a reserved order like [`PaymentService::charge`], and stores the outcome
-    /// together with its announcement, `payment.succeeded` or `payment.failed` (only the call
-    /// that made the charge announces it).
+    /// Charges a reserved order exactly once per idempotency key (the order id), and stores
+    /// the outcome together with its announcement, `payment.succeeded` or `payment.failed`.
+    /// The key is claimed with a pending payment before the provider is asked, so a concurrent
+    /// or later duplicate — in this replica or another — gets the same payment (after waiting
+    /// for it to settle), the provider is called once and only the call that charged
+    /// announces.
     pub async fn charge_order(&self, request: ChargeRequest) -> Result<Charge, ChargeError> {
-        self.charge_announcing(request, true).await
-    }
-
-    async fn charge_announcing(
-        &self,
-        request: ChargeRequest,
-        announce: bool,
-    ) -> Result<Charge, ChargeError> {
         request.validate()?;
         match self.repo.claim(Payment::pending(&request, now())).await? {
             Claimed::OrderCancelled => Err(ChargeError::OrderCancelled(request.order_id)),
@@ -225,14 +198,14 @@ impl PaymentService {
             Claimed::New(pending) => {
                 // Finish even if the caller goes away, so the payment never stays pending.
                 let this = self.clone();
-                tokio::spawn(async move { this.ask_provider(pending, announce).await })
+                tokio::spawn(async move { this.ask_provider(pending).await })
                     .await
                     .map_err(|err| ChargeError::Task(err.to_string()))?
             }
         }
     }
 
-    async fn ask_provider(&self, pending: Payment, announce: bool) -> Result<Charge, ChargeError> {
+    async fn ask_provider(&self, pending: Payment) -> Result<Charge, ChargeError> {
         let id = pending.id;
         let status = match self.provider.charge(&pending).await {
             ProviderDecision::Approved => PaymentStatus::Succeeded,
@@ -244,11 +217,7 @@ impl PaymentService {
             updated_at: at,
             ..pending
         };
-        let events: Vec<_> = if announce {
-            outcome.outcome_event().into_iter().collect()
-        } else {
-            Vec::new()
-        };
+        let events: Vec<_> = outcome.outcome_event().into_iter().collect();
         let settled = self.repo.settle(id, status, at, &events).await;
         self.in_flight.finished(&id);
         let payment = match settled {

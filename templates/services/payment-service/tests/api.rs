@@ -5,14 +5,17 @@ mod common;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use common::{LIMIT_MINOR, app, app_with_latency, pay};
+use common::{LIMIT_MINOR, app, app_with_latency, reservation};
+use payment_service::service::ChargeError;
+use platform::auth::Role;
+use serde_json::{Value, json};
 use shared_events::{
     InventoryReserved, OrderCancelled, PaymentFailed, PaymentRefunded, PaymentSucceeded, topics,
 };
 use shared_types::{Currency, Money, OrderId, PaymentId, UserId};
 use testing::TestClient;
 use testing::bus::{count, decoded, publish};
-use testing::tokens::{admin, customer};
+use testing::tokens::{admin, customer, for_user};
 
 fn usd(minor: i64) -> Money {
     Money::new(minor, Currency::Usd)
@@ -42,47 +45,99 @@ fn cancelled(order: OrderId, user: UserId, reason: &str) -> OrderCancelled {
     }
 }
 
-#[tokio::test]
-async fn same_idempotency_key_never_charges_twice() {
-    let app = app_with_latency(Duration::from_millis(150)).await;
-    let (_, token) = customer();
-    let order = OrderId::new();
-    let (a, b) = tokio::join!(
-        pay(&app.client, &token, Some("pay-once"), order, 4998).send(),
-        pay(&app.client, &token, Some("pay-once"), order, 4998).send(),
-    );
-    assert_eq!(app.provider.calls(), 1, "the provider is asked once");
-    assert_eq!(a.status, StatusCode::CREATED);
-    assert_eq!(b.status, StatusCode::CREATED);
-    let (a, b) = (a.json(), b.json());
-    assert_eq!(a, b, "both callers see the same payment");
-    assert_eq!(a["status"], "succeeded");
-
-    // A later retry is answered from the record, too.
-    let later = pay(&app.client, &token, Some("pay-once"), order, 4998)
-        .send()
-        .await;
-    assert_eq!(later.status, StatusCode::CREATED);
-    assert_eq!(later.headers["idempotent-replayed"], "true");
-    assert_eq!(later.json(), a);
-    assert_eq!(app.provider.calls(), 1);
+/// Charges `order` of `user` through the saga (an `inventory.reserved`) and answers the
+/// payment as its owner's listing shows it.
+async fn charged(app: &common::TestApp, order: OrderId, user: UserId, minor: i64) -> Value {
+    publish(&app.bus, &reserved(order, user, minor)).await;
+    app.bus.settled().await;
+    let list = payments_of(&app.client, &for_user(user, Role::Customer), order).await;
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    list[0].clone()
 }
 
 #[tokio::test]
-async fn a_payment_is_created_and_readable_by_its_payer_and_admins_only() {
+async fn same_idempotency_key_never_charges_twice() {
+    let provider = common::CountingProvider::new(Duration::from_millis(150));
+    let service = common::memory_service(provider.clone());
+    let request = reservation(OrderId::new(), UserId::new(), 4998);
+    let (a, b) = tokio::join!(
+        service.charge_order(request.clone()),
+        service.charge_order(request.clone()),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(provider.calls(), 1, "the provider is asked once");
+    assert_eq!(a.payment, b.payment, "both deliveries see the same payment");
+    assert_eq!(a.payment.status.name(), "succeeded");
+    assert!(
+        a.fresh != b.fresh,
+        "exactly one of them charged (and announces)"
+    );
+
+    let later = service.charge_order(request).await.unwrap();
+    assert!(!later.fresh);
+    assert_eq!(later.payment, a.payment);
+    assert_eq!(provider.calls(), 1);
+}
+
+#[tokio::test]
+async fn a_reservation_of_the_same_order_with_another_total_is_refused() {
+    let provider = common::CountingProvider::new(Duration::ZERO);
+    let service = common::memory_service(provider.clone());
+    let (order, user) = (OrderId::new(), UserId::new());
+    service
+        .charge_order(reservation(order, user, 100))
+        .await
+        .unwrap();
+    for other in [
+        reservation(order, user, 200),
+        reservation(order, UserId::new(), 100),
+    ] {
+        let err = service.charge_order(other).await.unwrap_err();
+        assert!(matches!(err, ChargeError::KeyReused(_)), "{err}");
+    }
+    assert_eq!(provider.calls(), 1);
+}
+
+#[tokio::test]
+async fn nobody_can_charge_through_the_api() {
+    let app = app().await;
+    let (user, token) = customer();
+    let order = OrderId::new();
+    // What froze a checkout when charging was public: a payment posted under the order's id
+    // (the saga's key) before the saga charged it.
+    for caller in [token.clone(), admin()] {
+        let response = app
+            .client
+            .post("/api/v1/payments")
+            .bearer(&caller)
+            .idempotency_key(&order.to_string())
+            .json(&json!({"order_id": order, "amount": {"amount_minor": 0, "currency": "USD"}}))
+            .send()
+            .await;
+        assert_eq!(response.status, StatusCode::METHOD_NOT_ALLOWED);
+    }
+    assert_eq!(app.provider.calls(), 0);
+
+    let payment = charged(&app, order, user, 4998).await;
+    assert_eq!(
+        payment["status"], "succeeded",
+        "the saga's charge goes through"
+    );
+    assert_eq!(payment["amount"]["amount_minor"], 4998);
+    assert!(app.bus.dead_letters().is_empty());
+}
+
+#[tokio::test]
+async fn a_payment_is_readable_by_its_payer_and_admins_only() {
     let app = app().await;
     let (user, token) = customer();
     let (_, stranger) = customer();
     let order = OrderId::new();
-    let (status, payment) = pay(&app.client, &token, Some("k"), order, 1250)
-        .send()
-        .await
-        .status_and_json();
-    assert_eq!(status, StatusCode::CREATED, "{payment}");
+    let payment = charged(&app, order, user, 1250).await;
     assert_eq!(payment["user_id"], user.to_string());
     assert_eq!(payment["order_id"], order.to_string());
     assert_eq!(payment["amount"]["amount_minor"], 1250);
-    assert_eq!(payment["idempotency_key"], "k");
+    assert_eq!(payment["idempotency_key"], order.to_string());
     let path = format!("/api/v1/payments/{}", payment["id"].as_str().unwrap());
 
     let (status, body) = app.client.get_as(&token, &path).await.status_and_json();
@@ -98,9 +153,6 @@ async fn a_payment_is_created_and_readable_by_its_payer_and_admins_only() {
     );
 
     let by_order = format!("/api/v1/payments?order_id={order}");
-    let (status, list) = app.client.get_as(&token, &by_order).await.status_and_json();
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(list, serde_json::json!([payment]));
     assert_eq!(
         app.client.get_as(&stranger, &by_order).await.status,
         StatusCode::FORBIDDEN
@@ -113,71 +165,16 @@ async fn a_payment_is_created_and_readable_by_its_payer_and_admins_only() {
 }
 
 #[tokio::test]
-async fn a_decline_is_402_and_a_repeat_replays_it_without_asking_the_provider() {
+async fn reads_need_a_token_and_well_formed_ids() {
     let app = app().await;
     let (_, token) = customer();
-    let order = OrderId::new();
-    let response = pay(&app.client, &token, Some("big"), order, LIMIT_MINOR + 1)
-        .send()
-        .await;
-    assert_eq!(response.status, StatusCode::PAYMENT_REQUIRED);
-    let first = response.problem();
-    assert!(first["detail"].as_str().unwrap().contains("declined"));
-
-    let (status, again) = pay(&app.client, &token, Some("big"), order, LIMIT_MINOR + 1)
-        .send()
-        .await
-        .status_and_json();
-    assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
-    assert_eq!(again, first);
-    assert_eq!(app.provider.calls(), 1);
-
-    let list = payments_of(&app.client, &token, order).await;
-    assert_eq!(list[0]["status"], "failed");
-    assert!(list[0]["reason"].as_str().unwrap().contains("card limit"));
-}
-
-#[tokio::test]
-async fn a_key_reused_for_a_different_charge_is_422() {
-    let app = app().await;
-    let (_, token) = customer();
-    let (_, other) = customer();
-    let order = OrderId::new();
-    let status = |token: &str, amount_minor: i64| {
-        let request = pay(&app.client, token, Some("k"), order, amount_minor);
-        async move { request.send().await.status }
-    };
-    assert_eq!(status(&token, 100).await, StatusCode::CREATED);
-    assert_eq!(status(&token, 200).await, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(
-        status(&other, 100).await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "another user's key is not theirs"
-    );
-    assert_eq!(app.provider.calls(), 1);
-}
-
-#[tokio::test]
-async fn requests_need_a_token_an_idempotency_key_and_a_valid_body() {
-    let app = app().await;
-    let (_, token) = customer();
-    let response = pay(&app.client, "garbage", Some("k"), OrderId::new(), 100)
-        .send()
-        .await;
+    let listing = format!("/api/v1/payments?order_id={}", OrderId::new());
+    let response = app.client.get_as("garbage", &listing).await;
     assert_eq!(response.status, StatusCode::UNAUTHORIZED);
-    let (status, body) = pay(&app.client, &token, None, OrderId::new(), 100)
-        .send()
-        .await
-        .status_and_json();
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(body["detail"].as_str().unwrap().contains("Idempotency-Key"));
-    let response = pay(&app.client, &token, Some("k"), OrderId::new(), -5)
-        .send()
-        .await;
-    assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY);
     let unknown = format!("/api/v1/payments/{}", PaymentId::new());
     for (path, expected) in [
         ("/api/v1/payments/nope", StatusCode::BAD_REQUEST),
+        ("/api/v1/payments?order_id=nope", StatusCode::BAD_REQUEST),
         (unknown.as_str(), StatusCode::NOT_FOUND),
     ] {
         let response = app.client.get_as(&token, path).await;
@@ -190,10 +187,7 @@ async fn requests_need_a_token_an_idempotency_key_and_a_valid_body() {
 async fn an_admin_refunds_a_payment_once() {
     let app = app().await;
     let (user, token) = customer();
-    let payment = pay(&app.client, &token, Some("k"), OrderId::new(), 700)
-        .send()
-        .await
-        .json();
+    let payment = charged(&app, OrderId::new(), user, 700).await;
     let path = format!(
         "/api/v1/payments/{}/refund",
         payment["id"].as_str().unwrap()
@@ -223,16 +217,11 @@ async fn an_admin_refunds_a_payment_once() {
 #[tokio::test]
 async fn a_declined_payment_cannot_be_refunded() {
     let app = app().await;
-    let (_, token) = customer();
-    let order = OrderId::new();
-    let response = pay(&app.client, &token, Some("k"), order, LIMIT_MINOR * 2)
-        .send()
-        .await;
-    assert_eq!(response.status, StatusCode::PAYMENT_REQUIRED);
-    let list = payments_of(&app.client, &admin(), order).await;
+    let payment = charged(&app, OrderId::new(), UserId::new(), LIMIT_MINOR * 2).await;
+    assert_eq!(payment["status"], "failed");
     let path = format!(
         "/api/v1/payments/{}/refund",
-        list[0]["id"].as_str().unwrap()
+        payment["id"].as_str().unwrap()
     );
     let (status, body) = app.client.post_as(&admin(), &path).await.status_and_json();
     assert_eq!(status, StatusCode::CONFLICT);
@@ -361,15 +350,6 @@ async fn an_order_cancelled_before_its_charge_is_never_charged() {
     ] {
         assert_eq!(count(&app.bus, topic), 0, "{topic}");
     }
-    let (_, token) = customer();
-    let response = pay(&app.client, &token, Some("late"), order, 2500)
-        .send()
-        .await;
-    assert_eq!(
-        response.status,
-        StatusCode::CONFLICT,
-        "the API refuses it too"
-    );
 }
 
 #[tokio::test]

@@ -1,4 +1,4 @@
-//! The payment service on `PostgreSQL`: one charge per idempotency key across replicas, refunds
+//! The payment service on `PostgreSQL`: one charge per order across replicas, refunds
 //! once, the consumers with the inbox, and the outbox. Each test runs on its own fresh
 //! database; run them with `cargo test -p payment-service -- --ignored`.
 
@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use common::{
-    CountingProvider, LIMIT_MINOR, database, pay, pg_app, pg_app_with, pg_app_with_settings,
+    CountingProvider, LIMIT_MINOR, database, pg_app, pg_app_with, pg_service, reservation,
 };
 use payment_service::Settings;
 use payment_service::repository::{PaymentRepository as _, PostgresPaymentRepository};
+use payment_service::service::ChargeError;
 use shared_events::{
     EventBus, EventEnvelope, InMemoryEventBus, InventoryReserved, OrderCancelled, topics,
 };
@@ -69,50 +70,49 @@ async fn refunds_of(pool: &sqlx::PgPool, order: OrderId) -> i64 {
 #[ignore = "needs PostgreSQL: set TEST_DATABASE_URL or run one on 127.0.0.1:5432, then cargo test -- --ignored"]
 async fn same_idempotency_key_never_charges_twice_on_postgres() {
     let pool = database().await;
-    // Two replicas over one database and one (slow, counting) provider: the duplicates in the
-    // other replica only see the payments row.
+    // Two replicas over one database and one (slow, counting) provider, each handed the same
+    // reservation five times at once (a rebalance redelivers to the other replica): the
+    // duplicates in the other replica only see the payments row.
     let provider = CountingProvider::new(Duration::from_millis(200));
-    let a = pg_app_with(provider.clone(), &pool).await;
-    let b = pg_app_with(provider.clone(), &pool).await;
-    let (_, token) = customer();
-    let order = OrderId::new();
-    let requests: Vec<_> = (0..10)
+    let settings = Settings::default();
+    let a = pg_service(provider.clone(), &pool, &settings);
+    let b = pg_service(provider.clone(), &pool, &settings);
+    let (order, user) = (OrderId::new(), UserId::new());
+    let charges: Vec<_> = (0..10)
         .map(|n| {
-            let client = if n % 2 == 0 { &a.client } else { &b.client };
-            tokio::spawn(pay(client, &token, Some("pay-once"), order, 4998).send())
+            let service = if n % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move { service.charge_order(reservation(order, user, 4998)).await })
         })
         .collect();
-    let mut responses = Vec::new();
-    for request in requests {
-        responses.push(request.await.unwrap());
+    let mut outcomes = Vec::new();
+    for charge in charges {
+        outcomes.push(charge.await.unwrap().unwrap());
     }
 
     assert_eq!(provider.calls(), 1, "the provider is asked once");
-    let first = responses[0].json();
-    assert_eq!(first["status"], "succeeded");
-    for response in &responses {
-        assert_eq!(response.status, StatusCode::CREATED);
-        assert_eq!(response.json(), first, "everyone sees the same payment");
+    let first = outcomes[0].payment.clone();
+    assert_eq!(first.status.name(), "succeeded");
+    for outcome in &outcomes {
+        assert_eq!(outcome.payment, first, "everyone sees the same payment");
     }
     assert_eq!(
-        responses
-            .iter()
-            .filter(|r| r.headers.get("idempotent-replayed").is_none())
-            .count(),
+        outcomes.iter().filter(|outcome| outcome.fresh).count(),
         1,
         "one call charged, nine were answered from the record"
     );
     assert_eq!(payments_of(&pool, order).await, 1);
-    assert!(
-        outbox_topics(&pool).await.is_empty(),
-        "a charge through the API announces nothing"
+    assert_eq!(
+        outbox_topics(&pool).await,
+        [topics::PAYMENT_SUCCEEDED],
+        "only the charging call announces"
     );
 
-    let later = pay(&a.client, &token, Some("pay-once"), order, 4998)
-        .send()
-        .await;
-    assert_eq!(later.headers["idempotent-replayed"], "true");
-    assert_eq!(later.json(), first);
+    let later = a
+        .charge_order(reservation(order, user, 4998))
+        .await
+        .unwrap();
+    assert!(!later.fresh);
+    assert_eq!(later.payment, first);
     assert_eq!(provider.calls(), 1);
 }
 
@@ -121,13 +121,14 @@ async fn same_idempotency_key_never_charges_twice_on_postgres() {
 async fn a_payment_is_refunded_once_even_when_asked_concurrently_on_postgres() {
     let pool = database().await;
     let app = pg_app(&pool).await;
-    let (_, token) = customer();
-    let order = OrderId::new();
-    let created = pay(&app.client, &token, Some("k"), order, 2500)
-        .send()
-        .await;
-    assert_eq!(created.status, StatusCode::CREATED);
-    let id = created.json()["id"].as_str().unwrap().to_owned();
+    let (order, user) = (OrderId::new(), UserId::new());
+    app.bus.publish(reserved(order, user, 2500)).await.unwrap();
+    app.bus.settled().await;
+    let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM payments WHERE order_id = $1")
+        .bind(order.0)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     let path = format!("/api/v1/payments/{id}/refund");
     let admin = admin();
     let (first, second) = tokio::join!(
@@ -138,7 +139,10 @@ async fn a_payment_is_refunded_once_even_when_asked_concurrently_on_postgres() {
     statuses.sort();
     assert_eq!(statuses, [StatusCode::OK, StatusCode::CONFLICT]);
     assert_eq!(refunds_of(&pool, order).await, 1);
-    assert_eq!(outbox_topics(&pool).await, [topics::PAYMENT_REFUNDED]);
+    assert_eq!(
+        outbox_topics(&pool).await,
+        [topics::PAYMENT_SUCCEEDED, topics::PAYMENT_REFUNDED]
+    );
     let payment = app
         .client
         .get_as(&admin, &format!("/api/v1/payments/{id}"))
@@ -246,18 +250,21 @@ async fn order_cancelled_refunds_once_even_when_redelivered_on_postgres() {
 async fn an_order_cancelled_before_its_charge_is_never_charged_on_postgres() {
     let pool = database().await;
     let app = pg_app(&pool).await;
-    let (user, token) = customer();
-    let order = OrderId::new();
+    let (order, user) = (OrderId::new(), UserId::new());
     app.bus.publish(cancelled(order, user)).await.unwrap();
     app.bus.publish(reserved(order, user, 2500)).await.unwrap();
     app.bus.settled().await;
     assert_eq!(app.provider.calls(), 0);
     assert_eq!(payments_of(&pool, order).await, 0);
     assert!(outbox_topics(&pool).await.is_empty());
-    let response = pay(&app.client, &token, Some("late"), order, 2500)
-        .send()
+    let late = pg_service(app.provider.clone(), &pool, &Settings::default())
+        .charge_order(reservation(order, user, 2500))
         .await;
-    assert_eq!(response.status, StatusCode::CONFLICT);
+    assert!(
+        matches!(late, Err(ChargeError::OrderCancelled(_))),
+        "{late:?}"
+    );
+    assert_eq!(app.provider.calls(), 0);
 }
 
 /// Inserts a payment of 49.98 USD for `order` and `user` under `key`, pending since `age_secs`
@@ -291,20 +298,20 @@ async fn insert_pending(
 #[ignore = "needs PostgreSQL: set TEST_DATABASE_URL or run one on 127.0.0.1:5432, then cargo test -- --ignored"]
 async fn a_stale_pending_payment_is_settled_by_the_next_charge_with_its_key_on_postgres() {
     let pool = database().await;
-    let app = pg_app(&pool).await;
-    let (user, token) = customer();
-    let order = OrderId::new();
+    let provider = CountingProvider::new(Duration::ZERO);
+    let service = pg_service(provider.clone(), &pool, &Settings::default());
+    let (order, user) = (OrderId::new(), UserId::new());
     // Pending for a minute: older than the 30 s lease.
-    let id = insert_pending(&pool, "crashed", order, user, 60).await;
+    let id = insert_pending(&pool, &order.to_string(), order, user, 60).await;
 
-    let response = pay(&app.client, &token, Some("crashed"), order, 4998)
-        .send()
-        .await;
-    let body = response.json();
-    assert_eq!(response.status, StatusCode::CREATED, "{body}");
-    assert_eq!(body["id"], id.to_string(), "the same payment, taken over");
-    assert_eq!(body["status"], "succeeded");
-    assert_eq!(app.provider.calls(), 1, "the provider was asked again");
+    let taken = service
+        .charge_order(reservation(order, user, 4998))
+        .await
+        .unwrap();
+    assert_eq!(taken.payment.id.0, id, "the same payment, taken over");
+    assert_eq!(taken.payment.status.name(), "succeeded");
+    assert!(taken.fresh, "the taker charged, so it announces");
+    assert_eq!(provider.calls(), 1, "the provider was asked again");
     assert_eq!(payments_of(&pool, order).await, 1);
     let status: String = sqlx::query_scalar("SELECT status FROM payments WHERE id = $1")
         .bind(id)
@@ -312,16 +319,14 @@ async fn a_stale_pending_payment_is_settled_by_the_next_charge_with_its_key_on_p
         .await
         .unwrap();
     assert_eq!(status, "succeeded");
+    assert_eq!(outbox_topics(&pool).await, [topics::PAYMENT_SUCCEEDED]);
 
-    let again = pay(&app.client, &token, Some("crashed"), order, 4998)
-        .send()
-        .await;
-    assert_eq!(again.headers["idempotent-replayed"], "true");
-    assert_eq!(
-        app.provider.calls(),
-        1,
-        "a settled payment is not asked again"
-    );
+    let again = service
+        .charge_order(reservation(order, user, 4998))
+        .await
+        .unwrap();
+    assert!(!again.fresh);
+    assert_eq!(provider.calls(), 1, "a settled payment is not asked again");
 }
 
 #[tokio::test]
@@ -332,17 +337,15 @@ async fn a_fresh_pending_payment_is_not_taken_over_on_postgres() {
         duplicate_wait: Duration::from_millis(300),
         ..Settings::default()
     };
-    let app = pg_app_with_settings(CountingProvider::new(Duration::ZERO), &pool, settings).await;
-    let (user, token) = customer();
-    let order = OrderId::new();
+    let provider = CountingProvider::new(Duration::ZERO);
+    let service = pg_service(provider.clone(), &pool, &settings);
+    let (order, user) = (OrderId::new(), UserId::new());
     // Pending for a second: another replica is still asking the provider.
-    let id = insert_pending(&pool, "busy", order, user, 1).await;
+    let id = insert_pending(&pool, &order.to_string(), order, user, 1).await;
 
-    let response = pay(&app.client, &token, Some("busy"), order, 4998)
-        .send()
-        .await;
-    assert_eq!(response.status, StatusCode::CONFLICT, "{}", response.json());
-    assert_eq!(app.provider.calls(), 0, "the provider was not asked");
+    let busy = service.charge_order(reservation(order, user, 4998)).await;
+    assert!(matches!(busy, Err(ChargeError::InProgress(_))), "{busy:?}");
+    assert_eq!(provider.calls(), 0, "the provider was not asked");
     let status: String = sqlx::query_scalar("SELECT status FROM payments WHERE id = $1")
         .bind(id)
         .fetch_one(&pool)

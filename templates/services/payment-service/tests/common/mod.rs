@@ -1,4 +1,4 @@
-//! Helpers for the payment service's HTTP tests: a counting provider, the app, charges.
+//! Helpers for the payment service's tests: a counting provider, the app, the use cases.
 
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
@@ -8,14 +8,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use payment_service::Settings;
-use payment_service::models::Payment;
-use payment_service::service::{PaymentProvider, ProviderDecision, SimulatedProvider};
+use payment_service::models::{ChargeRequest, Payment};
+use payment_service::repository::{InMemoryPaymentRepository, PostgresPaymentRepository};
+use payment_service::service::{
+    PaymentProvider, PaymentService, ProviderDecision, SimulatedProvider,
+};
 use platform::health::Readiness;
 use platform::{ServiceConfig, topology};
-use serde_json::json;
-use shared_events::InMemoryEventBus;
-use shared_types::OrderId;
-use testing::{TestClient, TestRequest};
+use shared_events::{EventBus, InMemoryEventBus};
+use shared_types::{Currency, Money, OrderId, UserId};
+use testing::TestClient;
 
 /// Charges above this many cents are declined by the test provider.
 pub const LIMIT_MINOR: i64 = 10_000;
@@ -81,22 +83,41 @@ pub async fn app() -> TestApp {
     app_with_latency(Duration::ZERO).await
 }
 
-/// `POST /api/v1/payments` as `token`'s holder for `order_id` and `amount_minor` USD cents.
-pub fn pay(
-    client: &TestClient,
-    token: &str,
-    key: Option<&str>,
-    order_id: OrderId,
-    amount_minor: i64,
-) -> TestRequest {
-    let request = client.post("/api/v1/payments").bearer(token).json(&json!({
-        "order_id": order_id,
-        "amount": { "amount_minor": amount_minor, "currency": "USD" },
-    }));
-    match key {
-        Some(key) => request.idempotency_key(key),
-        None => request,
+/// What `inventory.reserved` asks for: `amount_minor` USD cents of `user` for `order`, under
+/// the order's id.
+pub fn reservation(order_id: OrderId, user_id: UserId, amount_minor: i64) -> ChargeRequest {
+    ChargeRequest {
+        idempotency_key: order_id.to_string(),
+        order_id,
+        user_id,
+        amount: Money::new(amount_minor, Currency::Usd),
     }
+}
+
+/// The use cases themselves in memory, charging through `provider`: for what no route reaches
+/// (the saga's charges, raced).
+pub fn memory_service(provider: Arc<CountingProvider>) -> PaymentService {
+    let bus: Arc<dyn EventBus> = Arc::new(InMemoryEventBus::default());
+    PaymentService::new(
+        Arc::new(InMemoryPaymentRepository::new(bus)),
+        provider,
+        Settings::default().duplicate_wait,
+    )
+}
+
+/// One replica's use cases on `pool` with `settings`, charging through `provider`.
+pub fn pg_service(
+    provider: Arc<CountingProvider>,
+    pool: &sqlx::PgPool,
+    settings: &Settings,
+) -> PaymentService {
+    PaymentService::new(
+        Arc::new(
+            PostgresPaymentRepository::new(pool.clone()).with_pending_lease(settings.pending_lease),
+        ),
+        provider,
+        settings.duplicate_wait,
+    )
 }
 
 /// A fresh, migrated `PostgreSQL` database for one test.
