@@ -2,8 +2,9 @@
 //! its `dev` and `prod` overlays, checked against the architecture model the library derives
 //! for that project: every unit deployed, probed, limited and locked down; the model's
 //! replicas, autoscaling and disruption figures; network policies that allow exactly the
-//! model's calls and each unit's own datastores. Needs `kubectl` (with kustomize v5) on PATH:
-//! without it these tests fail, they never skip.
+//! model's calls and each unit's own datastores; and the prod overlay as the deploy workflow
+//! applies it, every image by digest, through checkov. Needs `kubectl` (with kustomize v5) and
+//! `checkov` (`scripts/install-validators.sh`): without them these tests fail, they never skip.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -11,52 +12,79 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use arch_init::model::{ArchitectureModel, StoreKind, Unit, UnitKind};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 mod reference;
 
 use reference::PROJECT;
+use reference::validators::{assert_success, run, tool};
 
-/// The reference project's model and both overlays as built by kustomize.
+/// The repository owner and image digest the tests deploy with, as the deploy workflow
+/// would after `docker/build-push-action` pushed `ghcr.io/<owner>/<unit>`.
+const OWNER: &str = "acme";
+const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+/// The reference project's model and its overlays as built by kustomize: `dev` and `prod` as
+/// committed, `release` the prod overlay as the deploy workflow applies it.
 struct Built {
     model: ArchitectureModel,
     dev: Vec<Value>,
     prod: Vec<Value>,
+    release: Vec<Value>,
+    /// `prod` and `release` as kustomize printed them, for checkov.
+    prod_yaml: String,
+    release_yaml: String,
 }
 
-/// Generates the reference project once, builds both overlays, and derives its model.
+/// Generates the reference project once, builds the overlays, and derives its model.
 fn built() -> &'static Built {
     static BUILT: OnceLock<Built> = OnceLock::new();
     BUILT.get_or_init(|| {
         let reference = reference::generate();
         let kubernetes = reference.root.join("infrastructure/kubernetes");
+        let prod = kubernetes.join("overlays/prod");
+        let dev_yaml = kustomize(&kubernetes.join("overlays/dev"));
+        let prod_yaml = kustomize(&prod);
+        pin_images_by_digest(&prod);
+        let release_yaml = kustomize(&prod);
         Built {
-            dev: kustomize(&kubernetes.join("overlays/dev")),
-            prod: kustomize(&kubernetes.join("overlays/prod")),
+            dev: parse(&dev_yaml),
+            prod: parse(&prod_yaml),
+            release: parse(&release_yaml),
+            prod_yaml,
+            release_yaml,
             model: reference.model,
         }
     })
 }
 
-/// `kubectl kustomize overlay`, parsed.
-fn kustomize(overlay: &Path) -> Vec<Value> {
-    let output = match Command::new("kubectl")
-        .arg("kustomize")
-        .arg(overlay)
-        .output()
-    {
-        Ok(output) => output,
-        Err(err) => panic!(
-            "cannot run `kubectl kustomize` ({err}): these tests need kubectl (kustomize v5) on PATH"
-        ),
-    };
-    assert!(
-        output.status.success(),
-        "kubectl kustomize {} failed:\n{}",
-        overlay.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_saphyr::from_multiple::<Value>(std::str::from_utf8(&output.stdout).unwrap()).unwrap()
+/// What the deploy workflow's `kustomize edit set image <unit>=ghcr.io/<owner>/<unit>@<digest>`
+/// does to `overlay`'s kustomization, for every image it names: the entry becomes the pushed
+/// image's name and digest, its tag gone. (The file is written back as JSON, which is YAML.)
+fn pin_images_by_digest(overlay: &Path) {
+    let path = overlay.join("kustomization.yaml");
+    let mut kustomization: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for image in kustomization["images"].as_array_mut().unwrap() {
+        let unit = image["name"].as_str().unwrap().to_owned();
+        *image = json!({
+            "name": unit,
+            "newName": format!("ghcr.io/{OWNER}/{unit}"),
+            "digest": DIGEST,
+        });
+    }
+    std::fs::write(&path, serde_json::to_string_pretty(&kustomization).unwrap()).unwrap();
+}
+
+fn parse(yaml: &str) -> Vec<Value> {
+    serde_saphyr::from_multiple::<Value>(yaml).unwrap()
+}
+
+/// `kubectl kustomize overlay`.
+fn kustomize(overlay: &Path) -> String {
+    let output = run(Command::new(tool("kubectl")).arg("kustomize").arg(overlay));
+    assert_success(&format!("kubectl kustomize {}", overlay.display()), &output);
+    String::from_utf8(output.stdout).unwrap()
 }
 
 fn of_kind<'a>(docs: &'a [Value], kind: &str) -> impl Iterator<Item = &'a Value> {
@@ -182,7 +210,9 @@ const INSTANCE: &str = "app.kubernetes.io/instance";
 
 #[test]
 fn every_unit_has_a_deployment_a_service_and_its_configuration() {
-    let Built { model, dev, prod } = built();
+    let Built {
+        model, dev, prod, ..
+    } = built();
     let units = unit_names(model);
     for (overlay, docs) in [("dev", dev), ("prod", prod)] {
         assert_eq!(names(docs, "Deployment"), units, "{overlay} Deployments");
@@ -262,7 +292,9 @@ fn every_unit_has_a_deployment_a_service_and_its_configuration() {
 
 #[test]
 fn every_deployment_is_probed_limited_and_locked_down() {
-    let Built { model, dev, prod } = built();
+    let Built {
+        model, dev, prod, ..
+    } = built();
     for docs in [dev, prod] {
         for unit in &model.units {
             let deployment = named(docs, "Deployment", &unit.name);
@@ -340,7 +372,9 @@ fn every_deployment_is_probed_limited_and_locked_down() {
 
 #[test]
 fn images_come_from_the_registry_with_a_moving_dev_tag_and_a_pinned_prod_tag() {
-    let Built { model, dev, prod } = built();
+    let Built {
+        model, dev, prod, ..
+    } = built();
     for unit in &model.units {
         let dev_image = container(named(dev, "Deployment", &unit.name), &unit.name)["image"]
             .as_str()
@@ -358,6 +392,93 @@ fn images_come_from_the_registry_with_a_moving_dev_tag_and_a_pinned_prod_tag() {
             assert_eq!(init["image"], prod_image, "{}: init container", unit.name);
         }
     }
+}
+
+#[test]
+fn the_release_runs_every_unit_from_the_image_it_pushed_by_digest() {
+    let Built { model, release, .. } = built();
+    for unit in &model.units {
+        let deployment = named(release, "Deployment", &unit.name);
+        let expected = format!("ghcr.io/{OWNER}/{}@{DIGEST}", unit.name);
+        assert_eq!(
+            container(deployment, &unit.name)["image"],
+            expected.as_str()
+        );
+        for init in init_containers(deployment) {
+            assert_eq!(
+                init["image"],
+                expected.as_str(),
+                "{}: init container",
+                unit.name
+            );
+        }
+    }
+}
+
+/// checkov's Kubernetes checks over `manifests` (one multi-document YAML), as JSON.
+fn checkov(manifests: &str) -> Value {
+    let checkov = tool("checkov");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("manifests.yaml");
+    std::fs::write(&file, manifests).unwrap();
+    let output = run(Command::new(checkov)
+        .args([
+            "--quiet",
+            "--compact",
+            "--skip-download",
+            "--framework",
+            "kubernetes",
+        ])
+        // The units read their settings, secrets included, from the environment (the
+        // platform's config); the values come from Secrets by reference, nothing is committed.
+        .args(["--skip-check", "CKV_K8S_35", "--output", "json", "--file"])
+        .arg(&file));
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|err| {
+        panic!(
+            "checkov printed no JSON ({err}):\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+/// The `(check, resource)` pairs checkov failed.
+fn failed_checks(report: &Value) -> BTreeSet<(String, String)> {
+    report["results"]["failed_checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let field = |key: &str| c[key].as_str().unwrap().to_owned();
+            (field("check_id"), field("resource"))
+        })
+        .collect()
+}
+
+#[test]
+fn checkov_passes_the_release_and_fails_an_image_deployed_by_tag() {
+    let Built {
+        model,
+        prod_yaml,
+        release_yaml,
+        ..
+    } = built();
+    let release = checkov(release_yaml);
+    assert_eq!(failed_checks(&release), BTreeSet::new(), "{release:#}");
+    assert!(release["summary"]["passed"].as_u64().unwrap() > 0);
+    // The committed overlay runs tags: CKV_K8S_43 ("Image should use digest") fails every
+    // Deployment, which is why the deploy workflow pins digests before it applies.
+    let by_tag: BTreeSet<String> = failed_checks(&checkov(prod_yaml))
+        .into_iter()
+        .filter(|(check, _)| check == "CKV_K8S_43")
+        .map(|(_, resource)| resource)
+        .collect();
+    let deployments: BTreeSet<String> = model
+        .units
+        .iter()
+        .map(|u| format!("Deployment.{PROJECT}.{}", u.name))
+        .collect();
+    assert_eq!(by_tag, deployments);
 }
 
 #[test]
@@ -404,7 +525,9 @@ fn services_read_their_secrets_by_reference_and_migrate_before_serving() {
 
 #[test]
 fn prod_runs_the_models_replicas_and_dev_one_each_with_smaller_requests() {
-    let Built { model, dev, prod } = built();
+    let Built {
+        model, dev, prod, ..
+    } = built();
     for unit in &model.units {
         let prod_deployment = named(prod, "Deployment", &unit.name);
         let dev_deployment = named(dev, "Deployment", &unit.name);
@@ -452,7 +575,9 @@ fn autoscalers_and_disruption_budgets_carry_the_models_figures() {
 
 #[test]
 fn network_policies_allow_exactly_the_models_calls() {
-    let Built { model, dev, prod } = built();
+    let Built {
+        model, dev, prod, ..
+    } = built();
     for docs in [dev, prod] {
         let deny = named(docs, "NetworkPolicy", "default-deny-all");
         assert_eq!(deny["spec"]["podSelector"], serde_json::json!({}));
@@ -476,7 +601,17 @@ fn network_policies_allow_exactly_the_models_calls() {
                 serde_json::json!(["Ingress", "Egress"])
             );
             for rule in rules(policy, "ingress") {
-                assert_eq!(tcp_ports(rule), BTreeSet::from([u64::from(unit.port)]));
+                // Prometheus reaches the gateway on its internal metrics port only.
+                let scrape = peers(rule, "ingress").iter().any(|peer| {
+                    peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+                        == "monitoring"
+                });
+                let port = if scrape && model.gateway() == Some(unit) {
+                    gateway_metrics_port(unit)
+                } else {
+                    u64::from(unit.port)
+                };
+                assert_eq!(tcp_ports(rule), BTreeSet::from([port]), "{target}");
                 for peer in peers(rule, "ingress") {
                     if let Some(caller) = local_pod(peer, NAME) {
                         ingress_edges.insert((caller, target.to_owned()));
@@ -513,15 +648,23 @@ fn network_policies_allow_exactly_the_models_calls() {
     }
 }
 
-#[test]
-fn no_unit_can_reach_a_datastore_it_does_not_own() {
-    let Built { model, prod, .. } = built();
-    let ports = |kind: StoreKind| match kind {
+/// The port a datastore of `kind` listens on (HTTPS for an external provider).
+fn port_of(kind: StoreKind) -> u64 {
+    match kind {
         StoreKind::Postgres => 5432,
         StoreKind::Redis => 6379,
         StoreKind::Kafka => 9092,
         StoreKind::External => 443,
-    };
+    }
+}
+
+/// The unit that mails (verification and reset tokens) through an SMTP server outside the
+/// cluster, on ports 465 and 587.
+const MAILER: &str = "user-service";
+
+#[test]
+fn no_unit_can_reach_a_datastore_it_does_not_own() {
+    let Built { model, prod, .. } = built();
     for unit in &model.units {
         let policy = named(prod, "NetworkPolicy", &unit.name);
         let mut reached = BTreeSet::new();
@@ -529,12 +672,22 @@ fn no_unit_can_reach_a_datastore_it_does_not_own() {
         for rule in rules(policy, "egress") {
             for peer in peers(rule, "egress") {
                 if let Some(store) = local_pod(peer, INSTANCE) {
+                    if model.gateway() == Some(unit) && store == gateway_limits(unit) {
+                        assert_eq!(tcp_ports(rule), BTreeSet::from([6379]), "{store}");
+                        continue;
+                    }
                     let kind = model.store(&store).unwrap().kind;
-                    assert_eq!(tcp_ports(rule), BTreeSet::from([ports(kind)]), "{store}");
+                    assert_eq!(tcp_ports(rule), BTreeSet::from([port_of(kind)]), "{store}");
                     reached.insert(store);
                 } else if let Some(block) = peer.get("ipBlock") {
                     outside = true;
-                    assert_eq!(tcp_ports(rule), BTreeSet::from([443]));
+                    // HTTPS to a provider; the user service's SMTP server for its mail.
+                    let expected = if unit.name == MAILER {
+                        BTreeSet::from([465, 587])
+                    } else {
+                        BTreeSet::from([443])
+                    };
+                    assert_eq!(tcp_ports(rule), expected, "{}", unit.name);
                     let except: BTreeSet<&str> = block["except"]
                         .as_array()
                         .unwrap()
@@ -567,13 +720,17 @@ fn no_unit_can_reach_a_datastore_it_does_not_own() {
         );
         assert_eq!(
             outside,
-            !stores_of_kind(model, unit, StoreKind::External).is_empty(),
+            !stores_of_kind(model, unit, StoreKind::External).is_empty() || unit.name == MAILER,
             "{} reaches outside the cluster",
             unit.name
         );
     }
+}
 
-    // From the datastores' side: only their owners (and their own replicas) get in.
+#[test]
+fn only_its_owners_reach_a_datastore() {
+    let Built { model, prod, .. } = built();
+    // Only their owners (and their own replicas) get in.
     for store in model
         .stores
         .iter()
@@ -593,7 +750,7 @@ fn no_unit_can_reach_a_datastore_it_does_not_own() {
             );
             for peer in peers(rule, "ingress") {
                 if let Some(unit) = local_pod(peer, NAME) {
-                    assert_eq!(tcp_ports(rule), BTreeSet::from([ports(store.kind)]));
+                    assert_eq!(tcp_ports(rule), BTreeSet::from([port_of(store.kind)]));
                     clients.insert(unit);
                 } else {
                     assert_eq!(local_pod(peer, INSTANCE).as_ref(), Some(&store.name));
@@ -608,4 +765,97 @@ fn no_unit_can_reach_a_datastore_it_does_not_own() {
             .collect();
         assert_eq!(clients, owners, "{} clients", store.name);
     }
+
+    // The gateway's rate-limit Redis (not a store of the model): the gateway alone gets in.
+    let gateway = model
+        .gateway()
+        .expect("the reference project has a gateway");
+    let policy = named(
+        prod,
+        "NetworkPolicy",
+        &format!("store-{}", gateway_limits(gateway)),
+    );
+    let clients: BTreeSet<String> = rules(policy, "ingress")
+        .iter()
+        .flat_map(|rule| peers(rule, "ingress"))
+        .filter_map(|peer| local_pod(peer, NAME))
+        .collect();
+    assert_eq!(clients, BTreeSet::from([gateway.name.clone()]));
+}
+
+/// The gateway's internal port for `/metrics`: its public port + 1000.
+fn gateway_metrics_port(gateway: &Unit) -> u64 {
+    u64::from(gateway.port) + 1000
+}
+
+/// The Redis where the gateway's replicas share their rate limits.
+fn gateway_limits(gateway: &Unit) -> String {
+    format!("{}-limits", gateway.name)
+}
+
+#[test]
+fn the_gateways_metrics_are_scraped_on_a_port_its_service_does_not_expose() {
+    let Built {
+        model, dev, prod, ..
+    } = built();
+    let gateway = model
+        .gateway()
+        .expect("the reference project has a gateway");
+    let metrics = gateway_metrics_port(gateway);
+    for docs in [dev, prod] {
+        for unit in &model.units {
+            let deployment = named(docs, "Deployment", &unit.name);
+            let port = if unit == gateway {
+                metrics
+            } else {
+                u64::from(unit.port)
+            };
+            assert_eq!(
+                deployment["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"],
+                port.to_string().as_str(),
+                "{}",
+                unit.name
+            );
+        }
+        let deployment = named(docs, "Deployment", &gateway.name);
+        let ports = container(deployment, &gateway.name)["ports"]
+            .as_array()
+            .unwrap();
+        assert!(
+            ports
+                .iter()
+                .any(|p| p["name"] == "metrics" && p["containerPort"] == metrics)
+        );
+        let service = named(docs, "Service", &gateway.name);
+        for port in service["spec"]["ports"].as_array().unwrap() {
+            assert_ne!(port["port"], metrics);
+            assert_ne!(port["targetPort"], "metrics");
+        }
+        let data = config(docs, gateway);
+        let var = |name: &str| data[format!("{}_{name}", gateway.env_prefix)].clone();
+        assert_eq!(var("METRICS_PORT"), metrics.to_string().as_str());
+    }
+}
+
+#[test]
+fn the_gateway_finds_clients_behind_the_ingress_and_shares_its_limits_in_redis() {
+    let Built { model, prod, .. } = built();
+    let gateway = model
+        .gateway()
+        .expect("the reference project has a gateway");
+    let data = config(prod, gateway);
+    assert_eq!(
+        data[format!("{}_TRUSTED_PROXY_HOPS", gateway.env_prefix)],
+        "1"
+    );
+    let app = container(named(prod, "Deployment", &gateway.name), &gateway.name);
+    let redis = app["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == format!("{}_REDIS_URL", gateway.env_prefix).as_str())
+        .expect("the gateway's replicas share their rate limits");
+    let key = &redis["valueFrom"]["secretKeyRef"];
+    assert_eq!(key["name"], format!("{}-secrets", gateway.name).as_str());
+    assert_eq!(key["key"], "redis-url");
 }

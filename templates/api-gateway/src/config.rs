@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use platform::client::CallPolicy;
-use platform::config::{ConfigError, env_or};
+use platform::config::{AppEnv, ConfigError, env_or};
 use platform::topology::{self, API_GATEWAY, Unit};
 
 /// One service behind the gateway.
@@ -51,13 +51,86 @@ impl Upstream {
     }
 }
 
-/// Token-bucket rate limit per client.
+/// A GCRA rate limit (a token bucket without the bookkeeping): `burst` requests at once, then
+/// one every `1 / per_second`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RateLimitSettings {
     /// Sustained requests per second.
     pub per_second: f64,
-    /// Requests allowed in a burst (bucket size).
+    /// Requests allowed at once (the bucket size).
     pub burst: u32,
+}
+
+impl RateLimitSettings {
+    /// `per_minute` sustained, bursts of `burst`.
+    #[must_use]
+    pub fn per_minute(per_minute: f64, burst: u32) -> Self {
+        Self {
+            per_second: per_minute / 60.0,
+            burst,
+        }
+    }
+
+    /// The time between two requests at the sustained rate (at least a nanosecond).
+    #[must_use]
+    pub fn interval(&self) -> Duration {
+        Duration::try_from_secs_f64(1.0 / self.per_second)
+            .unwrap_or(Duration::MAX)
+            .max(Duration::from_nanos(1))
+    }
+
+    fn validate(&self, rate_key: &str, rate: f64, burst_key: &str) -> Result<(), ConfigError> {
+        if !(self.per_second.is_finite() && self.per_second > 0.0) {
+            return Err(invalid(rate_key, &rate, "must be a positive number"));
+        }
+        if self.interval() > Duration::from_secs(86_400) {
+            return Err(invalid(
+                rate_key,
+                &rate,
+                "must allow at least one request a day",
+            ));
+        }
+        if self.burst == 0 {
+            return Err(invalid(burst_key, &0, "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// Rate limits shared by every gateway replica, kept in Redis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedLimits {
+    /// The Redis server, e.g. `redis://:password@api-gateway-limits:6379`.
+    pub redis_url: String,
+    /// Prefix of every key the gateway writes (without `{`: keys must not pick a cluster slot).
+    pub key_prefix: String,
+}
+
+/// The key prefix of the shared limits unless configured otherwise.
+pub const DEFAULT_KEY_PREFIX: &str = "api-gateway:rate-limit:";
+
+/// Which browser pages of other origins may call the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cors {
+    /// None: the production default when no origin is configured.
+    SameOriginOnly,
+    /// Exactly these origins (`scheme://host[:port]`).
+    Origins(Vec<String>),
+    /// Any origin: development only, announced in the start-up log.
+    AnyOrigin,
+}
+
+impl Cors {
+    /// The comma-separated `API_GATEWAY_CORS_ORIGINS` in `env`: the listed origins; when
+    /// none are listed, any origin in development and none in production.
+    #[must_use]
+    pub fn from_list(list: &str, env: AppEnv) -> Self {
+        match parse_origins(list) {
+            Some(origins) => Self::Origins(origins),
+            None if env.is_development() => Self::AnyOrigin,
+            None => Self::SameOriginOnly,
+        }
+    }
 }
 
 /// Circuit breaker per upstream.
@@ -69,24 +142,39 @@ pub struct BreakerSettings {
     pub cool_down: Duration,
 }
 
+/// The port `/metrics` is served on unless configured otherwise: the gateway's port + 1000,
+/// apart from the public port so that the ingress never reaches it.
+pub const DEFAULT_METRICS_PORT: u16 = API_GATEWAY.port + 1000;
+
 /// Everything the gateway needs beyond [`platform::ServiceConfig`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     pub upstreams: Vec<Upstream>,
+    /// Every request, per signed-in user, else per client address.
     pub rate_limit: RateLimitSettings,
+    /// Sign-in, sign-up and password-reset requests per client address, on top of
+    /// `rate_limit`.
+    pub credential_rate_limit: RateLimitSettings,
+    /// Sign-in, sign-up and password-reset requests per account (the e-mail address in the
+    /// body), whichever address they come from.
+    pub account_rate_limit: RateLimitSettings,
+    /// How many proxies of ours in front of the gateway append to `x-forwarded-for`: the
+    /// client is the address that many entries from the right. 0: the connection's peer, and
+    /// the header is ignored (a client could write anything there).
+    pub trusted_proxy_hops: usize,
+    /// Where replicas share their rate limits; `None` keeps them in this process.
+    pub shared_limits: Option<SharedLimits>,
     pub breaker: BreakerSettings,
-    /// Origins allowed by CORS; `None` allows any origin (local development only).
-    pub cors_origins: Option<Vec<String>>,
-    /// Whether to take the client address from `x-forwarded-for` (only behind a proxy that
-    /// sets it; otherwise clients could pick their own rate-limit bucket).
-    pub trust_forwarded_for: bool,
+    pub cors: Cors,
+    /// The port of the internal listener serving `/metrics` (the public port answers 404).
+    pub metrics_port: u16,
     /// Largest request body forwarded.
     pub max_body_bytes: usize,
 }
 
 impl Default for Settings {
-    /// Every service of the topology at its `base_url()`, called as the model says, and
-    /// local-development limits.
+    /// Every service of the topology at its `base_url()`, called as the model says, the
+    /// production limits kept in process, no proxy in front, and no cross-origin caller.
     fn default() -> Self {
         Self {
             upstreams: topology::SERVICES
@@ -97,12 +185,16 @@ impl Default for Settings {
                 per_second: 20.0,
                 burst: 40,
             },
+            credential_rate_limit: RateLimitSettings::per_minute(20.0, 10),
+            account_rate_limit: RateLimitSettings::per_minute(1.0, 5),
+            trusted_proxy_hops: 0,
+            shared_limits: None,
             breaker: BreakerSettings {
                 failure_threshold: 5,
                 cool_down: Duration::from_secs(10),
             },
-            cors_origins: None,
-            trust_forwarded_for: false,
+            cors: Cors::SameOriginOnly,
+            metrics_port: DEFAULT_METRICS_PORT,
             max_body_bytes: 1024 * 1024,
         }
     }
@@ -116,11 +208,24 @@ fn invalid(key: &str, value: &dyn ToString, reason: &str) -> ConfigError {
     }
 }
 
+/// The variable `API_GATEWAY_TRUSTED_PROXY_HOPS` replaced.
+const REPLACED_TRUST_FORWARDED_FOR: &str = "API_GATEWAY_TRUST_FORWARDED_FOR";
+
 impl Settings {
-    /// Reads the variables listed in the README; unset ones keep their defaults.
-    pub fn from_env() -> Result<Self, ConfigError> {
+    /// Reads the variables listed in the README; unset ones keep their defaults, except that
+    /// an unset `API_GATEWAY_CORS_ORIGINS` allows any origin in development.
+    pub fn from_env(env: AppEnv) -> Result<Self, ConfigError> {
+        if let Ok(value) = std::env::var(REPLACED_TRUST_FORWARDED_FOR) {
+            return Err(invalid(
+                REPLACED_TRUST_FORWARDED_FOR,
+                &value,
+                "no longer read: set API_GATEWAY_TRUSTED_PROXY_HOPS to the number of proxies in front of the gateway that append to x-forwarded-for (0: none)",
+            ));
+        }
         let defaults = Self::default();
+        let per_minute = |limit: RateLimitSettings| limit.per_second * 60.0;
         let origins: String = env_or("API_GATEWAY_CORS_ORIGINS", String::new())?;
+        let redis_url: String = env_or("API_GATEWAY_REDIS_URL", String::new())?;
         let settings = Self {
             upstreams: defaults.upstreams,
             rate_limit: RateLimitSettings {
@@ -129,6 +234,40 @@ impl Settings {
                     defaults.rate_limit.per_second,
                 )?,
                 burst: env_or("API_GATEWAY_RATE_LIMIT_BURST", defaults.rate_limit.burst)?,
+            },
+            credential_rate_limit: RateLimitSettings::per_minute(
+                env_or(
+                    "API_GATEWAY_AUTH_RATE_LIMIT_PER_MINUTE",
+                    per_minute(defaults.credential_rate_limit),
+                )?,
+                env_or(
+                    "API_GATEWAY_AUTH_RATE_LIMIT_BURST",
+                    defaults.credential_rate_limit.burst,
+                )?,
+            ),
+            account_rate_limit: RateLimitSettings::per_minute(
+                env_or(
+                    "API_GATEWAY_ACCOUNT_RATE_LIMIT_PER_MINUTE",
+                    per_minute(defaults.account_rate_limit),
+                )?,
+                env_or(
+                    "API_GATEWAY_ACCOUNT_RATE_LIMIT_BURST",
+                    defaults.account_rate_limit.burst,
+                )?,
+            ),
+            trusted_proxy_hops: env_or(
+                "API_GATEWAY_TRUSTED_PROXY_HOPS",
+                defaults.trusted_proxy_hops,
+            )?,
+            shared_limits: match redis_url.trim() {
+                "" => None,
+                url => Some(SharedLimits {
+                    redis_url: url.to_owned(),
+                    key_prefix: env_or(
+                        "API_GATEWAY_REDIS_KEY_PREFIX",
+                        DEFAULT_KEY_PREFIX.to_owned(),
+                    )?,
+                }),
             },
             breaker: BreakerSettings {
                 failure_threshold: env_or(
@@ -140,11 +279,8 @@ impl Settings {
                     u64::try_from(defaults.breaker.cool_down.as_millis()).unwrap_or(u64::MAX),
                 )?),
             },
-            cors_origins: parse_origins(&origins),
-            trust_forwarded_for: env_or(
-                "API_GATEWAY_TRUST_FORWARDED_FOR",
-                defaults.trust_forwarded_for,
-            )?,
+            cors: Cors::from_list(&origins, env),
+            metrics_port: env_or("API_GATEWAY_METRICS_PORT", defaults.metrics_port)?,
             max_body_bytes: env_or("API_GATEWAY_MAX_BODY_BYTES", defaults.max_body_bytes)?,
         };
         settings.validate()?;
@@ -154,19 +290,36 @@ impl Settings {
     /// Refuses settings the gateway cannot work with.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let limit = self.rate_limit;
-        if !(limit.per_second.is_finite() && limit.per_second > 0.0) {
+        limit.validate(
+            "API_GATEWAY_RATE_LIMIT_PER_SECOND",
+            limit.per_second,
+            "API_GATEWAY_RATE_LIMIT_BURST",
+        )?;
+        let limit = self.credential_rate_limit;
+        limit.validate(
+            "API_GATEWAY_AUTH_RATE_LIMIT_PER_MINUTE",
+            limit.per_second * 60.0,
+            "API_GATEWAY_AUTH_RATE_LIMIT_BURST",
+        )?;
+        let limit = self.account_rate_limit;
+        limit.validate(
+            "API_GATEWAY_ACCOUNT_RATE_LIMIT_PER_MINUTE",
+            limit.per_second * 60.0,
+            "API_GATEWAY_ACCOUNT_RATE_LIMIT_BURST",
+        )?;
+        if let Some(shared) = &self.shared_limits
+            && shared.key_prefix.contains('{')
+        {
             return Err(invalid(
-                "API_GATEWAY_RATE_LIMIT_PER_SECOND",
-                &limit.per_second,
-                "must be a positive number",
+                "API_GATEWAY_REDIS_KEY_PREFIX",
+                &shared.key_prefix,
+                "must not contain `{`",
             ));
         }
-        if limit.burst == 0 {
-            return Err(invalid(
-                "API_GATEWAY_RATE_LIMIT_BURST",
-                &0,
-                "must be at least 1",
-            ));
+        if let Cors::Origins(origins) = &self.cors {
+            for origin in origins {
+                validate_origin(origin)?;
+            }
         }
         if self.breaker.failure_threshold == 0 {
             return Err(invalid(
@@ -205,7 +358,7 @@ impl Settings {
     }
 }
 
-/// A comma-separated origin list; empty means "any origin".
+/// A comma-separated origin list; `None` when it lists none.
 #[must_use]
 pub fn parse_origins(list: &str) -> Option<Vec<String>> {
     let origins: Vec<String> = list
@@ -215,6 +368,26 @@ pub fn parse_origins(list: &str) -> Option<Vec<String>> {
         .map(str::to_owned)
         .collect();
     (!origins.is_empty()).then_some(origins)
+}
+
+/// An origin as browsers send it: `http(s)://host[:port]`, no path, no wildcard.
+fn validate_origin(origin: &str) -> Result<(), ConfigError> {
+    let key = "API_GATEWAY_CORS_ORIGINS";
+    let host = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+        .ok_or_else(|| invalid(key, &origin, "an origin is `https://host[:port]`"))?;
+    if host.is_empty()
+        || host.contains(['/', '*', ','])
+        || !origin.chars().all(|c| c.is_ascii_graphic())
+    {
+        return Err(invalid(
+            key,
+            &origin,
+            "an origin is `https://host[:port]`: no path, no trailing slash, no wildcard (list every origin)",
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -283,8 +456,8 @@ mod tests {
     }
 
     #[test]
-    fn origins_are_a_comma_separated_list_and_empty_means_any() {
-        assert_eq!(parse_origins(""), None);
+    fn origins_are_a_comma_separated_list() {
+        assert_eq!(parse_origins(" , "), None);
         assert_eq!(
             parse_origins("https://shop.example, http://localhost:3000 ,"),
             Some(vec![
@@ -295,9 +468,89 @@ mod tests {
     }
 
     #[test]
+    fn without_listed_origins_production_allows_none_and_only_development_any() {
+        assert_eq!(
+            Cors::from_list("", AppEnv::Production),
+            Cors::SameOriginOnly
+        );
+        assert_eq!(Cors::from_list("", AppEnv::Development), Cors::AnyOrigin);
+        for env in [AppEnv::Production, AppEnv::Development] {
+            assert_eq!(
+                Cors::from_list("https://shop.example", env),
+                Cors::Origins(vec!["https://shop.example".to_owned()])
+            );
+        }
+        assert_eq!(Settings::default().cors, Cors::SameOriginOnly);
+    }
+
+    #[test]
+    fn origins_must_be_what_browsers_send() {
+        for origin in [
+            "*",
+            "https://*.shop.example",
+            "https://shop.example/",
+            "shop.example",
+            "https://",
+            "https://shop.example\tx",
+        ] {
+            let settings = Settings {
+                cors: Cors::Origins(vec![origin.to_owned()]),
+                ..Settings::default()
+            };
+            assert!(settings.validate().is_err(), "{origin}");
+        }
+        let settings = Settings {
+            cors: Cors::Origins(vec![
+                "https://shop.example".to_owned(),
+                "http://localhost:3000".to_owned(),
+            ]),
+            ..Settings::default()
+        };
+        assert!(settings.validate().is_ok());
+    }
+
+    #[test]
+    fn credential_routes_are_held_to_tighter_limits_than_general_traffic() {
+        let settings = Settings::default();
+        for tight in [settings.credential_rate_limit, settings.account_rate_limit] {
+            assert!(tight.interval() > settings.rate_limit.interval());
+            assert!(tight.burst < settings.rate_limit.burst);
+        }
+        assert_eq!(
+            settings.account_rate_limit.interval(),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            settings.credential_rate_limit.interval(),
+            Duration::from_secs(3)
+        );
+    }
+
+    #[test]
     fn unusable_limits_are_refused() {
         let mut settings = Settings::default();
         settings.rate_limit.per_second = 0.0;
+        assert!(settings.validate().is_err());
+        let mut settings = Settings::default();
+        settings.account_rate_limit.burst = 0;
+        assert!(settings.validate().is_err());
+        let settings = Settings {
+            account_rate_limit: RateLimitSettings::per_minute(1.0 / 1441.0, 1),
+            ..Settings::default()
+        };
+        assert!(settings.validate().is_err(), "less than one a day");
+        let settings = Settings {
+            credential_rate_limit: RateLimitSettings::per_minute(f64::NAN, 1),
+            ..Settings::default()
+        };
+        assert!(settings.validate().is_err());
+        let settings = Settings {
+            shared_limits: Some(SharedLimits {
+                redis_url: "redis://127.0.0.1".to_owned(),
+                key_prefix: "{gateway}:".to_owned(),
+            }),
+            ..Settings::default()
+        };
         assert!(settings.validate().is_err());
         let mut settings = Settings::default();
         settings.breaker.failure_threshold = 0;

@@ -1,17 +1,30 @@
-//! The gateway's rules, as pure functions: which routes are public, which upstream owns a
-//! path, whose rate-limit bucket a request uses, which headers never cross a proxy, and
-//! which outcomes count as upstream failures or may be retried.
+//! The gateway's rules, as pure functions: which routes are public and which try
+//! credentials, which upstream owns a path, who the client is and whose rate-limit bucket a
+//! request uses, which headers never cross a proxy, and which outcomes count as upstream
+//! failures or may be retried.
 
-use std::net::{IpAddr, SocketAddr};
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use axum::http::{HeaderMap, HeaderName, Method, StatusCode, header};
 use platform::auth::Claims;
+use sha2::{Digest, Sha256};
 
 /// `POST` routes reachable without an access token: getting one, and recovering an account.
 pub const PUBLIC_POSTS: &[&str] = &[
     "/api/v1/auth/register",
     "/api/v1/auth/login",
     "/api/v1/auth/refresh",
+    "/api/v1/auth/password-reset",
+    "/api/v1/auth/password-reset/confirm",
+];
+
+/// `POST` routes that try a password, create an account or recover one (user-service's
+/// `/api/v1/auth` routes): limited per client address and per account on top of the
+/// per-client limit, since each guess is cheap for a client and costly for an account.
+pub const CREDENTIAL_POSTS: &[&str] = &[
+    "/api/v1/auth/register",
+    "/api/v1/auth/login",
     "/api/v1/auth/password-reset",
     "/api/v1/auth/password-reset/confirm",
 ];
@@ -27,15 +40,25 @@ pub fn under(prefix: &str, path: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
+/// `path` without one trailing slash (`/` stays `/`).
+fn trimmed(path: &str) -> &str {
+    path.strip_suffix('/')
+        .filter(|p| !p.is_empty())
+        .unwrap_or(path)
+}
+
 /// Whether `method path` may be called without a valid access token.
 #[must_use]
 pub fn is_public(method: &Method, path: &str) -> bool {
-    let path = path
-        .strip_suffix('/')
-        .filter(|p| !p.is_empty())
-        .unwrap_or(path);
+    let path = trimmed(path);
     (*method == Method::POST && PUBLIC_POSTS.contains(&path))
         || ((*method == Method::GET || *method == Method::HEAD) && under(PUBLIC_CATALOGUE, path))
+}
+
+/// Whether `method path` tries credentials, creates or recovers an account.
+#[must_use]
+pub fn is_credential_route(method: &Method, path: &str) -> bool {
+    *method == Method::POST && CREDENTIAL_POSTS.contains(&trimmed(path))
 }
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1): never forwarded.
@@ -71,30 +94,92 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     headers.remove(header::CONTENT_LENGTH);
 }
 
-/// The client address: the first `x-forwarded-for` entry when trusted, else the peer.
+/// The client's address. With `trusted_proxy_hops` = 0 it is the connection's peer and
+/// `x-forwarded-for` is ignored. Behind N proxies of ours, each appending the address it
+/// received the request from, it is the Nth entry from the right of `x-forwarded-for`: what a
+/// client wrote into the header itself stays left of it and picks nothing. With fewer entries
+/// than hops it is the leftmost (the farthest a trusted proxy saw); without the header, or
+/// when the entry is not an address, the peer.
 #[must_use]
 pub fn client_ip(
     headers: &HeaderMap,
     peer: Option<SocketAddr>,
-    trust_forwarded_for: bool,
+    trusted_proxy_hops: usize,
 ) -> Option<IpAddr> {
-    let forwarded = trust_forwarded_for
-        .then(|| headers.get("x-forwarded-for"))
-        .flatten()
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(',').next())
-        .and_then(|first| first.trim().parse().ok());
-    forwarded.or(peer.map(|addr| addr.ip()))
+    let peer = peer.map(|addr| addr.ip().to_canonical());
+    if trusted_proxy_hops == 0 {
+        return peer;
+    }
+    let mut entries = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        let Ok(value) = value.to_str() else {
+            return peer;
+        };
+        entries.extend(value.split(',').map(str::trim).filter(|e| !e.is_empty()));
+    }
+    let Some(client) = entries
+        .len()
+        .checked_sub(1)
+        .map(|last| entries[last.saturating_sub(trusted_proxy_hops - 1)])
+    else {
+        return peer;
+    };
+    parse_forwarded(client).or(peer)
+}
+
+/// An `x-forwarded-for` entry: an address, possibly with a port (`[v6]:port`, `v4:port`).
+fn parse_forwarded(entry: &str) -> Option<IpAddr> {
+    entry
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| entry.parse::<SocketAddr>().ok().map(|addr| addr.ip()))
+        .or_else(|| entry.strip_prefix('[')?.strip_suffix(']')?.parse().ok())
+        .map(|ip| ip.to_canonical())
+}
+
+/// The rate-limit bucket of a client address: the address itself for IPv4, its /64 for IPv6
+/// (one subscriber usually holds a whole /64 and could otherwise use a fresh bucket per
+/// request).
+#[must_use]
+pub fn address_key(ip: Option<IpAddr>) -> String {
+    match ip.map(|ip| ip.to_canonical()) {
+        Some(IpAddr::V4(v4)) => format!("ip:{v4}"),
+        Some(IpAddr::V6(v6)) => {
+            let network = Ipv6Addr::from_bits(v6.to_bits() & !u128::from(u64::MAX));
+            format!("ip:{network}/64")
+        }
+        None => "ip:unknown".to_owned(),
+    }
 }
 
 /// The rate-limit bucket: the authenticated user, else the client address.
 #[must_use]
 pub fn client_key(claims: Option<&Claims>, ip: Option<IpAddr>) -> String {
-    match (claims, ip) {
-        (Some(claims), _) => format!("user:{}", claims.sub),
-        (None, Some(ip)) => format!("ip:{ip}"),
-        (None, None) => "ip:unknown".to_owned(),
+    match claims {
+        Some(claims) => format!("user:{}", claims.sub),
+        None => address_key(ip),
     }
+}
+
+/// The account a credential request is about: the `email` of its JSON body, trimmed and
+/// lower-cased as user-service stores it, hashed (the key names no address in logs or
+/// Redis). `None` when the body has none: user-service refuses such a request anyway.
+#[must_use]
+pub fn account_key(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct WithEmail {
+        email: String,
+    }
+    let WithEmail { email } = serde_json::from_slice(body).ok()?;
+    let digest = Sha256::digest(email.trim().to_lowercase().as_bytes());
+    let hex = digest
+        .iter()
+        .take(16)
+        .fold(String::with_capacity(32), |mut hex, byte| {
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        });
+    Some(format!("account:{hex}"))
 }
 
 /// Methods safe to send twice.
@@ -170,20 +255,109 @@ mod tests {
         assert!(headers.contains_key("idempotency-key"));
     }
 
-    #[test]
-    fn forwarded_for_is_used_only_when_trusted() {
+    fn forwarded(values: &[&'static str]) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        headers.insert(
-            "x-forwarded-for",
-            HeaderValue::from_static("203.0.113.7, 10.0.0.1"),
-        );
-        let peer: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        for value in values {
+            headers.append("x-forwarded-for", HeaderValue::from_static(value));
+        }
+        headers
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn without_trusted_proxies_the_peer_is_the_client_whatever_the_header_says() {
+        let headers = forwarded(&["203.0.113.7, 10.0.0.1"]);
+        let peer: SocketAddr = "192.0.2.9:5000".parse().unwrap();
+        assert_eq!(client_ip(&headers, Some(peer), 0), Some(ip("192.0.2.9")));
+        assert_eq!(client_ip(&HeaderMap::new(), None, 0), None);
+    }
+
+    #[test]
+    fn behind_n_proxies_the_client_is_the_nth_entry_from_the_right() {
+        let proxy: SocketAddr = "10.0.0.2:5000".parse().unwrap();
+        // The client wrote "198.51.100.66"; our CDN appended the client, our ingress the CDN.
+        let headers = forwarded(&["198.51.100.66, 203.0.113.7, 10.0.0.1"]);
+        assert_eq!(client_ip(&headers, Some(proxy), 1), Some(ip("10.0.0.1")));
+        assert_eq!(client_ip(&headers, Some(proxy), 2), Some(ip("203.0.113.7")));
+        // One header line per proxy counts the same as one comma-separated line.
+        let lines = forwarded(&["198.51.100.66", "203.0.113.7", "10.0.0.1"]);
+        assert_eq!(client_ip(&lines, Some(proxy), 2), Some(ip("203.0.113.7")));
+        // Fewer entries than hops: the farthest one a trusted proxy saw.
+        let short = forwarded(&["203.0.113.7"]);
+        assert_eq!(client_ip(&short, Some(proxy), 3), Some(ip("203.0.113.7")));
+        // No header (a direct caller) or an entry that is no address: the peer.
         assert_eq!(
-            client_ip(&headers, Some(peer), true),
-            Some("203.0.113.7".parse().unwrap())
+            client_ip(&HeaderMap::new(), Some(proxy), 1),
+            Some(ip("10.0.0.2"))
         );
-        assert_eq!(client_ip(&headers, Some(peer), false), Some(peer.ip()));
-        assert_eq!(client_ip(&HeaderMap::new(), None, true), None);
+        let junk = forwarded(&["198.51.100.66, unknown"]);
+        assert_eq!(client_ip(&junk, Some(proxy), 1), Some(ip("10.0.0.2")));
+        // Entries with ports, and IPv4-mapped IPv6, name the plain address.
+        let ported = forwarded(&["203.0.113.7:4711, [2001:db8::1]:443"]);
+        assert_eq!(client_ip(&ported, Some(proxy), 1), Some(ip("2001:db8::1")));
+        assert_eq!(client_ip(&ported, Some(proxy), 2), Some(ip("203.0.113.7")));
+        let mapped = forwarded(&["::ffff:203.0.113.7"]);
+        assert_eq!(client_ip(&mapped, Some(proxy), 1), Some(ip("203.0.113.7")));
+    }
+
+    #[test]
+    fn a_spoofed_prefix_never_changes_the_client() {
+        let proxy: SocketAddr = "10.0.0.2:5000".parse().unwrap();
+        for spoofed in ["", "1.1.1.1, ", "1.1.1.1, 2.2.2.2, ", "garbage, "] {
+            let value = format!("{spoofed}203.0.113.7");
+            let mut headers = HeaderMap::new();
+            headers.insert("x-forwarded-for", HeaderValue::from_str(&value).unwrap());
+            assert_eq!(
+                client_ip(&headers, Some(proxy), 1),
+                Some(ip("203.0.113.7")),
+                "{value}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_ipv6_client_is_keyed_by_its_64_and_users_by_their_id() {
+        assert_eq!(address_key(Some(ip("192.0.2.1"))), "ip:192.0.2.1");
+        assert_eq!(
+            address_key(Some(ip("2001:db8:1:2:aaaa:bbbb:cccc:dddd"))),
+            "ip:2001:db8:1:2::/64"
+        );
+        assert_eq!(
+            address_key(Some(ip("2001:db8:1:2::1"))),
+            address_key(Some(ip("2001:db8:1:2:ffff::9")))
+        );
+        assert_eq!(address_key(Some(ip("::ffff:192.0.2.1"))), "ip:192.0.2.1");
+        assert_eq!(address_key(None), "ip:unknown");
+    }
+
+    #[test]
+    fn credential_routes_are_sign_in_sign_up_and_password_reset() {
+        for path in CREDENTIAL_POSTS {
+            assert!(is_credential_route(&Method::POST, path), "{path}");
+            assert!(is_public(&Method::POST, path), "{path} is public too");
+        }
+        assert!(is_credential_route(&Method::POST, "/api/v1/auth/login/"));
+        assert!(!is_credential_route(&Method::GET, "/api/v1/auth/login"));
+        assert!(!is_credential_route(&Method::POST, "/api/v1/auth/refresh"));
+        assert!(!is_credential_route(&Method::POST, "/api/v1/auth/logout"));
+    }
+
+    #[test]
+    fn the_account_is_the_normalised_email_of_the_body_and_is_not_spelled_out() {
+        let ada = account_key(br#"{"email":"ada@example.com","password":"x"}"#).unwrap();
+        assert!(ada.starts_with("account:") && ada.len() == 8 + 32, "{ada}");
+        assert!(!ada.contains("example"));
+        assert_eq!(
+            account_key(br#"{"email":"  Ada@Example.COM ","password":"y"}"#),
+            Some(ada.clone())
+        );
+        assert_ne!(account_key(br#"{"email":"bob@example.com"}"#), Some(ada));
+        assert_eq!(account_key(b"not json"), None);
+        assert_eq!(account_key(br#"{"token":"t"}"#), None);
+        assert_eq!(account_key(br#"{"email":7}"#), None);
     }
 
     #[test]

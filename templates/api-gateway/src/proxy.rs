@@ -1,7 +1,9 @@
-//! The proxy: routes each request to the upstream owning its path prefix, after
-//! authentication and rate limiting, through that upstream's circuit breaker, retrying
-//! idempotent requests with exponential backoff. Timeouts, attempts and backoff are those of
-//! the architecture model's calls from the gateway to each upstream.
+//! The proxy: routes each request to the upstream owning its path prefix, after rate
+//! limiting and authentication, through that upstream's circuit breaker, retrying idempotent
+//! requests with exponential backoff. Timeouts, attempts and backoff are those of the
+//! architecture model's calls from the gateway to each upstream. What fails upstream is
+//! logged in full and answered naming only the unit: a transport error's text carries the
+//! upstream's URL.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -19,9 +21,9 @@ use platform::client::CallPolicy;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::breaker::CircuitBreaker;
-use crate::config::Settings;
+use crate::config::{Cors, Settings};
 use crate::policy;
-use crate::rate_limit::RateLimiter;
+use crate::rate_limit::{Limit, Limiters};
 
 /// One upstream at run time: where it is, how it is called, and its breaker.
 struct Upstream {
@@ -55,7 +57,7 @@ struct Inner {
     upstreams: Vec<Upstream>,
     keys: JwtKeys,
     http: reqwest::Client,
-    limiter: Mutex<RateLimiter>,
+    limiters: Limiters,
     settings: Settings,
 }
 
@@ -64,8 +66,9 @@ struct Inner {
 pub struct Gateway(Arc<Inner>);
 
 impl Gateway {
-    /// A gateway verifying tokens with `keys`, calling each upstream as its settings say.
-    pub fn new(settings: Settings, keys: JwtKeys) -> anyhow::Result<Self> {
+    /// A gateway verifying tokens with `keys`, calling each upstream as its settings say, its
+    /// rate limits connected to their Redis when they are shared.
+    pub async fn new(settings: Settings, keys: JwtKeys) -> anyhow::Result<Self> {
         settings.validate()?;
         let http = reqwest::Client::builder()
             .no_proxy()
@@ -86,12 +89,12 @@ impl Gateway {
                 )),
             })
             .collect();
-        let limiter = RateLimiter::new(settings.rate_limit.per_second, settings.rate_limit.burst);
+        let limiters = Limiters::new(&settings).await?;
         Ok(Self(Arc::new(Inner {
             upstreams,
             keys,
             http,
-            limiter: Mutex::new(limiter),
+            limiters,
             settings,
         })))
     }
@@ -106,7 +109,7 @@ impl Gateway {
 
 /// Every upstream prefix routed to the proxy, CORS around it, 404 problem for the rest.
 pub fn router(gateway: Gateway) -> Router {
-    let cors = cors_layer(gateway.0.settings.cors_origins.as_deref());
+    let cors = cors_layer(&gateway.0.settings.cors);
     let mut router = Router::new();
     for prefix in gateway.0.upstreams.iter().flat_map(|u| &u.routes) {
         router = router
@@ -119,21 +122,27 @@ pub fn router(gateway: Gateway) -> Router {
         .layer(cors)
 }
 
-/// CORS for browser clients: the listed origins, or any origin when none are configured.
-fn cors_layer(origins: Option<&[String]>) -> CorsLayer {
-    let Some(origins) = origins else {
-        return CorsLayer::permissive();
+/// CORS for browser clients: the listed origins, none, or (development only) any. Preflights
+/// are answered here either way; an origin not allowed gets no `access-control-*` header.
+fn cors_layer(cors: &Cors) -> CorsLayer {
+    let origins: Vec<HeaderValue> = match cors {
+        Cors::AnyOrigin => {
+            tracing::warn!(
+                "CORS allows any origin (APP_ENV=development and API_GATEWAY_CORS_ORIGINS unset): never expose this gateway"
+            );
+            return CorsLayer::permissive();
+        }
+        Cors::SameOriginOnly => {
+            tracing::info!(
+                "API_GATEWAY_CORS_ORIGINS is unset: no other origin may call the API from a browser"
+            );
+            Vec::new()
+        }
+        Cors::Origins(origins) => origins
+            .iter()
+            .filter_map(|origin| HeaderValue::from_str(origin).ok())
+            .collect(),
     };
-    let origins: Vec<HeaderValue> = origins
-        .iter()
-        .filter_map(|origin| {
-            let value = HeaderValue::from_str(origin).ok();
-            if value.is_none() {
-                tracing::warn!(%origin, "ignoring unusable CORS origin");
-            }
-            value
-        })
-        .collect();
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
         .allow_methods([
@@ -154,12 +163,18 @@ fn cors_layer(origins: Option<&[String]>) -> CorsLayer {
         .max_age(Duration::from_secs(600))
 }
 
-async fn unknown_route(request: Request) -> ApiError {
+/// The 404 problem of a path the gateway does not serve.
+pub async fn unknown_route(request: Request) -> ApiError {
     ApiError::not_found(format!(
         "no route for {} {}",
         request.method(),
         request.uri().path()
     ))
+}
+
+/// The 429 problem of a spent allowance, with its `retry-after`.
+fn too_many(detail: &str, wait: Duration) -> Response {
+    with_retry_after(ApiError::new(StatusCode::TOO_MANY_REQUESTS, detail), wait)
 }
 
 /// A problem response with a `retry-after` of `wait`, rounded up to whole seconds.
@@ -204,29 +219,31 @@ async fn forward(gateway: &Gateway, request: Request) -> Result<Response, Respon
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|info| info.0);
-    let ip = policy::client_ip(&parts.headers, peer, inner.settings.trust_forwarded_for);
+    let ip = policy::client_ip(&parts.headers, peer, inner.settings.trusted_proxy_hops);
     let key = policy::client_key(auth.as_ref().ok().and_then(Option::as_ref), ip);
-    let limited = inner
-        .limiter
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .check(&key, Instant::now());
-    if let Err(wait) = limited {
-        tracing::info!(%key, "rate limited");
-        return Err(with_retry_after(
-            ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too many requests; slow down",
-            ),
-            wait,
-        ));
-    }
+    hold_to(
+        gateway,
+        Limit::Requests,
+        &key,
+        "too many requests; slow down",
+    )
+    .await?;
     if !policy::is_public(&parts.method, path) {
         match auth {
             Ok(Some(_)) => {}
             Ok(None) => return Err(ApiError::unauthorized("missing bearer token").into_response()),
             Err(err) => return Err(err.into_response()),
         }
+    }
+    let credentials = policy::is_credential_route(&parts.method, path);
+    if credentials {
+        hold_to(
+            gateway,
+            Limit::CredentialsPerAddress,
+            &policy::address_key(ip),
+            "too many sign-in, sign-up or password-reset requests from this address; try again later",
+        )
+        .await?;
     }
 
     let body = axum::body::to_bytes(body, inner.settings.max_body_bytes)
@@ -241,6 +258,15 @@ async fn forward(gateway: &Gateway, request: Request) -> Result<Response, Respon
             )
             .into_response()
         })?;
+    if credentials && let Some(account) = policy::account_key(&body) {
+        hold_to(
+            gateway,
+            Limit::CredentialsPerAccount,
+            &account,
+            "too many sign-in, sign-up or password-reset requests for this account; try again later",
+        )
+        .await?;
+    }
     let mut headers = parts.headers.clone();
     policy::strip_hop_by_hop(&mut headers);
     if let Some(peer) = peer {
@@ -259,13 +285,26 @@ async fn forward(gateway: &Gateway, request: Request) -> Result<Response, Respon
     call_with_retries(gateway, upstream, &outgoing).await
 }
 
-/// Appends the address this hop received the request from, as every proxy does.
+/// Counts the request against `limit` for `key`; a 429 problem saying `detail` when the
+/// allowance is spent.
+async fn hold_to(gateway: &Gateway, limit: Limit, key: &str, detail: &str) -> Result<(), Response> {
+    gateway.0.limiters.check(limit, key).await.map_err(|wait| {
+        tracing::info!(limit = limit.name(), %key, "rate limited");
+        too_many(detail, wait)
+    })
+}
+
+/// Appends the address this hop received the request from, as every proxy does (several
+/// `x-forwarded-for` lines become one list, in order).
 fn append_forwarded_for(headers: &mut HeaderMap, ip: std::net::IpAddr) {
-    let value = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(existing) => format!("{existing}, {ip}"),
-        None => ip.to_string(),
-    };
-    if let Ok(value) = HeaderValue::from_str(&value) {
+    let mut chain: Vec<String> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .map(str::to_owned)
+        .collect();
+    chain.push(ip.to_string());
+    if let Ok(value) = HeaderValue::from_str(&chain.join(", ")) {
         headers.insert("x-forwarded-for", value);
     }
 }
@@ -355,7 +394,12 @@ async fn call_with_retries(
             Err(_) => true,
         };
         if !retryable || attempt >= plan.attempts {
-            tracing::warn!(upstream = %upstream.name, attempt, "upstream call failed");
+            // The transport error names the upstream's URL: for the log, not the client.
+            let error = match &outcome {
+                Ok(answer) => answer.status.to_string(),
+                Err(err) => err.to_string(),
+            };
+            tracing::warn!(upstream = %upstream.name, attempt, %error, "upstream call failed");
             return Err(match outcome {
                 Ok(answer) => answer.into_response(),
                 Err(err) if err.is_timeout() => ApiError::new(
@@ -367,8 +411,8 @@ async fn call_with_retries(
                     ),
                 )
                 .into_response(),
-                Err(err) => {
-                    ApiError::unavailable(format!("{} is unavailable: {err}", upstream.name))
+                Err(_) => {
+                    ApiError::unavailable(format!("{} is unavailable; retry later", upstream.name))
                         .into_response()
                 }
             });

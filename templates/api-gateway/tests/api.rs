@@ -1,12 +1,12 @@
 //! The gateway in front of fake upstreams listening on ephemeral ports.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use api_gateway::config::Upstream;
-use api_gateway::{Settings, start_with};
+use api_gateway::config::{Cors, RateLimitSettings, SharedLimits, Upstream};
+use api_gateway::{Routers, Settings, routers, start_with};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
@@ -129,8 +129,13 @@ impl Fixture {
             upstream.read.backoff = Duration::from_millis(1);
         }
         settings.breaker.failure_threshold = 100;
-        settings.rate_limit.per_second = 1000.0;
-        settings.rate_limit.burst = 1000;
+        let lifted = RateLimitSettings {
+            per_second: 1000.0,
+            burst: 1000,
+        };
+        settings.rate_limit = lifted;
+        settings.credential_rate_limit = lifted;
+        settings.account_rate_limit = lifted;
         tweak(&mut settings);
         let gateway = start_with(
             ServiceConfig::for_tests(API_GATEWAY),
@@ -173,6 +178,46 @@ impl Fixture {
     /// An authenticated `POST` of `{}`.
     async fn post(&self, uri: &str) -> TestResponse {
         self.authed(Method::POST, uri).json_text("{}").send().await
+    }
+}
+
+/// `method path` with `body`, arriving from `peer` with `x-forwarded-for` set to `forwarded`.
+fn arriving(
+    method: Method,
+    path: &str,
+    body: &str,
+    peer: &str,
+    forwarded: Option<&str>,
+) -> Request {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::CONTENT_TYPE, "application/json");
+    if let Some(forwarded) = forwarded {
+        request = request.header("x-forwarded-for", forwarded);
+    }
+    let mut request = request.body(Body::from(body.to_owned())).unwrap();
+    let addr: SocketAddr = format!("{peer}:40000").parse().unwrap();
+    request.extensions_mut().insert(ConnectInfo(addr));
+    request
+}
+
+/// An anonymous catalogue read from `peer`, with `x-forwarded-for: forwarded`.
+fn browse(peer: &str, forwarded: Option<&str>) -> Request {
+    arriving(Method::GET, "/api/v1/products", "", peer, forwarded)
+}
+
+/// A sign-in attempt for `email` from `peer`.
+fn login(email: &str, peer: &str) -> Request {
+    let body = json!({ "email": email, "password": "guess" }).to_string();
+    arriving(Method::POST, "/api/v1/auth/login", &body, peer, None)
+}
+
+/// A limit of `burst` requests, then one per 1000 s: no test waits for a refill.
+fn tight(burst: u32) -> RateLimitSettings {
+    RateLimitSettings {
+        per_second: 0.001,
+        burst,
     }
 }
 
@@ -413,7 +458,7 @@ async fn the_breaker_opens_after_consecutive_failures_and_recovers_after_the_coo
 }
 
 #[tokio::test]
-async fn a_down_upstream_is_a_503_naming_it() {
+async fn a_down_upstream_is_a_503_naming_it_but_not_its_address() {
     let dead = stub::unreachable_url().await;
     let f = Fixture::new(|s| {
         read_attempts(s, 2);
@@ -424,20 +469,27 @@ async fn a_down_upstream_is_a_503_naming_it() {
         }
     })
     .await;
-    let response = f.get("/api/v1/inventory/1").await;
-    assert_eq!(response.status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(
-        response.headers[header::CONTENT_TYPE],
-        "application/problem+json"
-    );
-    let problem = response.json();
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap()
-            .starts_with("inventory-service is unavailable"),
-        "{problem}"
-    );
+    for response in [
+        f.get("/api/v1/inventory/1").await,
+        f.post("/api/v1/inventory").await,
+    ] {
+        assert_eq!(response.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response.headers[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        let problem = response.json();
+        assert_eq!(
+            problem["detail"], "inventory-service is unavailable; retry later",
+            "{problem}"
+        );
+        let body = problem.to_string();
+        let address = dead.trim_start_matches("http://");
+        assert!(
+            !body.contains(address) && !body.contains("http://") && !body.contains("127.0.0.1"),
+            "the upstream's address leaked: {body}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -588,48 +640,171 @@ async fn anonymous_clients_are_limited_by_address() {
 }
 
 #[tokio::test]
-async fn forwarded_for_keys_the_limit_only_when_trusted() {
-    let request = |ip: &str| {
-        Request::get("/api/v1/products")
-            .header("x-forwarded-for", ip)
-            .body(Body::empty())
-            .unwrap()
-    };
-    let trusted = Fixture::new(|s| {
-        s.trust_forwarded_for = true;
-        s.rate_limit.per_second = 0.5;
-        s.rate_limit.burst = 1;
+async fn without_trusted_proxies_a_spoofed_forwarded_for_buys_no_new_bucket() {
+    let f = Fixture::new(|s| s.rate_limit = tight(1)).await;
+    assert_eq!(
+        f.send(browse("192.0.2.1", Some("198.51.100.1")))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let spoofed = f.send(browse("192.0.2.1", Some("198.51.100.2"))).await;
+    assert_eq!(spoofed.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(spoofed.headers.contains_key(header::RETRY_AFTER));
+    let seen = f.fake("product-service").last();
+    assert_eq!(
+        seen.headers["x-forwarded-for"], "198.51.100.1, 192.0.2.1",
+        "the header is passed on with the peer appended"
+    );
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_a_client_cannot_pick_its_bucket() {
+    let f = Fixture::new(|s| {
+        s.trusted_proxy_hops = 1;
+        s.rate_limit = tight(1);
     })
     .await;
+    // The ingress (10.0.0.1) appends the address it received each request from.
     assert_eq!(
-        trusted.send(request("198.51.100.1")).await.status,
+        f.send(browse("10.0.0.1", Some("203.0.113.7"))).await.status,
         StatusCode::OK
     );
+    for spoofed in [
+        "198.51.100.1, 203.0.113.7",
+        "198.51.100.2, 198.51.100.3, 203.0.113.7",
+    ] {
+        let response = f.send(browse("10.0.0.1", Some(spoofed))).await;
+        assert_eq!(
+            response.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{spoofed}: what the client wrote left of the proxy's entry is ignored"
+        );
+    }
+    assert_eq!(f.fake("product-service").hits(), 1);
+}
+
+#[tokio::test]
+async fn two_clients_behind_one_trusted_proxy_have_separate_buckets() {
+    let f = Fixture::new(|s| {
+        s.trusted_proxy_hops = 1;
+        s.rate_limit = tight(1);
+    })
+    .await;
+    let ada = || browse("10.0.0.1", Some("203.0.113.7"));
+    let bob = || browse("10.0.0.1", Some("203.0.113.8"));
+    assert_eq!(f.send(ada()).await.status, StatusCode::OK);
+    assert_eq!(f.send(bob()).await.status, StatusCode::OK);
+    assert_eq!(f.send(ada()).await.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(f.send(bob()).await.status, StatusCode::TOO_MANY_REQUESTS);
+    // Two hops: a CDN appended the client, the ingress appended the CDN.
+    let f = Fixture::new(|s| {
+        s.trusted_proxy_hops = 2;
+        s.rate_limit = tight(1);
+    })
+    .await;
+    let via_cdn = |client: &str| browse("10.0.0.1", Some(&format!("{client}, 192.0.2.50")));
+    assert_eq!(f.send(via_cdn("203.0.113.7")).await.status, StatusCode::OK);
+    assert_eq!(f.send(via_cdn("203.0.113.8")).await.status, StatusCode::OK);
     assert_eq!(
-        trusted.send(request("198.51.100.2")).await.status,
-        StatusCode::OK
-    );
-    assert_eq!(
-        trusted.send(request("198.51.100.2")).await.status,
+        f.send(via_cdn("203.0.113.7")).await.status,
         StatusCode::TOO_MANY_REQUESTS
     );
-    let seen = trusted.fake("product-service").last();
-    assert_eq!(seen.headers["x-forwarded-for"], "198.51.100.2");
+}
 
-    let untrusted = Fixture::new(|s| {
-        s.rate_limit.per_second = 0.5;
-        s.rate_limit.burst = 1;
-    })
-    .await;
+#[tokio::test]
+async fn sign_in_attempts_against_one_account_are_limited_from_any_address() {
+    let f = Fixture::new(|s| s.account_rate_limit = tight(3)).await;
+    // Every attempt comes from a fresh address; the address is written differently each time.
+    let spellings = ["ada@example.com", " Ada@Example.com", "ADA@EXAMPLE.COM  "];
+    for (i, email) in spellings.iter().enumerate() {
+        let response = f.send(login(email, &format!("198.51.100.{i}"))).await;
+        assert_eq!(response.status, StatusCode::OK, "{email}");
+    }
+    for i in 10..15 {
+        let response = f
+            .send(login("ada@example.com", &format!("198.51.100.{i}")))
+            .await;
+        assert_eq!(response.status, StatusCode::TOO_MANY_REQUESTS);
+        assert!(response.headers.contains_key(header::RETRY_AFTER));
+        assert_eq!(
+            response.headers[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        assert!(
+            response.json()["detail"]
+                .as_str()
+                .unwrap()
+                .contains("for this account")
+        );
+    }
+    assert_eq!(f.fake("user-service").hits(), 3);
+    // Registering or recovering the same account draws on the same allowance.
+    for path in ["/api/v1/auth/register", "/api/v1/auth/password-reset"] {
+        let body = json!({ "email": "ada@example.com", "password": "x", "name": "A" });
+        let request = arriving(Method::POST, path, &body.to_string(), "198.51.100.99", None);
+        assert_eq!(
+            f.send(request).await.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{path}"
+        );
+    }
+    // Another account is unaffected.
     assert_eq!(
-        untrusted.send(request("198.51.100.1")).await.status,
+        f.send(login("bob@example.com", "198.51.100.10"))
+            .await
+            .status,
         StatusCode::OK
     );
-    assert_eq!(
-        untrusted.send(request("198.51.100.2")).await.status,
-        StatusCode::TOO_MANY_REQUESTS,
-        "a spoofed header does not buy a new bucket"
+}
+
+#[tokio::test]
+async fn one_address_trying_many_accounts_is_limited_tighter_than_its_other_traffic() {
+    let f = Fixture::new(|s| s.credential_rate_limit = tight(2)).await;
+    for user in ["ada", "bob"] {
+        let response = f
+            .send(login(&format!("{user}@example.com"), "192.0.2.1"))
+            .await;
+        assert_eq!(response.status, StatusCode::OK);
+    }
+    let response = f.send(login("cid@example.com", "192.0.2.1")).await;
+    assert_eq!(response.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        response.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("from this address")
     );
+    let confirm = arriving(
+        Method::POST,
+        "/api/v1/auth/password-reset/confirm",
+        r#"{"token":"guess","new_password":"x"}"#,
+        "192.0.2.1",
+        None,
+    );
+    assert_eq!(
+        f.send(confirm).await.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "guessing reset tokens counts too"
+    );
+    assert_eq!(
+        f.send(login("cid@example.com", "192.0.2.2")).await.status,
+        StatusCode::OK,
+        "another address has its own allowance"
+    );
+    assert_eq!(
+        f.send(browse("192.0.2.1", None)).await.status,
+        StatusCode::OK,
+        "the address's other requests are not held to the credential limit"
+    );
+    let refresh = arriving(
+        Method::POST,
+        "/api/v1/auth/refresh",
+        r#"{"refresh_token":"t"}"#,
+        "192.0.2.1",
+        None,
+    );
+    assert_eq!(f.send(refresh).await.status, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -646,20 +821,7 @@ async fn an_oversized_body_is_refused_with_413() {
 
 #[tokio::test]
 async fn cors_allows_listed_origins_only() {
-    let f = Fixture::new(|s| s.cors_origins = Some(vec!["https://shop.example".to_owned()])).await;
-    let preflight = |origin: &str| {
-        Request::builder()
-            .method(Method::OPTIONS)
-            .uri("/api/v1/orders")
-            .header(header::ORIGIN, origin)
-            .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
-            .header(
-                header::ACCESS_CONTROL_REQUEST_HEADERS,
-                "authorization,content-type",
-            )
-            .body(Body::empty())
-            .unwrap()
-    };
+    let f = Fixture::new(|s| s.cors = Cors::Origins(vec!["https://shop.example".to_owned()])).await;
     let allowed = f.send(preflight("https://shop.example")).await;
     assert_eq!(allowed.status, StatusCode::OK);
     assert_eq!(
@@ -675,9 +837,57 @@ async fn cors_allows_listed_origins_only() {
     assert_eq!(f.total_hits(), 0, "preflights are answered by the gateway");
 }
 
+fn preflight(origin: &str) -> Request {
+    Request::builder()
+        .method(Method::OPTIONS)
+        .uri("/api/v1/orders")
+        .header(header::ORIGIN, origin)
+        .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+        .header(
+            header::ACCESS_CONTROL_REQUEST_HEADERS,
+            "authorization,content-type",
+        )
+        .body(Body::empty())
+        .unwrap()
+}
+
 #[tokio::test]
-async fn cors_is_permissive_by_default_for_local_development() {
+async fn by_default_no_other_origin_may_call_the_api_from_a_browser() {
     let f = Fixture::new(|_| {}).await;
+    let refused = f.send(preflight("http://localhost:3000")).await;
+    assert!(
+        !refused
+            .headers
+            .contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+    );
+    let response = f
+        .send(
+            Request::get("/api/v1/products")
+                .header(header::ORIGIN, "https://evil.example")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        response.status,
+        StatusCode::OK,
+        "same-origin use is unaffected"
+    );
+    assert!(
+        !response
+            .headers
+            .contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+    );
+    assert_eq!(
+        f.fake("order-service").hits(),
+        0,
+        "preflights are answered here"
+    );
+}
+
+#[tokio::test]
+async fn any_origin_is_allowed_only_when_asked_for() {
+    let f = Fixture::new(|s| s.cors = Cors::AnyOrigin).await;
     let response = f
         .send(
             Request::get("/api/v1/products")
@@ -689,6 +899,56 @@ async fn cors_is_permissive_by_default_for_local_development() {
     assert_eq!(response.headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
 }
 
+/// Both routers of a gateway with the default settings (no upstream is called).
+async fn both_routers() -> Routers {
+    routers(
+        ServiceConfig::for_tests(API_GATEWAY),
+        Settings::default(),
+        Arc::new(InMemoryEventBus::default()),
+        Readiness::default(),
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn metrics_are_not_served_on_the_public_port() {
+    let f = Fixture::new(|_| {}).await;
+    for path in ["/metrics", "/metrics/"] {
+        let response = f
+            .send(Request::get(path).body(Body::empty()).unwrap())
+            .await;
+        assert_eq!(response.status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(
+            response.headers[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+    }
+    assert_eq!(f.get("/api/v1/products").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn metrics_of_the_public_traffic_are_served_on_the_internal_router_only() {
+    let Routers { public, internal } = both_routers().await;
+    let public = TestClient::new(public);
+    let internal = TestClient::new(internal);
+    assert_eq!(public.get("/health").send().await.status, StatusCode::OK);
+    let metrics = internal.get("/metrics").send().await;
+    assert_eq!(metrics.status, StatusCode::OK);
+    let text = String::from_utf8(metrics.body.to_vec()).unwrap();
+    assert!(
+        text.contains("http_requests_total{service=\"api-gateway\",route=\"/health\""),
+        "{text}"
+    );
+    for path in ["/health", "/api/v1/products"] {
+        assert_eq!(
+            internal.get(path).send().await.status,
+            StatusCode::NOT_FOUND,
+            "{path} is public only"
+        );
+    }
+}
+
 #[tokio::test]
 async fn health_is_served_by_the_gateway_itself() {
     let f = Fixture::new(|_| {}).await;
@@ -697,4 +957,181 @@ async fn health_is_served_by_the_gateway_itself() {
         .await;
     assert_eq!(response.status, StatusCode::OK);
     assert_eq!(response.json()["service"], "api-gateway");
+}
+
+/// Limits shared through the Redis at `redis_url`, under a key prefix no other test uses.
+fn shared_limits(redis_url: String) -> SharedLimits {
+    SharedLimits {
+        redis_url,
+        key_prefix: testing::redis::unique_prefix("gateway"),
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs Redis: set TEST_REDIS_URL or run one on 127.0.0.1:6379, then cargo test -- --ignored"]
+async fn two_gateways_sharing_a_redis_share_every_limit() {
+    let shared = Some(shared_limits(testing::redis::url()));
+    let settings = |s: &mut Settings| {
+        s.shared_limits.clone_from(&shared);
+        s.rate_limit = tight(2);
+        s.account_rate_limit = tight(1);
+    };
+    // Two replicas; a request reaches either.
+    let one = Fixture::new(settings).await;
+    let two = Fixture::new(settings).await;
+    assert_eq!(
+        one.send(browse("192.0.2.1", None)).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        two.send(browse("192.0.2.1", None)).await.status,
+        StatusCode::OK
+    );
+    for replica in [&one, &two] {
+        let refused = replica.send(browse("192.0.2.1", None)).await;
+        assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+        let wait: u64 = refused.headers[header::RETRY_AFTER]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((900..=1000).contains(&wait), "retry-after {wait}");
+    }
+    assert_eq!(
+        two.send(browse("192.0.2.2", None)).await.status,
+        StatusCode::OK,
+        "another client has its own allowance"
+    );
+
+    assert_eq!(
+        one.send(login("ada@example.com", "198.51.100.1"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        two.send(login(" ADA@example.com", "198.51.100.2"))
+            .await
+            .status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the account's allowance is spent on every replica"
+    );
+    assert_eq!(
+        one.fake("user-service").hits() + two.fake("user-service").hits(),
+        1
+    );
+}
+
+/// A TCP relay to the test Redis that can stop passing bytes on: a Redis that hangs.
+struct Relay {
+    url: String,
+    stalled: Arc<AtomicBool>,
+}
+
+impl Relay {
+    async fn to_test_redis() -> Self {
+        let target = testing::redis::url();
+        let info = redis::Client::open(target.as_str())
+            .expect("TEST_REDIS_URL is a Redis URL")
+            .get_connection_info()
+            .clone();
+        let redis::ConnectionAddr::Tcp(host, port) = info.addr else {
+            panic!("TEST_REDIS_URL must be a redis:// URL");
+        };
+        let authority = format!("{host}:{port}");
+        assert!(
+            target.contains(&authority),
+            "write TEST_REDIS_URL with its port, e.g. redis://127.0.0.1:6379"
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = target.replacen(&authority, &listener.local_addr().unwrap().to_string(), 1);
+        let stalled = Arc::new(AtomicBool::new(false));
+        let flag = stalled.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let server = tokio::net::TcpStream::connect(&authority).await.unwrap();
+                let (client_read, client_write) = client.into_split();
+                let (server_read, server_write) = server.into_split();
+                tokio::spawn(pipe(client_read, server_write, flag.clone()));
+                tokio::spawn(pipe(server_read, client_write, flag.clone()));
+            }
+        });
+        Self { url, stalled }
+    }
+
+    fn stall(&self) {
+        self.stalled.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Copies `from` to `to`, holding the bytes while `stalled`.
+async fn pipe(
+    from: tokio::net::tcp::OwnedReadHalf,
+    to: tokio::net::tcp::OwnedWriteHalf,
+    stalled: Arc<AtomicBool>,
+) {
+    let mut buf = vec![0_u8; 16 * 1024];
+    loop {
+        if from.readable().await.is_err() {
+            return;
+        }
+        let read = match from.try_read(&mut buf) {
+            Ok(0) => return,
+            Ok(read) => read,
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(_) => return,
+        };
+        while stalled.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let mut written = 0;
+        while written < read {
+            if to.writable().await.is_err() {
+                return;
+            }
+            match to.try_write(&buf[written..read]) {
+                Ok(n) => written += n,
+                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs Redis: set TEST_REDIS_URL or run one on 127.0.0.1:6379, then cargo test -- --ignored"]
+async fn when_the_shared_redis_hangs_each_gateway_limits_on_its_own() {
+    let relay = Relay::to_test_redis().await;
+    let f = Fixture::new(|s| {
+        s.shared_limits = Some(shared_limits(relay.url.clone()));
+        s.rate_limit = tight(1);
+    })
+    .await;
+    assert_eq!(
+        f.send(browse("192.0.2.1", None)).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        f.send(browse("192.0.2.1", None)).await.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "Redis judged"
+    );
+
+    relay.stall();
+    let started = std::time::Instant::now();
+    assert_eq!(
+        f.send(browse("192.0.2.1", None)).await.status,
+        StatusCode::OK,
+        "not fail-closed: this replica's own limiter has room for the client"
+    );
+    assert!(
+        started.elapsed() < api_gateway::rate_limit::REDIS_BUDGET * 4,
+        "a hanging Redis delays a request by its budget only: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        f.send(browse("192.0.2.1", None)).await.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "not fail-open: this replica's own limiter counts"
+    );
 }

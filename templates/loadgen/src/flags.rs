@@ -30,8 +30,8 @@ measured from its intended start, so a slow answer also delays the ones queued b
   --settle-timeout TIME how long placed orders may take to become final [default: the
                         model's `order confirmed` bound for all orders]
   --products N          products created for the run [default: 10]
-  --admin-email EMAIL   account that creates them; must be an admin
-                        [default: loadgen-admin@example.com]
+  --admin-email EMAIL   account that creates them: a verified admin, e.g. the devstack's
+                        DEVSTACK_ADMIN_EMAIL [default: loadgen-admin@example.com]
   --watch-pid NAME=PID  sample a process's RSS and CPU from /proc (repeatable)
   --watch NAME          the same for every process whose name is NAME (repeatable)
   --wait TIME           wait this long for the target to become ready [default: 0s]
@@ -40,10 +40,16 @@ measured from its intended start, so a slow answer also delays the ones queued b
   --allow-remote        allow a target that is not on this machine
   -h, --help            this text
 
+The admin's password comes from DEVSTACK_ADMIN_PASSWORD (the variable the devstack creates
+its admin with), never from a flag.
+
 Exit codes: 0 the run finished, every order settled and every invariant held; 1 the run
 could not be done (target unreachable, setup refused, report not written); 2 bad flags;
 3 the run finished but orders did not settle or an invariant broke (see the report).
 ";
+
+/// The variable holding the password of `--admin-email`.
+pub const ADMIN_PASSWORD: &str = "DEVSTACK_ADMIN_PASSWORD";
 
 /// The longest run: the platform's access tokens, taken once at setup, last 15 minutes.
 const MAX_DURATION: Duration = Duration::from_secs(600);
@@ -70,6 +76,8 @@ pub struct Flags {
     pub settle_timeout: Duration,
     pub products: u32,
     pub admin_email: String,
+    /// The admin's password: `DEVSTACK_ADMIN_PASSWORD`, read by `main`, never a flag.
+    pub admin_password: Option<String>,
     pub watch: Vec<Watch>,
     pub wait: Duration,
     pub out: PathBuf,
@@ -88,6 +96,7 @@ impl Default for Flags {
             settle_timeout: Duration::from_millis(ORDER_CONFIRMED_ALL_MS),
             products: 10,
             admin_email: "loadgen-admin@example.com".to_owned(),
+            admin_password: None,
             watch: Vec::new(),
             wait: Duration::ZERO,
             out: PathBuf::from("target/loadgen"),

@@ -56,6 +56,17 @@ pub async fn run(flags: &Flags) -> Result<Report, Error> {
             .map(|e| schedule.count(e))
             .sum::<usize>()
     };
+    let admin_password = flags
+        .admin_password
+        .as_deref()
+        .filter(|password| !password.is_empty())
+        .ok_or_else(|| Error::BadFlag {
+            flag: crate::flags::ADMIN_PASSWORD.to_owned(),
+            reason: format!(
+                "unset: it is the password of `--admin-email {}`, the admin the devstack makes when started with DEVSTACK_ADMIN_EMAIL and DEVSTACK_ADMIN_PASSWORD",
+                flags.admin_email
+            ),
+        })?;
     let targets = watch::resolve(&flags.watch)?;
     let api = Api::new(&flags.target, flags.timeout);
     api.wait_ready(flags.wait)
@@ -70,6 +81,7 @@ pub async fn run(flags: &Flags) -> Result<Report, Error> {
         count(Journey::Checkout),
         count(Journey::AddToCart),
         &flags.admin_email,
+        admin_password,
     );
     let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
     progress(&format!(
@@ -142,4 +154,27 @@ pub fn write(report: &Report, dir: &Path) -> Result<(), Error> {
 /// A progress line on stderr (stdout carries the report).
 fn progress(line: &str) {
     eprintln!("loadgen: {line}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_run_without_the_admins_password_stops_before_any_request() {
+        // Nothing listens on the discard port: a request would fail differently.
+        let flags = Flags {
+            target: "http://127.0.0.1:9".parse().unwrap(),
+            ..Flags::default()
+        };
+        let Err(err) = run(&flags).await else {
+            panic!("a run without DEVSTACK_ADMIN_PASSWORD went ahead");
+        };
+        assert_eq!(err.exit_code(), 2);
+        assert!(
+            err.line().starts_with("`DEVSTACK_ADMIN_PASSWORD`: unset"),
+            "{}",
+            err.line()
+        );
+    }
 }

@@ -4,12 +4,15 @@
 use std::process::ExitCode;
 
 use loadgen::error::EXIT_VIOLATED;
-use loadgen::flags::{Command, Flags, HELP};
+use loadgen::flags::{ADMIN_PASSWORD, Command, Flags, HELP};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let flags = match Flags::parse(std::env::args().skip(1)) {
-        Ok(Command::Run(flags)) => flags,
+        Ok(Command::Run(mut flags)) => {
+            flags.admin_password = std::env::var(ADMIN_PASSWORD).ok();
+            flags
+        }
         Ok(Command::Help) => {
             print!("{HELP}");
             return ExitCode::SUCCESS;

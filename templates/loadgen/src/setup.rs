@@ -1,7 +1,8 @@
-//! Setup, through the gateway like any client: an admin account creates the run's products
-//! and gives each enough stock for every unit the run can put in a cart; customers register,
-//! log in and put one unit in their cart, so each can check out. Nothing here is measured.
-//! Accounts and product names carry a run id, so runs against one devstack never collide.
+//! Setup, through the gateway like any client: the devstack's admin logs in, creates the run's
+//! products and gives each enough stock for every unit the run can put in a cart; customers
+//! register, log in and put one unit in their cart, so each can check out. Nothing here is
+//! measured. Accounts and product names carry a run id, so runs against one devstack never
+//! collide.
 
 use futures::{StreamExt as _, TryStreamExt as _, stream};
 use reqwest::{Method, StatusCode};
@@ -23,28 +24,36 @@ pub struct Plan {
     pub customers: usize,
     /// Units of each product: enough for every unit the run can put in carts.
     pub stock: u64,
-    /// The admin who creates the products.
+    /// The admin who creates the products, and their password.
     pub admin_email: String,
+    pub admin_password: String,
 }
 
 impl Plan {
     /// Setup for a run of `checkouts` checkouts and `adds` adds to cart over `products`
     /// products. Each product alone could fill every cart, so no order fails for lack of stock.
     #[must_use]
-    pub fn new(products: usize, checkouts: usize, adds: usize, admin_email: &str) -> Self {
+    pub fn new(
+        products: usize,
+        checkouts: usize,
+        adds: usize,
+        admin_email: &str,
+        admin_password: &str,
+    ) -> Self {
         let customers = checkouts + 1;
         Self {
             products,
             customers,
             stock: u64::try_from(customers + adds).unwrap_or(u64::MAX),
             admin_email: admin_email.to_owned(),
+            admin_password: admin_password.to_owned(),
         }
     }
 }
 
 /// Creates the products and customers of `plan`; `run` tells this run's names apart.
 pub async fn prepare(api: Api, plan: &Plan, run: &str) -> Result<Shop, Error> {
-    let admin = admin_token(&api, &plan.admin_email).await?;
+    let admin = admin_token(&api, plan).await?;
     let mut products = Vec::with_capacity(plan.products);
     for n in 0..plan.products {
         products.push(create_product(&api, &admin, plan, &format!("loadgen {run} #{n}")).await?);
@@ -69,15 +78,14 @@ pub async fn prepare(api: Api, plan: &Plan, run: &str) -> Result<Shop, Error> {
     Ok(Shop::new(api, admin, products, customers))
 }
 
-/// Registers `email` (or finds it registered) and logs in; answers the access token.
-async fn admin_token(api: &Api, email: &str) -> Result<String, Error> {
-    let body = json!({ "email": email, "password": PASSWORD, "name": "Load Admin" });
-    let call = Call::new(&Method::POST, "/api/v1/auth/register").json(&body);
-    match api.expect(StatusCode::CREATED, call).await {
-        Ok(_) | Err(Failure::Status(409)) => {}
-        Err(failure) => return Err(refused(&call, &failure, "")),
-    }
-    log_in(api, email).await
+/// Logs the admin of `plan` in; answers the access token. Admins are never registered: the
+/// devstack makes its admin at start.
+async fn admin_token(api: &Api, plan: &Plan) -> Result<String, Error> {
+    let hint = format!(
+        "`{email}` cannot log in with DEVSTACK_ADMIN_PASSWORD: start the devstack with DEVSTACK_ADMIN_EMAIL={email} and DEVSTACK_ADMIN_PASSWORD set to the same password, or pass an admin's `--admin-email`",
+        email = plan.admin_email
+    );
+    log_in(api, &plan.admin_email, &plan.admin_password, &hint).await
 }
 
 async fn sign_up(api: &Api, email: &str, name: &str) -> Result<Customer, Error> {
@@ -86,15 +94,15 @@ async fn sign_up(api: &Api, email: &str, name: &str) -> Result<Customer, Error> 
     checked(api.expect(StatusCode::CREATED, call).await, &call, "")?;
     Ok(Customer {
         email: email.to_owned(),
-        token: log_in(api, email).await?,
+        token: log_in(api, email, PASSWORD, "").await?,
     })
 }
 
-async fn log_in(api: &Api, email: &str) -> Result<String, Error> {
-    let body = json!({ "email": email, "password": PASSWORD });
+/// Logs `email` in with `password`; `denied` is the hint for a 401 or 403.
+async fn log_in(api: &Api, email: &str, password: &str, denied: &str) -> Result<String, Error> {
+    let body = json!({ "email": email, "password": password });
     let call = Call::new(&Method::POST, "/api/v1/auth/login").json(&body);
-    let hint = format!("`{email}` exists with another password; pass another `--admin-email`");
-    let tokens = checked(api.expect(StatusCode::OK, call).await, &call, &hint)?;
+    let tokens = checked(api.expect(StatusCode::OK, call).await, &call, denied)?;
     tokens["access_token"]
         .as_str()
         .map(str::to_owned)
@@ -118,7 +126,7 @@ async fn create_product(api: &Api, admin: &str, plan: &Plan, name: &str) -> Resu
         .token(admin)
         .json(&body);
     let hint = format!(
-        "`{}` is no admin: start the devstack with USER_SERVICE_ADMIN_EMAILS={}, or pass an admin's `--admin-email`",
+        "`{}` is no verified admin: start the devstack with DEVSTACK_ADMIN_EMAIL={} and DEVSTACK_ADMIN_PASSWORD, or pass an admin's `--admin-email`",
         plan.admin_email, plan.admin_email
     );
     let product = checked(api.expect(StatusCode::CREATED, call).await, &call, &hint)?;
@@ -155,7 +163,7 @@ fn checked(
 fn refused(call: &Call<'_>, failure: &Failure, hint: &str) -> Error {
     let hint = match failure {
         _ if !hint.is_empty() => hint.to_owned(),
-        Failure::Status(429) => "the gateway rate-limits this client: start the devstack with API_GATEWAY_RATE_LIMIT_PER_SECOND=100000 API_GATEWAY_RATE_LIMIT_BURST=100000 (`make load` does)".to_owned(),
+        Failure::Status(429) => "the gateway rate-limits this client: start the devstack with its limits lifted, e.g. API_GATEWAY_RATE_LIMIT_PER_SECOND=100000 API_GATEWAY_RATE_LIMIT_BURST=100000 and the same for API_GATEWAY_AUTH_RATE_LIMIT_* and API_GATEWAY_ACCOUNT_RATE_LIMIT_* (per minute; `make load` does)".to_owned(),
         Failure::Connect | Failure::Timeout => "is the devstack still running?".to_owned(),
         _ => "see the devstack's log".to_owned(),
     };
@@ -172,14 +180,17 @@ mod tests {
 
     #[test]
     fn every_checkout_gets_a_customer_and_one_is_left_to_shop() {
-        let plan = Plan::new(10, 20, 60, "ops@example.com");
+        let plan = Plan::new(10, 20, 60, "ops@example.com", "correct-horse-battery");
         assert_eq!(plan.customers, 21);
     }
 
     #[test]
     fn each_product_alone_has_stock_for_every_unit_a_cart_can_hold() {
         // 21 units put in carts by setup, 60 by the run.
-        assert_eq!(Plan::new(10, 20, 60, "ops@example.com").stock, 81);
+        assert_eq!(
+            Plan::new(10, 20, 60, "ops@example.com", "correct-horse-battery").stock,
+            81
+        );
     }
 
     #[test]
