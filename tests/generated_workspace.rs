@@ -166,6 +166,27 @@ fn the_generated_platform_is_formatted_lint_clean_and_passes_its_own_tests() {
     load_run(&project, tmp.path());
 }
 
+/// The password of the admin the devstack makes for loadgen in [`load_run`].
+const ADMIN_PASSWORD: &str = "loadgen-admin-passphrase";
+
+/// The devstack's settings for [`load_run`], as `make load` sets them.
+const LOAD_RUN_ENV: &[(&str, &str)] = &[
+    // One client (127.0.0.1) is every customer: lift the general, per-address and per-account
+    // limits.
+    ("API_GATEWAY_RATE_LIMIT_PER_SECOND", "1000000"),
+    ("API_GATEWAY_RATE_LIMIT_BURST", "1000000"),
+    ("API_GATEWAY_AUTH_RATE_LIMIT_PER_MINUTE", "60000000"),
+    ("API_GATEWAY_AUTH_RATE_LIMIT_BURST", "1000000"),
+    ("API_GATEWAY_ACCOUNT_RATE_LIMIT_PER_MINUTE", "60000000"),
+    ("API_GATEWAY_ACCOUNT_RATE_LIMIT_BURST", "1000000"),
+    // The devstack makes loadgen's admin at start; loadgen logs in with the password.
+    ("DEVSTACK_ADMIN_EMAIL", "loadgen-admin@example.com"),
+    // A debug build hashes slowly: the cheapest argon2 keeps setup short.
+    ("USER_SERVICE_ARGON2_MEMORY_KIB", "8"),
+    ("USER_SERVICE_ARGON2_ITERATIONS", "1"),
+    ("RUST_LOG", "warn"),
+];
+
 /// The generated `loadgen`, CI-sized (a few seconds at a low rate), against the generated
 /// devstack started here in memory on free ports: the run must finish with exit 0, write its
 /// three report files, see every order it placed settle, and find every invariant held.
@@ -198,13 +219,9 @@ fn load_run(project: &Path, tmp: &Path) {
     }
     let devstack = Running(
         devstack
-            .env("API_GATEWAY_RATE_LIMIT_PER_SECOND", "1000000")
-            .env("API_GATEWAY_RATE_LIMIT_BURST", "1000000")
-            .env("USER_SERVICE_ADMIN_EMAILS", "loadgen-admin@example.com")
-            // A debug build hashes slowly: the cheapest argon2 keeps setup short.
-            .env("USER_SERVICE_ARGON2_MEMORY_KIB", "8")
-            .env("USER_SERVICE_ARGON2_ITERATIONS", "1")
-            .env("RUST_LOG", "warn")
+            .envs(LOAD_RUN_ENV.iter().copied())
+            .env("DEVSTACK_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("USER_SERVICE_MAIL_DIR", tmp.join("mail"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -214,6 +231,7 @@ fn load_run(project: &Path, tmp: &Path) {
     let out = tmp.join("load");
     eprintln!("generated workspace: loadgen against the devstack on port {gateway}");
     let output = Command::new(bin.join("loadgen"))
+        .env("DEVSTACK_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .args(["--target", &format!("http://127.0.0.1:{gateway}")])
         .args(["--rate", "40", "--duration", "5s", "--wait", "60s"])
         .args(["--settle-timeout", "30s"])

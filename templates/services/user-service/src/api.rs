@@ -48,6 +48,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(logout))
         .routes(routes!(request_reset))
         .routes(routes!(confirm_reset))
+        .routes(routes!(verify_email))
+        .routes(routes!(resend_verification))
         .routes(routes!(me))
         .routes(routes!(profile, update_profile))
 }
@@ -72,7 +74,8 @@ struct RegisterRequest {
     name: String,
 }
 
-/// Creates an account.
+/// Creates a customer account with an unverified email address and mails it a verification
+/// token.
 #[utoipa::path(
     post,
     path = "/api/v1/auth/register",
@@ -243,6 +246,56 @@ async fn confirm_reset(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Body of `POST /api/v1/auth/verify-email`.
+#[derive(Debug, Deserialize, ToSchema)]
+struct VerifyEmailRequest {
+    token: String,
+}
+
+/// Confirms the caller's email address with the token mailed to it.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/verify-email",
+    tag = "auth",
+    request_body = VerifyEmailRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = NO_CONTENT, description = "The address is verified"),
+        (status = BAD_REQUEST, description = "The body is not JSON, or the token is unknown, used, expired, another user's or for an address the account no longer has", body = Problem, content_type = PROBLEM_JSON),
+        (status = UNPROCESSABLE_ENTITY, description = "A field is missing", body = Problem, content_type = PROBLEM_JSON),
+    )
+)]
+async fn verify_email(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    body: Body<VerifyEmailRequest>,
+) -> Result<StatusCode, ApiError> {
+    let Json(request) = body?;
+    state.service.verify_email(&caller, &request.token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Mails the caller a new verification token.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/verify-email/resend",
+    operation_id = "resend_verification_email",
+    tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = ACCEPTED, description = "A new token is on its way"),
+        (status = NOT_FOUND, description = "The account no longer exists", body = Problem, content_type = PROBLEM_JSON),
+        (status = CONFLICT, description = "The address is verified already", body = Problem, content_type = PROBLEM_JSON),
+    )
+)]
+async fn resend_verification(
+    State(state): State<AppState>,
+    caller: AuthUser,
+) -> Result<StatusCode, ApiError> {
+    state.service.resend_verification(&caller).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
 fn parse_user_id(raw: &str) -> Result<UserId, ApiError> {
     raw.parse()
         .map_err(|_| ApiError::bad_request(format!("`{raw}` is not a user id")))
@@ -265,7 +318,7 @@ async fn me(State(state): State<AppState>, caller: AuthUser) -> Result<Json<User
     Ok(Json(state.service.profile(&caller, id).await?))
 }
 
-/// An account: the caller's own, or any for an admin.
+/// An account: the caller's own, or any for an admin with a verified address.
 #[utoipa::path(
     get,
     path = "/api/v1/users/{id}",
@@ -276,7 +329,7 @@ async fn me(State(state): State<AppState>, caller: AuthUser) -> Result<Json<User
     responses(
         (status = OK, description = "The account", body = UserView),
         (status = BAD_REQUEST, description = "`id` is not a user id", body = Problem, content_type = PROBLEM_JSON),
-        (status = FORBIDDEN, description = "Another user's account, and the caller is no admin", body = Problem, content_type = PROBLEM_JSON),
+        (status = FORBIDDEN, description = "Another user's account, and the caller is no admin with a verified address", body = Problem, content_type = PROBLEM_JSON),
         (status = NOT_FOUND, description = "No such user", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
@@ -289,7 +342,9 @@ async fn profile(
     Ok(Json(state.service.profile(&caller, id).await?))
 }
 
-/// Changes the name or email of an account: the caller's own, or any for an admin.
+/// Changes the name or email of an account: the caller's own, or any for an admin with a
+/// verified address. A new email needs the caller's `current_password`; it is unverified until
+/// the token mailed to it is sent to `verify-email`, and the old address is told of the change.
 #[utoipa::path(
     patch,
     path = "/api/v1/users/{id}",
@@ -301,7 +356,7 @@ async fn profile(
     responses(
         (status = OK, description = "The changed account", body = UserView),
         (status = BAD_REQUEST, description = "`id` is not a user id, or the body is not JSON", body = Problem, content_type = PROBLEM_JSON),
-        (status = FORBIDDEN, description = "Another user's account, and the caller is no admin", body = Problem, content_type = PROBLEM_JSON),
+        (status = FORBIDDEN, description = "Another user's account and the caller is no admin with a verified address, or a new email without the caller's correct `current_password`", body = Problem, content_type = PROBLEM_JSON),
         (status = NOT_FOUND, description = "No such user", body = Problem, content_type = PROBLEM_JSON),
         (status = CONFLICT, description = "The new email is taken", body = Problem, content_type = PROBLEM_JSON),
         (status = UNPROCESSABLE_ENTITY, description = "A field is invalid", body = Problem, content_type = PROBLEM_JSON),

@@ -1,10 +1,12 @@
 //! Service-specific settings, read from `USER_SERVICE_*` environment variables.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
-use platform::config::{ConfigError, env_or};
+use platform::config::{AppEnv, ConfigError, env_or};
 use platform::db::Database;
 
+use crate::mail::{MailSettings, MailTransport, SmtpUrl};
 use crate::models::Email;
 
 /// Cost of argon2id password hashing. The defaults are OWASP's recommendation
@@ -38,55 +40,82 @@ impl HashingCost {
     }
 }
 
+/// An admin account the service makes sure exists when it starts: the devstack's
+/// `DEVSTACK_ADMIN_EMAIL` and `DEVSTACK_ADMIN_PASSWORD`. Development only; a deployment creates
+/// its admins with `user-service create-admin`. `Debug` hides the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminAccount {
+    pub email: Email,
+    pub password: String,
+}
+
+impl std::fmt::Debug for AdminAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminAccount")
+            .field("email", &self.email)
+            .field("password", &"<hidden>")
+            .finish()
+    }
+}
+
 /// Everything the user service needs beyond [`platform::ServiceConfig`].
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Emails that register as admins (normalised); everyone else is a customer.
-    pub admin_emails: Vec<Email>,
     /// How long a refresh token is usable.
     pub refresh_token_ttl: Duration,
     /// How long a password-reset token is usable.
     pub reset_token_ttl: Duration,
+    /// How long an email-verification token is usable.
+    pub verification_token_ttl: Duration,
     /// argon2id cost.
     pub hashing: HashingCost,
+    /// How mail (reset and verification tokens, notices) leaves the service.
+    pub mail: MailSettings,
     /// The `PostgreSQL` that stores accounts (`DATABASE_URL`); `None` keeps them in memory.
     pub database: Option<Database>,
+    /// A verified admin created at start-up unless it exists (development only; the devstack
+    /// sets it, the environment never does).
+    pub development_admin: Option<AdminAccount>,
 }
 
 impl Default for Settings {
+    /// Development defaults: mail goes to the outbox directory under the system temp dir.
     fn default() -> Self {
         Self {
-            admin_emails: Vec::new(),
             refresh_token_ttl: Duration::from_secs(7 * 24 * 60 * 60),
             reset_token_ttl: Duration::from_secs(30 * 60),
+            verification_token_ttl: Duration::from_secs(24 * 60 * 60),
             hashing: HashingCost::default(),
+            mail: MailSettings::development(),
             database: None,
+            development_admin: None,
         }
     }
 }
 
 impl Settings {
-    /// Reads `USER_SERVICE_ADMIN_EMAILS` (comma-separated), `USER_SERVICE_REFRESH_TOKEN_TTL_SECS`,
-    /// `USER_SERVICE_RESET_TOKEN_TTL_SECS`, `USER_SERVICE_ARGON2_{MEMORY_KIB,ITERATIONS,PARALLELISM}`
-    /// and the database settings (`DATABASE_URL`, see [`Database::from_env`]).
-    pub fn from_env() -> Result<Self, ConfigError> {
+    /// Reads `USER_SERVICE_REFRESH_TOKEN_TTL_SECS`, `USER_SERVICE_RESET_TOKEN_TTL_SECS`,
+    /// `USER_SERVICE_VERIFICATION_TOKEN_TTL_SECS`,
+    /// `USER_SERVICE_ARGON2_{MEMORY_KIB,ITERATIONS,PARALLELISM}`, the mail settings (see
+    /// [`mail_from_env`]) and the database settings (`DATABASE_URL`, see [`Database::from_env`]).
+    pub fn from_env(env: AppEnv) -> Result<Self, ConfigError> {
         let defaults = Self::default();
-        let admins: String = env_or("USER_SERVICE_ADMIN_EMAILS", String::new())?;
-        let admin_emails = parse_admin_emails(&admins).map_err(|reason| ConfigError {
-            key: "USER_SERVICE_ADMIN_EMAILS".to_owned(),
-            value: admins.clone(),
-            reason,
-        })?;
+        let secs = |key: &str, default: Duration| -> Result<Duration, ConfigError> {
+            Ok(Duration::from_secs(env_or(key, default.as_secs())?))
+        };
         Ok(Self {
-            admin_emails,
-            refresh_token_ttl: Duration::from_secs(env_or(
+            refresh_token_ttl: secs(
                 "USER_SERVICE_REFRESH_TOKEN_TTL_SECS",
-                defaults.refresh_token_ttl.as_secs(),
-            )?),
-            reset_token_ttl: Duration::from_secs(env_or(
+                defaults.refresh_token_ttl,
+            )?,
+            reset_token_ttl: secs(
                 "USER_SERVICE_RESET_TOKEN_TTL_SECS",
-                defaults.reset_token_ttl.as_secs(),
-            )?),
+                defaults.reset_token_ttl,
+            )?,
+            verification_token_ttl: secs(
+                "USER_SERVICE_VERIFICATION_TOKEN_TTL_SECS",
+                defaults.verification_token_ttl,
+            )?,
             hashing: HashingCost {
                 memory_kib: env_or(
                     "USER_SERVICE_ARGON2_MEMORY_KIB",
@@ -101,41 +130,144 @@ impl Settings {
                     defaults.hashing.parallelism,
                 )?,
             },
-            database: Database::from_env()?,
+            mail: mail_from_env(env, |key| std::env::var(key).ok())?,
+            database: Database::from_env(env)?,
+            development_admin: None,
         })
-    }
-
-    /// Whether `email` registers as an admin.
-    #[must_use]
-    pub fn is_admin_email(&self, email: &Email) -> bool {
-        self.admin_emails.contains(email)
     }
 }
 
-/// Parses a comma-separated list of emails, skipping empty entries.
-pub fn parse_admin_emails(list: &str) -> Result<Vec<Email>, String> {
-    list.split(',')
-        .map(str::trim)
-        .filter(|entry| !entry.is_empty())
-        .map(|entry| Email::parse(entry).map_err(|err| format!("`{entry}`: {err}")))
-        .collect()
+/// The variable naming the SMTP server.
+pub const SMTP_URL: &str = "USER_SERVICE_SMTP_URL";
+/// The variable naming the sender of every mail.
+pub const MAIL_FROM: &str = "USER_SERVICE_MAIL_FROM";
+/// The variable naming the development outbox directory.
+pub const MAIL_DIR: &str = "USER_SERVICE_MAIL_DIR";
+
+/// The mail settings from the variables `var` reads: SMTP when `USER_SERVICE_SMTP_URL` is set
+/// (with `USER_SERVICE_MAIL_FROM`, required in production); otherwise, in development only,
+/// the outbox directory `USER_SERVICE_MAIL_DIR` (default `<temp dir>/user-service-mail`).
+/// Production without an SMTP server is an error naming `USER_SERVICE_SMTP_URL`: its users
+/// would never get a reset or verification mail.
+pub fn mail_from_env(
+    env: AppEnv,
+    var: impl Fn(&str) -> Option<String>,
+) -> Result<MailSettings, ConfigError> {
+    let set = |key: &str| var(key).filter(|value| !value.trim().is_empty());
+    let smtp = env.require(
+        SMTP_URL,
+        set(SMTP_URL),
+        "the mail server that sends password-reset and verification mails, e.g. `smtps://user:password@smtp.example.com:465`",
+    )?;
+    let transport = match smtp {
+        Some(url) => {
+            MailTransport::Smtp(SmtpUrl::parse(&url, env).map_err(|reason| ConfigError {
+                key: SMTP_URL.to_owned(),
+                value: SmtpUrl::redact(&url),
+                reason,
+            })?)
+        }
+        None => MailTransport::Outbox(
+            set(MAIL_DIR).map_or_else(crate::mail::default_outbox, PathBuf::from),
+        ),
+    };
+    let from = match (&transport, set(MAIL_FROM)) {
+        (_, Some(from)) => from,
+        (MailTransport::Smtp(_), None) => env
+            .require(
+                MAIL_FROM,
+                None,
+                "the sender of every mail, e.g. `Shop <no-reply@shop.example.com>`",
+            )?
+            .unwrap_or_else(|| crate::mail::DEVELOPMENT_FROM.to_owned()),
+        (MailTransport::Outbox(_), None) => crate::mail::DEVELOPMENT_FROM.to_owned(),
+    };
+    let from = from.trim().parse().map_err(|err| ConfigError {
+        key: MAIL_FROM.to_owned(),
+        value: from.clone(),
+        reason: format!("not a mailbox ({err}); e.g. `Shop <no-reply@shop.example.com>`"),
+    })?;
+    Ok(MailSettings { transport, from })
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
+    fn mail(env: AppEnv, vars: &[(&str, &str)]) -> Result<MailSettings, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+            .collect();
+        mail_from_env(env, |key| vars.get(key).cloned())
+    }
+
     #[test]
-    fn admin_emails_are_a_normalised_comma_separated_list() {
-        let admins = parse_admin_emails(" Ops@Example.com, ,root@example.org ").unwrap();
-        assert_eq!(
-            admins,
-            vec![
-                Email::parse("ops@example.com").unwrap(),
-                Email::parse("root@example.org").unwrap()
-            ]
+    fn production_without_an_smtp_server_is_one_error_naming_the_variable() {
+        for vars in [
+            &[][..],
+            &[(MAIL_DIR, "/tmp/mail")][..],
+            &[(SMTP_URL, " ")][..],
+        ] {
+            let err = mail(AppEnv::Production, vars).unwrap_err().to_string();
+            assert!(err.contains("`USER_SERVICE_SMTP_URL`"), "{err}");
+            assert_eq!(err.lines().count(), 1, "{err}");
+        }
+    }
+
+    #[test]
+    fn production_with_an_smtp_server_needs_a_sender() {
+        let smtp = (SMTP_URL, "smtps://mailer:s3cret@smtp.example.com:465");
+        let err = mail(AppEnv::Production, &[smtp]).unwrap_err().to_string();
+        assert!(err.contains("`USER_SERVICE_MAIL_FROM`"), "{err}");
+        let settings = mail(
+            AppEnv::Production,
+            &[smtp, (MAIL_FROM, "Shop <no-reply@shop.example.com>")],
+        )
+        .unwrap();
+        assert!(matches!(settings.transport, MailTransport::Smtp(_)));
+        assert_eq!(settings.from.email.to_string(), "no-reply@shop.example.com");
+        assert!(
+            !format!("{settings:?}").contains("s3cret"),
+            "Debug hides the SMTP password: {settings:?}"
         );
-        assert!(parse_admin_emails("not-an-email").is_err());
-        assert!(parse_admin_emails("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_bad_smtp_url_is_refused_without_echoing_its_password() {
+        for url in [
+            "http://mailer:s3cret@smtp.example.com",
+            "smtp://mailer:s3cret@smtp.example.com:587",
+            "smtp://mailer:s3cret@smtp.example.com:587?tls=opportunistic",
+        ] {
+            let err = mail(
+                AppEnv::Production,
+                &[(SMTP_URL, url), (MAIL_FROM, "no-reply@shop.example.com")],
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("USER_SERVICE_SMTP_URL"), "{err}");
+            assert!(!err.contains("s3cret"), "{err}");
+        }
+    }
+
+    #[test]
+    fn development_writes_mail_to_an_outbox_directory() {
+        let settings = mail(AppEnv::Development, &[]).unwrap();
+        assert_eq!(
+            settings.transport,
+            MailTransport::Outbox(std::env::temp_dir().join("user-service-mail"))
+        );
+        let settings = mail(AppEnv::Development, &[(MAIL_DIR, "/var/tmp/mail")]).unwrap();
+        assert_eq!(
+            settings.transport,
+            MailTransport::Outbox(PathBuf::from("/var/tmp/mail"))
+        );
+        let err = mail(AppEnv::Development, &[(MAIL_FROM, "nobody")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("USER_SERVICE_MAIL_FROM"), "{err}");
     }
 }

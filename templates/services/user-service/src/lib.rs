@@ -1,13 +1,16 @@
 //! The user service owns accounts and credentials: registration with argon2id-hashed
-//! passwords, login issuing short-lived JWT access tokens and long-lived rotating refresh
-//! tokens (stored only as hashes), logout, profile reads and edits by the user or an admin,
-//! and single-use password-reset tokens. It publishes `user.registered`. Accounts live in
-//! `PostgreSQL` when `DATABASE_URL` is set (events through the outbox), in memory otherwise.
+//! passwords, email verification, login issuing short-lived JWT access tokens and long-lived
+//! rotating refresh tokens (stored only as hashes), logout, profile reads and edits by the user
+//! or a verified admin (a new email needs the current password), single-use password-reset
+//! tokens, and `user-service create-admin`. Tokens and notices are mailed ([`mail`]: SMTP, or a
+//! development outbox directory). It publishes `user.registered`. Accounts live in `PostgreSQL`
+//! when `DATABASE_URL` is set (events through the outbox), in memory otherwise.
 
 use std::sync::Arc;
 
 use axum::Router;
 use platform::ServiceConfig;
+use platform::config::AppEnv;
 use platform::health::Readiness;
 use shared_events::EventBus;
 use sqlx::PgPool;
@@ -16,10 +19,13 @@ use sqlx::migrate::Migrator;
 use crate::repository::UserRepository;
 use crate::repository::postgres::PostgresUserRepository;
 
+pub mod admin;
 pub mod api;
 pub mod config;
 pub mod events;
+pub mod mail;
 pub mod models;
+pub mod password;
 pub mod repository;
 pub mod service;
 
@@ -34,7 +40,8 @@ pub async fn start(
     bus: Arc<dyn EventBus>,
     readiness: Readiness,
 ) -> anyhow::Result<Router> {
-    start_with(config, Settings::from_env()?, bus, readiness).await
+    let settings = Settings::from_env(config.env)?;
+    start_with(config, settings, bus, readiness).await
 }
 
 /// Starts the service with explicit settings (tests and the devstack).
@@ -49,7 +56,8 @@ pub async fn start_with(
 }
 
 /// Starts the service on `pool` (`PostgreSQL`, already migrated; its outbox relayed to `bus`)
-/// or, without one, in memory (events published on `bus` directly).
+/// or, without one, in memory (events published on `bus` directly). Production refuses the
+/// development outbox (users would never get their mail) and a development admin.
 pub async fn start_with_pool(
     config: ServiceConfig,
     settings: Settings,
@@ -57,19 +65,26 @@ pub async fn start_with_pool(
     bus: Arc<dyn EventBus>,
     readiness: Readiness,
 ) -> anyhow::Result<Router> {
+    if config.env == AppEnv::Production
+        && let mail::MailTransport::Outbox(_) = settings.mail.transport
+    {
+        anyhow::bail!(
+            "environment variable `{}` is unset, and production needs an SMTP server: the development outbox delivers no mail",
+            config::SMTP_URL
+        );
+    }
     platform::db::start_storage(config.unit.name, pool.as_ref(), Some(bus.clone()));
     let repository: Arc<dyn UserRepository> = match pool {
         Some(pool) => Arc::new(PostgresUserRepository::new(pool)),
         None => Arc::new(repository::InMemoryUserRepository::new(bus)),
     };
     let keys = platform::auth::JwtKeys::new(config.jwt_secret.as_bytes());
-    let service = service::UserService::new(
-        repository,
-        Arc::new(service::LoggingResetMailer),
-        keys,
-        settings,
-    )
-    .await?;
+    let mailer = mail::mailer(&settings.mail)?;
+    let development_admin = settings.development_admin.clone();
+    let service = service::UserService::new(repository, mailer, keys, settings).await?;
+    if let Some(account) = development_admin {
+        admin::ensure_development_admin(config.env, &service, &account).await?;
+    }
     Ok(platform::server::app(
         config.unit.name,
         api::router(api::AppState::new(service)),

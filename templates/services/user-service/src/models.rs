@@ -1,5 +1,6 @@
-//! Accounts and credentials: email normalisation, the password policy, and the rules of
-//! refresh and password-reset tokens. Everything here is pure; time is passed in.
+//! Accounts and credentials: email normalisation, the password policy, the role an account's
+//! tokens carry, and the rules of refresh, password-reset and email-verification tokens.
+//! Everything here is pure; time is passed in.
 
 use std::fmt;
 use std::time::Duration;
@@ -117,10 +118,27 @@ pub struct User {
     pub id: UserId,
     pub email: Email,
     pub name: String,
+    /// The stored role; what its tokens carry is [`User::effective_role`].
     pub role: Role,
+    /// Whether the holder proved `email` is theirs (a verification token mailed to it). A new
+    /// address starts unverified.
+    pub email_verified: bool,
     /// argon2id PHC string; never leaves the service.
     pub password_hash: String,
     pub created_at: DateTime<Utc>,
+}
+
+impl User {
+    /// The role the account acts with: admin power needs a verified address, so an admin whose
+    /// address is unverified (a changed one, or one registered before verification existed)
+    /// acts as a customer until it is verified.
+    #[must_use]
+    pub fn effective_role(&self) -> Role {
+        match self.role {
+            Role::Admin if self.email_verified => Role::Admin,
+            _ => Role::Customer,
+        }
+    }
 }
 
 /// What clients see of an account.
@@ -130,7 +148,10 @@ pub struct UserView {
     #[schema(value_type = String, format = Email)]
     pub email: Email,
     pub name: String,
+    /// The stored role; an admin's power also needs `email_verified`.
     pub role: Role,
+    /// Whether the address was confirmed with a verification token.
+    pub email_verified: bool,
     pub created_at: DateTime<Utc>,
 }
 
@@ -141,6 +162,7 @@ impl From<&User> for UserView {
             email: user.email.clone(),
             name: user.name.clone(),
             role: user.role,
+            email_verified: user.email_verified,
             created_at: user.created_at,
         }
     }
@@ -178,7 +200,7 @@ pub fn expiry(now: DateTime<Utc>, ttl: Duration) -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
-/// Why a refresh or reset token was refused.
+/// Why a refresh, reset or verification token was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
     #[error("token is unknown")]
@@ -227,16 +249,16 @@ impl RefreshToken {
     }
 }
 
-/// A password-reset token as stored: single use, short-lived.
+/// A password-reset or email-verification token as stored: mailed, single use, short-lived.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResetToken {
+pub struct OneTimeToken {
     pub token_hash: String,
     pub user_id: UserId,
     pub expires_at: DateTime<Utc>,
     pub used: bool,
 }
 
-impl ResetToken {
+impl OneTimeToken {
     /// A new token for `user`; returns the secret to mail and the record to store.
     #[must_use]
     pub fn issue(user: UserId, now: DateTime<Utc>, ttl: Duration) -> (String, Self) {
@@ -260,6 +282,14 @@ impl ResetToken {
             Ok(())
         }
     }
+}
+
+/// An email-verification token as stored: a [`OneTimeToken`] for the address it was mailed to,
+/// which it verifies only while the account still has that address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerificationToken {
+    pub token: OneTimeToken,
+    pub email: Email,
 }
 
 #[cfg(test)]
@@ -347,12 +377,30 @@ mod tests {
     }
 
     #[test]
-    fn a_reset_token_is_single_use_and_short_lived() {
-        let (_, mut token) = ResetToken::issue(UserId::new(), at(0), Duration::from_secs(1800));
+    fn a_one_time_token_is_single_use_and_short_lived() {
+        let (_, mut token) = OneTimeToken::issue(UserId::new(), at(0), Duration::from_secs(1800));
         assert_eq!(token.check(at(1799)), Ok(()));
         assert_eq!(token.check(at(1800)), Err(TokenError::Expired));
         token.used = true;
         assert_eq!(token.check(at(1)), Err(TokenError::Revoked));
+    }
+
+    #[test]
+    fn only_a_verified_admin_acts_as_an_admin() {
+        let mut user = User {
+            id: UserId::new(),
+            email: Email::parse("ops@example.com").unwrap(),
+            name: "Ops".to_owned(),
+            role: Role::Admin,
+            email_verified: false,
+            password_hash: "hash".to_owned(),
+            created_at: at(0),
+        };
+        assert_eq!(user.effective_role(), Role::Customer);
+        user.email_verified = true;
+        assert_eq!(user.effective_role(), Role::Admin);
+        user.role = Role::Customer;
+        assert_eq!(user.effective_role(), Role::Customer);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Storage of accounts and tokens. Every method is one atomic operation, one transaction in
-//! `PostgreSQL` ([`postgres::PostgresUserRepository`]): uniqueness checks, token rotation and
-//! password resets never span two calls, and registering an account stores the account and
-//! its `user.registered` event together.
+//! `PostgreSQL` ([`postgres::PostgresUserRepository`]): uniqueness checks, token rotation,
+//! password resets, email changes and verifications never span two calls, and registering an
+//! account stores the account and its `user.registered` event together.
 
 pub mod postgres;
 
@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use shared_events::{EventBus, EventEnvelope};
 use shared_types::UserId;
 
-use crate::models::{Email, RefreshToken, ResetToken, TokenError, User};
+use crate::models::{Email, OneTimeToken, RefreshToken, TokenError, User, VerificationToken};
 
 /// Why an operation was refused or failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -38,13 +38,14 @@ pub trait UserRepository: Send + Sync {
     async fn insert_user(&self, user: User, events: &[EventEnvelope]) -> Result<(), RepoError>;
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>, RepoError>;
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>, RepoError>;
-    /// Changes name and/or email; a new email must not belong to someone else.
+    /// Changes name and/or email; a new email must not belong to someone else. A changed
+    /// email is unverified, and the answer names the address it replaced.
     async fn update_profile(
         &self,
         id: UserId,
         name: Option<String>,
         email: Option<Email>,
-    ) -> Result<User, RepoError>;
+    ) -> Result<ProfileUpdate, RepoError>;
     /// Stores a newly issued refresh token.
     async fn store_refresh(&self, token: RefreshToken) -> Result<(), RepoError>;
     /// Exchanges the token hashed `old_hash` for `new` (which gets the old one's owner):
@@ -60,7 +61,7 @@ pub trait UserRepository: Send + Sync {
     /// Revokes the token hashed `hash` if it belongs to `user`; whether one was revoked.
     async fn revoke_refresh(&self, hash: &str, user: UserId) -> Result<bool, RepoError>;
     /// Stores a newly issued reset token.
-    async fn store_reset(&self, token: ResetToken) -> Result<(), RepoError>;
+    async fn store_reset(&self, token: OneTimeToken) -> Result<(), RepoError>;
     /// Redeems the reset token hashed `hash`: marks it used, sets the owner's password hash,
     /// and revokes all the owner's refresh tokens — all or nothing.
     async fn redeem_reset(
@@ -69,6 +70,26 @@ pub trait UserRepository: Send + Sync {
         new_password_hash: String,
         now: DateTime<Utc>,
     ) -> Result<UserId, RepoError>;
+    /// Stores a newly issued email-verification token.
+    async fn store_verification(&self, token: VerificationToken) -> Result<(), RepoError>;
+    /// Redeems `user`'s verification token hashed `hash` (another user's is unknown): marks it
+    /// used and the address verified — if the account still has the address it was mailed
+    /// to; otherwise the token is spent and refused as revoked (the address changed since).
+    async fn redeem_verification(
+        &self,
+        hash: &str,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<(), RepoError>;
+}
+
+/// What [`UserRepository::update_profile`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileUpdate {
+    /// The account as it is now.
+    pub user: User,
+    /// The address the account had, when the change gave it another.
+    pub previous_email: Option<Email>,
 }
 
 #[derive(Default)]
@@ -76,7 +97,8 @@ struct Store {
     users: HashMap<UserId, User>,
     by_email: HashMap<Email, UserId>,
     refresh: HashMap<String, RefreshToken>,
-    reset: HashMap<String, ResetToken>,
+    reset: HashMap<String, OneTimeToken>,
+    verification: HashMap<String, VerificationToken>,
 }
 
 impl Store {
@@ -148,7 +170,7 @@ impl UserRepository for InMemoryUserRepository {
         id: UserId,
         name: Option<String>,
         email: Option<Email>,
-    ) -> Result<User, RepoError> {
+    ) -> Result<ProfileUpdate, RepoError> {
         let mut store = self.lock();
         let current = store
             .users
@@ -156,9 +178,8 @@ impl UserRepository for InMemoryUserRepository {
             .ok_or(RepoError::NotFound)?
             .email
             .clone();
-        if let Some(email) = &email
-            && *email != current
-        {
+        let changed = email.filter(|email| *email != current);
+        if let Some(email) = &changed {
             if store.by_email.contains_key(email) {
                 return Err(RepoError::DuplicateEmail);
             }
@@ -169,10 +190,14 @@ impl UserRepository for InMemoryUserRepository {
         if let Some(name) = name {
             user.name = name;
         }
-        if let Some(email) = email {
-            user.email = email;
-        }
-        Ok(user.clone())
+        let previous_email = changed.map(|email| {
+            user.email_verified = false;
+            std::mem::replace(&mut user.email, email)
+        });
+        Ok(ProfileUpdate {
+            user: user.clone(),
+            previous_email,
+        })
     }
 
     async fn store_refresh(&self, token: RefreshToken) -> Result<(), RepoError> {
@@ -215,7 +240,7 @@ impl UserRepository for InMemoryUserRepository {
         })
     }
 
-    async fn store_reset(&self, token: ResetToken) -> Result<(), RepoError> {
+    async fn store_reset(&self, token: OneTimeToken) -> Result<(), RepoError> {
         self.lock().reset.insert(token.token_hash.clone(), token);
         Ok(())
     }
@@ -235,6 +260,36 @@ impl UserRepository for InMemoryUserRepository {
         user.password_hash = new_password_hash;
         store.revoke_all_refresh(owner);
         Ok(owner)
+    }
+
+    async fn store_verification(&self, token: VerificationToken) -> Result<(), RepoError> {
+        self.lock()
+            .verification
+            .insert(token.token.token_hash.clone(), token);
+        Ok(())
+    }
+
+    async fn redeem_verification(
+        &self,
+        hash: &str,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<(), RepoError> {
+        let mut store = self.lock();
+        let token = store
+            .verification
+            .get_mut(hash)
+            .filter(|token| token.token.user_id == user)
+            .ok_or(TokenError::Unknown)?;
+        token.token.check(now)?;
+        token.token.used = true;
+        let email = token.email.clone();
+        let account = store.users.get_mut(&user).ok_or(TokenError::Unknown)?;
+        if account.email != email {
+            return Err(TokenError::Revoked.into());
+        }
+        account.email_verified = true;
+        Ok(())
     }
 }
 
@@ -257,6 +312,7 @@ mod tests {
             email: Email::parse(email).unwrap(),
             name: "Ada".to_owned(),
             role: Role::Customer,
+            email_verified: true,
             password_hash: "hash".to_owned(),
             created_at: Utc::now(),
         }
@@ -326,13 +382,83 @@ mod tests {
             .update_profile(ada_id, None, Some(Email::parse("ada@new.example").unwrap()))
             .await
             .unwrap();
-        assert_eq!(moved.email.as_str(), "ada@new.example");
+        assert_eq!(moved.user.email.as_str(), "ada@new.example");
+        assert!(
+            !moved.user.email_verified,
+            "a new address starts unverified"
+        );
+        assert_eq!(
+            moved.previous_email,
+            Some(Email::parse("ada@example.com").unwrap())
+        );
         assert!(
             repo.user_by_email(&Email::parse("ada@example.com").unwrap())
                 .await
                 .unwrap()
                 .is_none(),
             "the old address is free again"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_verification_token_verifies_only_the_address_it_was_mailed_to() {
+        let repo = repo();
+        let mut ada = user("ada@example.com");
+        ada.email_verified = false;
+        let ada_id = ada.id;
+        repo.insert_user(ada, &[]).await.unwrap();
+        let now = Utc::now();
+        let issue = |email: &str| {
+            let (_, token) = OneTimeToken::issue(ada_id, now, Duration::from_secs(60));
+            VerificationToken {
+                token,
+                email: Email::parse(email).unwrap(),
+            }
+        };
+        let stale = issue("ada@example.com");
+        let stale_hash = stale.token.token_hash.clone();
+        repo.store_verification(stale).await.unwrap();
+        repo.update_profile(ada_id, None, Some(Email::parse("ada@new.example").unwrap()))
+            .await
+            .unwrap();
+        assert_eq!(
+            repo.redeem_verification(&stale_hash, ada_id, now).await,
+            Err(RepoError::Token(TokenError::Revoked)),
+            "a token for the old address does not verify the new one"
+        );
+        assert!(
+            !repo
+                .user_by_id(ada_id)
+                .await
+                .unwrap()
+                .unwrap()
+                .email_verified
+        );
+
+        let fresh = issue("ada@new.example");
+        let fresh_hash = fresh.token.token_hash.clone();
+        repo.store_verification(fresh).await.unwrap();
+        assert_eq!(
+            repo.redeem_verification(&fresh_hash, UserId::new(), now)
+                .await,
+            Err(RepoError::Token(TokenError::Unknown)),
+            "another user cannot spend it"
+        );
+        assert_eq!(
+            repo.redeem_verification(&fresh_hash, ada_id, now).await,
+            Ok(())
+        );
+        assert!(
+            repo.user_by_id(ada_id)
+                .await
+                .unwrap()
+                .unwrap()
+                .email_verified
+        );
+        assert_eq!(
+            repo.redeem_verification(&fresh_hash, ada_id, now).await,
+            Err(RepoError::Token(TokenError::Revoked)),
+            "single use"
         );
     }
 

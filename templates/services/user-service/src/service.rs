@@ -1,24 +1,29 @@
-//! The use cases: register, log in, refresh, log out, read and edit profiles, reset a
-//! password. Password hashing runs on the blocking pool so it never stalls the runtime.
+//! The use cases: register, verify an email address, log in, refresh, log out, read and edit
+//! profiles, reset a password, and create an admin. Mail goes through the [`Mailer`]; a mail
+//! that cannot be sent is logged (never its token) and does not fail the request.
 
 use std::sync::Arc;
 
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
-use argon2::{Algorithm, Argon2, Params, Version};
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use platform::ApiError;
 use platform::auth::{AuthUser, JwtKeys, Role};
 use serde::{Deserialize, Serialize};
 use shared_types::UserId;
 
-use crate::config::{HashingCost, Settings};
+use crate::config::Settings;
 use crate::events;
-use crate::models::{self, Email, RefreshToken, ResetToken, User, UserView, ValidationError};
+use crate::mail::{Mail, Mailer};
+use crate::models::{
+    self, Email, OneTimeToken, RefreshToken, User, UserView, ValidationError, VerificationToken,
+};
+use crate::password::PasswordHashing;
 use crate::repository::{RepoError, UserRepository};
 
 /// The one answer to a failed login, whichever part was wrong.
 pub const INVALID_CREDENTIALS: &str = "invalid email or password";
+
+/// The answer to an admin whose own address is not verified (any more).
+pub const UNVERIFIED_ADMIN: &str = "admin power needs a verified email address: verify yours (POST /api/v1/auth/verify-email) and log in again";
 
 impl From<ValidationError> for ApiError {
     fn from(err: ValidationError) -> Self {
@@ -32,119 +37,8 @@ impl From<RepoError> for ApiError {
             RepoError::DuplicateEmail => Self::conflict(err.to_string()),
             RepoError::NotFound => Self::not_found(err.to_string()),
             RepoError::Token(_) => Self::bad_request(err.to_string()),
-            RepoError::Storage(_) => Self::unavailable(err.to_string()),
+            RepoError::Storage(_) => Self::dependency("the account store", err),
         }
-    }
-}
-
-/// Why a reset mail could not be sent.
-#[derive(Debug, thiserror::Error)]
-#[error("could not send the reset mail: {0}")]
-pub struct MailError(pub String);
-
-/// Delivers password-reset tokens to their owners. A real deployment plugs an email
-/// provider in here; the link it sends carries `token`.
-#[async_trait]
-pub trait ResetMailer: Send + Sync {
-    async fn send_reset(
-        &self,
-        to: &Email,
-        token: &str,
-        expires_at: DateTime<Utc>,
-    ) -> Result<(), MailError>;
-}
-
-/// Writes the reset token to the log instead of mailing it: for local development only,
-/// since anyone reading the log can reset the password.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct LoggingResetMailer;
-
-#[async_trait]
-impl ResetMailer for LoggingResetMailer {
-    async fn send_reset(
-        &self,
-        to: &Email,
-        token: &str,
-        expires_at: DateTime<Utc>,
-    ) -> Result<(), MailError> {
-        tracing::info!(%to, token, %expires_at, "password reset requested (logging mailer: no email sent)");
-        Ok(())
-    }
-}
-
-/// argon2id hashing with configured cost, off the async runtime, at most one hash per CPU at
-/// a time. Each hash takes the cost's memory (19 MiB by default) and a CPU for tens of
-/// milliseconds: without the bound, a burst of logins ran hundreds at once, and the process
-/// grew by gigabytes while every hash got slower. Requests beyond the bound wait their turn.
-#[derive(Debug, Clone)]
-pub struct PasswordHashing {
-    params: Params,
-    turns: Arc<tokio::sync::Semaphore>,
-}
-
-impl PasswordHashing {
-    /// Hashing with `cost`; refuses parameters argon2 does not accept.
-    pub fn new(cost: HashingCost) -> anyhow::Result<Self> {
-        let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None)
-            .map_err(|err| anyhow::anyhow!("invalid argon2 parameters {cost:?}: {err}"))?;
-        let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-        Ok(Self {
-            params,
-            turns: Arc::new(tokio::sync::Semaphore::new(cpus)),
-        })
-    }
-
-    /// How many hashes run at once at most: the CPUs this process may use.
-    #[must_use]
-    pub fn at_once(&self) -> usize {
-        self.turns.available_permits()
-    }
-
-    fn argon2(&self) -> Argon2<'static> {
-        Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
-    }
-
-    /// Runs `work` on a blocking thread once a turn is free.
-    async fn in_turn<T: Send + 'static>(
-        &self,
-        work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, ApiError> {
-        let turn = self
-            .turns
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(ApiError::internal)?;
-        tokio::task::spawn_blocking(move || {
-            let done = work();
-            drop(turn);
-            done
-        })
-        .await
-        .map_err(ApiError::internal)
-    }
-
-    /// The PHC string of `password` with a fresh random salt.
-    pub async fn hash(&self, password: String) -> Result<String, ApiError> {
-        let argon2 = self.argon2();
-        self.in_turn(move || {
-            argon2
-                .hash_password(password.as_bytes())
-                .map(|hash| hash.to_string())
-        })
-        .await?
-        .map_err(ApiError::internal)
-    }
-
-    /// Whether `password` matches the PHC string `hash` (whose own parameters are used).
-    pub async fn verify(&self, password: String, hash: String) -> Result<bool, ApiError> {
-        let argon2 = self.argon2();
-        self.in_turn(move || {
-            argon2
-                .verify_password(password.as_bytes(), hash.as_str())
-                .is_ok()
-        })
-        .await
     }
 }
 
@@ -162,14 +56,28 @@ pub struct TokenPair {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProfileChange {
     pub name: Option<String>,
+    /// A new address: unverified until a token mailed to it comes back; the old address is
+    /// told of the change.
     pub email: Option<String>,
+    /// The caller's current password: required to change `email`.
+    pub current_password: Option<String>,
+}
+
+/// What [`UserService::create_admin`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminBootstrap {
+    /// A new verified admin.
+    Created(UserView),
+    /// The address already belonged to a verified admin; nothing changed (its password
+    /// included).
+    Existed(UserView),
 }
 
 /// The user service's use cases.
 #[derive(Clone)]
 pub struct UserService {
     repo: Arc<dyn UserRepository>,
-    mailer: Arc<dyn ResetMailer>,
+    mailer: Arc<dyn Mailer>,
     keys: JwtKeys,
     settings: Settings,
     hashing: PasswordHashing,
@@ -181,7 +89,7 @@ impl UserService {
     /// Wires the use cases; fails on unusable hashing parameters.
     pub async fn new(
         repo: Arc<dyn UserRepository>,
-        mailer: Arc<dyn ResetMailer>,
+        mailer: Arc<dyn Mailer>,
         keys: JwtKeys,
         settings: Settings,
     ) -> anyhow::Result<Self> {
@@ -206,8 +114,8 @@ impl UserService {
         &self.keys
     }
 
-    /// Creates an account (admin if its email is listed in the settings) together with its
-    /// `user.registered` event.
+    /// Creates a customer account with an unverified address, together with its
+    /// `user.registered` event, and mails a verification token to the address.
     pub async fn register(
         &self,
         email: &str,
@@ -217,24 +125,129 @@ impl UserService {
         let email = Email::parse(email)?;
         let name = models::normalise_name(name)?;
         models::check_password_policy(&password)?;
-        let role = if self.settings.is_admin_email(&email) {
-            Role::Admin
-        } else {
-            Role::Customer
-        };
         let user = User {
             id: UserId::new(),
             email,
             name,
-            role,
+            role: Role::Customer,
+            email_verified: false,
             password_hash: self.hashing.hash(password).await?,
             created_at: Utc::now(),
         };
         self.repo
             .insert_user(user.clone(), &[events::registered(&user)])
             .await?;
-        tracing::info!(user_id = %user.id, ?role, "user registered");
+        tracing::info!(user_id = %user.id, "user registered");
+        // The account exists either way: a lost token is replaced by asking for another.
+        if let Err(err) = self.send_verification(&user).await {
+            tracing::error!(user_id = %user.id, error = %err, "verification token not issued");
+        }
         Ok(UserView::from(&user))
+    }
+
+    /// Creates a verified admin (`user-service create-admin`, the devstack's admin). An address
+    /// that is already a verified admin's is left as it is; any other account on it is a
+    /// conflict, and nothing changes.
+    pub async fn create_admin(
+        &self,
+        email: &str,
+        password: String,
+        name: &str,
+    ) -> Result<AdminBootstrap, ApiError> {
+        let email = Email::parse(email)?;
+        let name = models::normalise_name(name)?;
+        models::check_password_policy(&password)?;
+        let taken = |existing: Option<User>| match existing {
+            Some(user) if user.effective_role() == Role::Admin => {
+                Ok(AdminBootstrap::Existed(UserView::from(&user)))
+            }
+            _ => Err(ApiError::conflict(format!(
+                "`{email}` already has an account that is not a verified admin; nothing was changed"
+            ))),
+        };
+        if let Some(existing) = self.repo.user_by_email(&email).await? {
+            return taken(Some(existing));
+        }
+        let user = User {
+            id: UserId::new(),
+            email: email.clone(),
+            name,
+            role: Role::Admin,
+            email_verified: true,
+            password_hash: self.hashing.hash(password).await?,
+            created_at: Utc::now(),
+        };
+        match self
+            .repo
+            .insert_user(user.clone(), &[events::registered(&user)])
+            .await
+        {
+            Ok(()) => {
+                tracing::info!(user_id = %user.id, email = %user.email, "admin created");
+                Ok(AdminBootstrap::Created(UserView::from(&user)))
+            }
+            // Created by someone else since the lookup.
+            Err(RepoError::DuplicateEmail) => taken(self.repo.user_by_email(&email).await?),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Issues a verification token for `user`'s current address and mails it.
+    async fn send_verification(&self, user: &User) -> Result<(), ApiError> {
+        let (secret, token) =
+            OneTimeToken::issue(user.id, Utc::now(), self.settings.verification_token_ttl);
+        let expires_at = token.expires_at;
+        self.repo
+            .store_verification(VerificationToken {
+                token,
+                email: user.email.clone(),
+            })
+            .await?;
+        self.deliver(Mail::EmailVerification {
+            to: user.email.clone(),
+            token: secret,
+            expires_at,
+        })
+        .await;
+        Ok(())
+    }
+
+    /// Sends `mail`; a failure is logged (without the body) and otherwise ignored.
+    async fn deliver(&self, mail: Mail) {
+        if let Err(err) = self.mailer.send(&mail).await {
+            tracing::error!(mail = mail.kind(), to = %mail.to(), error = %err, "mail not sent");
+        }
+    }
+
+    /// Marks the caller's address verified with a token mailed to it.
+    pub async fn verify_email(&self, caller: &AuthUser, token: &str) -> Result<(), ApiError> {
+        self.repo
+            .redeem_verification(&models::hash_secret(token), caller.claims.sub, Utc::now())
+            .await
+            .map_err(|err| match err {
+                RepoError::Token(err) => {
+                    ApiError::bad_request(format!("verification token refused: {err}"))
+                }
+                other => other.into(),
+            })?;
+        tracing::info!(user_id = %caller.claims.sub, "email verified");
+        Ok(())
+    }
+
+    /// Mails the caller a new verification token, unless their address is verified.
+    pub async fn resend_verification(&self, caller: &AuthUser) -> Result<(), ApiError> {
+        let user = self
+            .repo
+            .user_by_id(caller.claims.sub)
+            .await?
+            .ok_or_else(|| ApiError::not_found("your account no longer exists"))?;
+        if user.email_verified {
+            return Err(ApiError::conflict(format!(
+                "`{}` is verified already",
+                user.email
+            )));
+        }
+        self.send_verification(&user).await
     }
 
     /// Exchanges credentials for an access token and a refresh token.
@@ -260,13 +273,17 @@ impl UserService {
         self.access_pair(user, now, refresh_token)
     }
 
+    /// An access token with the account's effective role: an admin with an unverified
+    /// address gets a customer's token.
     fn access_pair(
         &self,
         user: &User,
         now: DateTime<Utc>,
         refresh_token: String,
     ) -> Result<TokenPair, ApiError> {
-        let (access_token, _) = self.keys.issue(user.id, user.role, now.timestamp())?;
+        let (access_token, _) = self
+            .keys
+            .issue(user.id, user.effective_role(), now.timestamp())?;
         Ok(TokenPair {
             access_token,
             token_type: "Bearer".to_owned(),
@@ -307,11 +324,26 @@ impl UserService {
         Ok(())
     }
 
-    /// The profile of `id`, for the user themself or an admin.
-    pub async fn profile(&self, caller: &AuthUser, id: UserId) -> Result<UserView, ApiError> {
-        if !caller.claims.may_act_for(id) {
-            return Err(ApiError::forbidden("you may only see your own profile"));
+    /// Lets `caller` act on `id`'s account: their own, or any for an admin whose account still
+    /// has a verified address (the token's role may predate an email change).
+    async fn authorize(&self, caller: &AuthUser, id: UserId, own: &str) -> Result<(), ApiError> {
+        if caller.claims.sub == id {
+            return Ok(());
         }
+        if caller.claims.role != Role::Admin {
+            return Err(ApiError::forbidden(format!("you may only {own}")));
+        }
+        let acting = self.repo.user_by_id(caller.claims.sub).await?;
+        if acting.is_some_and(|admin| admin.effective_role() == Role::Admin) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(UNVERIFIED_ADMIN))
+        }
+    }
+
+    /// The profile of `id`, for the user themself or a verified admin.
+    pub async fn profile(&self, caller: &AuthUser, id: UserId) -> Result<UserView, ApiError> {
+        self.authorize(caller, id, "see your own profile").await?;
         self.repo
             .user_by_id(id)
             .await?
@@ -319,24 +351,72 @@ impl UserService {
             .ok_or_else(|| ApiError::not_found(format!("user {id} not found")))
     }
 
-    /// Changes the name and/or email of `id`, for the user themself or an admin.
+    /// Changes the name and/or email of `id`, for the user themself or a verified admin. A new
+    /// email needs the caller's current password; the old address is told of the change and
+    /// the new one gets a verification token.
     pub async fn update_profile(
         &self,
         caller: &AuthUser,
         id: UserId,
         change: ProfileChange,
     ) -> Result<UserView, ApiError> {
-        if !caller.claims.may_act_for(id) {
-            return Err(ApiError::forbidden("you may only change your own profile"));
-        }
+        self.authorize(caller, id, "change your own profile")
+            .await?;
         let name = change
             .name
             .as_deref()
             .map(models::normalise_name)
             .transpose()?;
         let email = change.email.as_deref().map(Email::parse).transpose()?;
-        let user = self.repo.update_profile(id, name, email).await?;
-        Ok(UserView::from(&user))
+        let user = self
+            .repo
+            .user_by_id(id)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("user {id} not found")))?;
+        let email = email.filter(|email| *email != user.email);
+        if email.is_some() {
+            self.reauthenticate(caller, change.current_password).await?;
+        }
+        let update = self.repo.update_profile(id, name, email).await?;
+        if let Some(previous) = update.previous_email {
+            tracing::info!(user_id = %id, by = %caller.claims.sub, "email changed");
+            self.deliver(Mail::EmailChanged {
+                to: previous,
+                new_email: update.user.email.clone(),
+                at: Utc::now(),
+            })
+            .await;
+            if let Err(err) = self.send_verification(&update.user).await {
+                tracing::error!(user_id = %id, error = %err, "verification token not issued");
+            }
+        }
+        Ok(UserView::from(&update.user))
+    }
+
+    /// Checks `password` against the caller's own: a stolen access token alone cannot move
+    /// an account to another address.
+    async fn reauthenticate(
+        &self,
+        caller: &AuthUser,
+        password: Option<String>,
+    ) -> Result<(), ApiError> {
+        let password = password.ok_or_else(|| {
+            ApiError::forbidden(
+                "changing the email needs your current password in `current_password`",
+            )
+        })?;
+        let acting = self
+            .repo
+            .user_by_id(caller.claims.sub)
+            .await?
+            .ok_or_else(|| ApiError::forbidden("your account no longer exists"))?;
+        if self.hashing.verify(password, acting.password_hash).await? {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(
+                "`current_password` is not your current password",
+            ))
+        }
     }
 
     /// Issues and mails a reset token if `email` has an account; says nothing either way
@@ -349,17 +429,17 @@ impl UserService {
             tracing::info!("password reset requested for an unknown email");
             return Ok(());
         };
-        let now = Utc::now();
-        let (secret, record) = ResetToken::issue(user.id, now, self.settings.reset_token_ttl);
+        let (secret, record) =
+            OneTimeToken::issue(user.id, Utc::now(), self.settings.reset_token_ttl);
         let expires_at = record.expires_at;
         self.repo.store_reset(record).await?;
-        if let Err(err) = self
-            .mailer
-            .send_reset(&user.email, &secret, expires_at)
-            .await
-        {
-            tracing::error!(user_id = %user.id, error = %err, "reset mail not sent");
-        }
+        tracing::info!(user_id = %user.id, "password reset requested");
+        self.deliver(Mail::PasswordReset {
+            to: user.email,
+            token: secret,
+            expires_at,
+        })
+        .await;
         Ok(())
     }
 
@@ -384,40 +464,5 @@ impl UserService {
             })?;
         tracing::info!(user_id = %user, "password reset");
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-
-    #[tokio::test]
-    async fn a_hash_waits_while_every_turn_is_taken_and_runs_once_one_is_free() {
-        let hashing = PasswordHashing::new(HashingCost::insecure_for_tests()).unwrap();
-        let turns = u32::try_from(hashing.at_once()).unwrap();
-        assert!(turns >= 1);
-        let held = hashing
-            .turns
-            .clone()
-            .acquire_many_owned(turns)
-            .await
-            .unwrap();
-        let pending = tokio::spawn({
-            let hashing = hashing.clone();
-            async move { hashing.hash("correct horse".to_owned()).await }
-        });
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        assert!(!pending.is_finished(), "it ran although no turn was free");
-        drop(held);
-        let hash = pending.await.unwrap().unwrap();
-        assert!(
-            hashing
-                .verify("correct horse".to_owned(), hash)
-                .await
-                .unwrap()
-        );
-        assert_eq!(hashing.at_once(), usize::try_from(turns).unwrap());
     }
 }

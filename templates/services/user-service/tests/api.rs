@@ -1,72 +1,33 @@
 //! HTTP behaviour of the user service, through its router.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use axum::http::StatusCode;
-use chrono::{DateTime, Utc};
 use platform::ServiceConfig;
 use platform::auth::{JwtKeys, Role};
+use platform::config::AppEnv;
 use platform::config::DEV_JWT_SECRET;
 use platform::health::Readiness;
 use serde_json::{Value, json};
 use shared_events::{InMemoryEventBus, UserRegistered, topics};
 use shared_types::UserId;
 use testing::TestClient;
-use user_service::config::{HashingCost, Settings, parse_admin_emails};
+use user_service::config::{AdminAccount, Settings};
+use user_service::mail::{MailSettings, MailTransport, SmtpUrl};
 use user_service::models::Email;
 use user_service::repository::InMemoryUserRepository;
-use user_service::service::{INVALID_CREDENTIALS, MailError, ResetMailer, UserService};
+use user_service::service::{AdminBootstrap, INVALID_CREDENTIALS, UNVERIFIED_ADMIN, UserService};
 use user_service::{api, start_with};
 
-/// Captures reset mails instead of sending them.
-#[derive(Default)]
-struct CapturingMailer(Mutex<Vec<(String, String)>>);
-
-impl CapturingMailer {
-    fn tokens_for(&self, email: &str) -> Vec<String> {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(to, _)| to == email)
-            .map(|(_, token)| token.clone())
-            .collect()
-    }
-    fn count(&self) -> usize {
-        self.0.lock().unwrap().len()
-    }
-}
-
-#[async_trait]
-impl ResetMailer for CapturingMailer {
-    async fn send_reset(
-        &self,
-        to: &Email,
-        token: &str,
-        _expires_at: DateTime<Utc>,
-    ) -> Result<(), MailError> {
-        self.0
-            .lock()
-            .unwrap()
-            .push((to.to_string(), token.to_owned()));
-        Ok(())
-    }
-}
-
-fn settings() -> Settings {
-    Settings {
-        admin_emails: parse_admin_emails("boss@example.com").unwrap(),
-        hashing: HashingCost::insecure_for_tests(),
-        ..Settings::default()
-    }
-}
+mod common;
+use common::{CapturingMailer, PASSWORD, settings};
 
 struct Harness {
     client: TestClient,
     bus: InMemoryEventBus,
     mailer: Arc<CapturingMailer>,
+    service: UserService,
 }
 
 async fn harness_with(settings: Settings) -> Harness {
@@ -81,9 +42,10 @@ async fn harness_with(settings: Settings) -> Harness {
     .await
     .unwrap();
     Harness {
-        client: TestClient::new(api::router(api::AppState::new(service))),
+        client: TestClient::new(api::router(api::AppState::new(service.clone()))),
         bus,
         mailer,
+        service,
     }
 }
 
@@ -91,7 +53,13 @@ async fn harness() -> Harness {
     harness_with(settings()).await
 }
 
-const PASSWORD: &str = "correct horse battery";
+/// The role an access token carries.
+fn role_of(access: &str) -> Role {
+    JwtKeys::new(DEV_JWT_SECRET.as_bytes())
+        .verify(access)
+        .unwrap()
+        .role
+}
 
 impl Harness {
     async fn post(&self, uri: &str, body: Value) -> (StatusCode, Value) {
@@ -134,7 +102,36 @@ impl Harness {
     async fn reset_token(&self, email: &str) -> String {
         self.post("/api/v1/auth/password-reset", json!({"email": email}))
             .await;
-        self.mailer.tokens_for(email).remove(0)
+        self.mailer.reset_tokens(email).remove(0)
+    }
+
+    /// `POST /api/v1/auth/verify-email` with `token`, as the holder of `access` if any.
+    async fn verify(&self, access: Option<&str>, token: &str) -> (StatusCode, Value) {
+        self.client
+            .post("/api/v1/auth/verify-email")
+            .maybe_bearer(access)
+            .json(&json!({ "token": token }))
+            .send()
+            .await
+            .status_and_json()
+    }
+
+    /// A verified admin made as `create-admin` makes one, logged in: (id, access token).
+    async fn admin(&self, email: &str) -> (String, String) {
+        let AdminBootstrap::Created(admin) = self
+            .service
+            .create_admin(email, PASSWORD.to_owned(), "Boss")
+            .await
+            .unwrap()
+        else {
+            panic!("{email} was no admin before");
+        };
+        let (status, tokens) = self.login(email, PASSWORD).await;
+        assert_eq!(status, StatusCode::OK, "{tokens}");
+        (
+            admin.id.to_string(),
+            tokens["access_token"].as_str().unwrap().to_owned(),
+        )
     }
 
     /// `POST /api/v1/auth/password-reset/confirm`; answers the status and body.
@@ -185,6 +182,7 @@ async fn registering_returns_the_user_with_a_normalised_email_and_no_password() 
     assert_eq!(user["email"], "ada@example.com");
     assert_eq!(user["name"], "Ada Lovelace");
     assert_eq!(user["role"], "customer");
+    assert_eq!(user["email_verified"], false);
     assert!(user["id"].as_str().unwrap().parse::<UserId>().is_ok());
     assert!(user.get("password_hash").is_none());
     assert!(!user.to_string().contains(PASSWORD));
@@ -262,15 +260,6 @@ async fn registering_an_email_twice_in_another_spelling_conflicts() {
         1,
         "only the first registration is announced"
     );
-}
-
-#[tokio::test]
-async fn listed_admin_emails_register_as_admins_and_the_first_user_is_a_customer() {
-    let h = harness().await;
-    let first = h.register("first@example.com", "First").await;
-    assert_eq!(first["role"], "customer");
-    let boss = h.register("Boss@Example.com", "Boss").await;
-    assert_eq!(boss["role"], "admin");
 }
 
 #[tokio::test]
@@ -408,7 +397,7 @@ async fn a_user_sees_their_own_profile_but_not_someone_elses() {
 async fn an_admin_reads_and_edits_any_profile() {
     let h = harness().await;
     let (ada_id, _, _) = h.signed_in("ada@example.com").await;
-    let (_, boss_access, _) = h.signed_in("boss@example.com").await;
+    let (_, boss_access) = h.admin("boss@example.com").await;
     let (status, ada) = h.get_user(&ada_id, Some(&boss_access)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(ada["name"], "Someone");
@@ -423,7 +412,7 @@ async fn an_admin_reads_and_edits_any_profile() {
 #[tokio::test]
 async fn a_malformed_user_id_is_400_and_an_unknown_one_404() {
     let h = harness().await;
-    let (_, boss_access, _) = h.signed_in("boss@example.com").await;
+    let (_, boss_access) = h.admin("boss@example.com").await;
     let unknown = UserId::new().to_string();
     for (id, expected) in [
         ("not-a-uuid", StatusCode::BAD_REQUEST),
@@ -444,17 +433,282 @@ async fn patching_the_email_normalises_it_and_refuses_a_taken_one() {
         ("nope", StatusCode::UNPROCESSABLE_ENTITY),
     ] {
         let (status, _) = h
-            .patch_user(&ada_id, &ada_access, json!({"email": email}))
+            .patch_user(
+                &ada_id,
+                &ada_access,
+                json!({"email": email, "current_password": PASSWORD}),
+            )
             .await;
         assert_eq!(status, expected, "{email}");
     }
     let (status, ada) = h
-        .patch_user(&ada_id, &ada_access, json!({"email": " Ada@New.Example "}))
+        .patch_user(
+            &ada_id,
+            &ada_access,
+            json!({"email": " Ada@New.Example ", "current_password": PASSWORD}),
+        )
         .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status, StatusCode::OK, "{ada}");
     assert_eq!(ada["email"], "ada@new.example");
     let (status, _) = h.login("ada@new.example", PASSWORD).await;
     assert_eq!(status, StatusCode::OK, "the new email logs in");
+}
+
+#[tokio::test]
+async fn changing_the_email_without_or_with_a_wrong_current_password_is_403_and_changes_nothing() {
+    let h = harness().await;
+    let (ada_id, ada_access, _) = h.signed_in("ada@example.com").await;
+    let mails_before = h.mailer.mails().len();
+    for (body, says) in [
+        (json!({"email": "mallory@example.com"}), "current password"),
+        (
+            json!({"email": "mallory@example.com", "current_password": "not the password"}),
+            "not your current password",
+        ),
+        (
+            json!({"email": "mallory@example.com", "current_password": null, "name": "Mallory"}),
+            "current password",
+        ),
+    ] {
+        let response = h
+            .client
+            .patch(&format!("/api/v1/users/{ada_id}"))
+            .bearer(&ada_access)
+            .json(&body)
+            .send()
+            .await;
+        assert_eq!(response.status, StatusCode::FORBIDDEN, "{body}");
+        let problem = response.problem();
+        assert_eq!(problem["status"], 403);
+        assert!(
+            problem["detail"].as_str().unwrap().contains(says),
+            "{problem}"
+        );
+    }
+    let (_, ada) = h.get_user(&ada_id, Some(&ada_access)).await;
+    assert_eq!(ada["email"], "ada@example.com");
+    assert_eq!(ada["name"], "Someone", "a refused change changes nothing");
+    assert_eq!(h.login("ada@example.com", PASSWORD).await.0, StatusCode::OK);
+    assert_eq!(h.mailer.mails().len(), mails_before, "and mails nobody");
+
+    let (status, ada) = h
+        .patch_user(
+            &ada_id,
+            &ada_access,
+            json!({"name": "Ada", "email": "ADA@example.com"}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a name, or the same address, needs no password: {ada}"
+    );
+    assert_eq!(ada["name"], "Ada");
+}
+
+#[tokio::test]
+async fn changing_the_email_tells_the_old_address_and_verifies_the_new_one() {
+    let h = harness().await;
+    let (ada_id, ada_access, _) = h.signed_in("ada@example.com").await;
+    let (status, _) = h
+        .verify(
+            Some(&ada_access),
+            &h.mailer.verification_token("ada@example.com"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    let (status, ada) = h
+        .patch_user(
+            &ada_id,
+            &ada_access,
+            json!({"email": "ada@new.example", "current_password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{ada}");
+    assert_eq!(
+        ada["email_verified"], false,
+        "the new address is unverified"
+    );
+    assert_eq!(
+        h.mailer.change_notices("ada@example.com"),
+        ["ada@new.example"],
+        "the old address is told where the account went"
+    );
+    let token = h.mailer.verification_token("ada@new.example");
+    let (status, _) = h.verify(Some(&ada_access), &token).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, ada) = h.get_user(&ada_id, Some(&ada_access)).await;
+    assert_eq!(ada["email_verified"], true);
+}
+
+#[tokio::test]
+async fn registering_mails_a_verification_token_that_only_the_account_holder_can_use_once() {
+    let h = harness().await;
+    let (ada_id, ada_access, _) = h.signed_in("ada@example.com").await;
+    let (_, bob_access, _) = h.signed_in("bob@example.com").await;
+    let (_, ada) = h.get_user(&ada_id, Some(&ada_access)).await;
+    assert_eq!(ada["email_verified"], false);
+    let token = h.mailer.verification_token("ada@example.com");
+
+    let (status, _) = h.verify(None, &token).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the holder logs in first");
+    let (status, problem) = h.verify(Some(&bob_access), &token).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("unknown"),
+        "{problem}"
+    );
+    let (status, _) = h.verify(Some(&ada_access), "made-up").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let (status, body) = h.verify(Some(&ada_access), &token).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (_, ada) = h.get_user(&ada_id, Some(&ada_access)).await;
+    assert_eq!(ada["email_verified"], true);
+    let (status, problem) = h.verify(Some(&ada_access), &token).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(problem["detail"].as_str().unwrap().contains("already used"));
+}
+
+#[tokio::test]
+async fn a_new_verification_token_is_mailed_on_request_until_the_address_is_verified() {
+    let h = harness_with(Settings {
+        verification_token_ttl: Duration::ZERO,
+        ..settings()
+    })
+    .await;
+    let (_, ada_access, _) = h.signed_in("ada@example.com").await;
+    let expired = h.mailer.verification_token("ada@example.com");
+    let (status, problem) = h.verify(Some(&ada_access), &expired).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(problem["detail"].as_str().unwrap().contains("expired"));
+
+    let h = harness().await;
+    let (_, ada_access, _) = h.signed_in("ada@example.com").await;
+    let resend = || {
+        h.client
+            .post("/api/v1/auth/verify-email/resend")
+            .bearer(&ada_access)
+            .send()
+    };
+    assert_eq!(resend().await.status, StatusCode::ACCEPTED);
+    let tokens = h.mailer.verification_tokens("ada@example.com");
+    assert_eq!(tokens.len(), 2, "one at registration, one on request");
+    let (status, _) = h.verify(Some(&ada_access), &tokens[1]).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let response = resend().await;
+    assert_eq!(response.status, StatusCode::CONFLICT);
+    assert!(
+        response.problem()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("verified already")
+    );
+}
+
+#[tokio::test]
+async fn nobody_registers_as_an_admin_and_create_admin_makes_a_verified_one() {
+    let h = harness().await;
+    let first = h.register("first@example.com", "First").await;
+    assert_eq!(first["role"], "customer");
+    let (_, tokens) = h.login("first@example.com", PASSWORD).await;
+    assert_eq!(
+        role_of(tokens["access_token"].as_str().unwrap()),
+        Role::Customer
+    );
+
+    let (boss_id, boss_access) = h.admin("Boss@Example.com").await;
+    assert_eq!(role_of(&boss_access), Role::Admin);
+    let (_, boss) = h.get_user(&boss_id, Some(&boss_access)).await;
+    assert_eq!(boss["role"], "admin");
+    assert_eq!(boss["email_verified"], true);
+    assert!(h.mailer.verification_tokens("boss@example.com").is_empty());
+
+    let again = h
+        .service
+        .create_admin("boss@example.com", "another password!".to_owned(), "Boss")
+        .await
+        .unwrap();
+    assert!(matches!(again, AdminBootstrap::Existed(_)), "{again:?}");
+    assert_eq!(
+        h.login("boss@example.com", PASSWORD).await.0,
+        StatusCode::OK,
+        "an existing admin's password is left as it is"
+    );
+    let err = h
+        .service
+        .create_admin("first@example.com", PASSWORD.to_owned(), "First")
+        .await
+        .unwrap_err();
+    assert_eq!(err.status, StatusCode::CONFLICT);
+    assert!(err.detail.contains("not a verified admin"), "{err}");
+    let (_, first) = h.login("first@example.com", PASSWORD).await;
+    assert_eq!(
+        role_of(first["access_token"].as_str().unwrap()),
+        Role::Customer,
+        "a customer's address does not become an admin's"
+    );
+}
+
+#[tokio::test]
+async fn an_admin_who_changes_email_has_no_admin_power_until_the_new_address_is_verified() {
+    let h = harness().await;
+    let (ada_id, _, _) = h.signed_in("ada@example.com").await;
+    let (boss_id, boss_access) = h.admin("boss@example.com").await;
+    let (status, _) = h
+        .patch_user(
+            &boss_id,
+            &boss_access,
+            json!({"email": "boss@new.example", "current_password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The access token issued before the change still says admin; the service asks the account.
+    let (status, problem) = h.get_user(&ada_id, Some(&boss_access)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(problem["detail"], UNVERIFIED_ADMIN);
+    let (_, tokens) = h.login("boss@new.example", PASSWORD).await;
+    let unverified_access = tokens["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        role_of(&unverified_access),
+        Role::Customer,
+        "no admin token for it"
+    );
+    let (status, _) = h.refresh(tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let token = h.mailer.verification_token("boss@new.example");
+    let (status, _) = h.verify(Some(&unverified_access), &token).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, tokens) = h.login("boss@new.example", PASSWORD).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(role_of(access), Role::Admin);
+    assert_eq!(h.get_user(&ada_id, Some(access)).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_admin_changing_someone_elses_email_gives_the_admins_own_password() {
+    let h = harness().await;
+    let (ada_id, _, _) = h.signed_in("ada@example.com").await;
+    let (_, boss_access) = h.admin("boss@example.com").await;
+    let (status, _) = h
+        .patch_user(&ada_id, &boss_access, json!({"email": "ada@new.example"}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, ada) = h
+        .patch_user(
+            &ada_id,
+            &boss_access,
+            json!({"email": "ada@new.example", "current_password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{ada}");
+    assert_eq!(
+        h.mailer.change_notices("ada@example.com"),
+        ["ada@new.example"]
+    );
 }
 
 #[tokio::test]
@@ -467,8 +721,14 @@ async fn a_password_reset_request_is_always_accepted_but_only_mailed_to_real_acc
             .await;
         assert_eq!(status, StatusCode::ACCEPTED, "{email}");
     }
-    assert_eq!(h.mailer.count(), 1);
-    assert_eq!(h.mailer.tokens_for("ada@example.com").len(), 1);
+    let resets: Vec<_> = h
+        .mailer
+        .mails()
+        .into_iter()
+        .filter(|mail| mail.kind() == "password reset")
+        .collect();
+    assert_eq!(resets.len(), 1);
+    assert_eq!(h.mailer.reset_tokens("ada@example.com").len(), 1);
 }
 
 #[tokio::test]
@@ -550,4 +810,63 @@ async fn the_started_service_serves_its_routes_with_health_and_request_ids() {
     assert_eq!(response.status, StatusCode::CREATED);
     assert!(response.headers.contains_key("x-request-id"));
     assert_eq!(bus.published().len(), 1);
+}
+
+#[tokio::test]
+async fn the_devstacks_admin_is_made_at_start_in_development_and_refused_in_production() {
+    let admin = AdminAccount {
+        email: Email::parse("ops@example.com").unwrap(),
+        password: PASSWORD.to_owned(),
+    };
+    let with_admin = || Settings {
+        development_admin: Some(admin.clone()),
+        ..settings()
+    };
+    let start = |config: ServiceConfig, settings: Settings| {
+        start_with(
+            config,
+            settings,
+            Arc::new(InMemoryEventBus::default()),
+            Readiness::default(),
+        )
+    };
+    let client = TestClient::new(
+        start(
+            ServiceConfig::for_tests(platform::topology::USER_SERVICE),
+            with_admin(),
+        )
+        .await
+        .unwrap(),
+    );
+    let (status, tokens) = client
+        .post("/api/v1/auth/login")
+        .json(&json!({"email": "ops@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .status_and_json();
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    assert_eq!(
+        role_of(tokens["access_token"].as_str().unwrap()),
+        Role::Admin
+    );
+
+    let mut production = ServiceConfig::for_tests(platform::topology::USER_SERVICE);
+    production.env = AppEnv::Production;
+    let smtp = MailSettings {
+        transport: MailTransport::Smtp(
+            SmtpUrl::parse("smtps://mailer:secret@smtp.example.com", AppEnv::Production).unwrap(),
+        ),
+        from: "no-reply@shop.example.com".parse().unwrap(),
+    };
+    let err = start(
+        production,
+        Settings {
+            mail: smtp,
+            ..with_admin()
+        },
+    )
+    .await
+    .expect_err("production makes no development admin");
+    let err = format!("{err:#}");
+    assert!(err.contains("create-admin"), "{err}");
 }

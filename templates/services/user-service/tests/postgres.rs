@@ -1,14 +1,14 @@
 //! The user service on a real `PostgreSQL` (`TEST_DATABASE_URL`, default the local server), each
 //! test on its own fresh, migrated database.
 
-use std::sync::{Arc, Mutex};
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use axum::http::StatusCode;
-use chrono::{DateTime, Utc};
 use platform::ServiceConfig;
-use platform::auth::JwtKeys;
+use platform::auth::{JwtKeys, Role};
 use platform::config::DEV_JWT_SECRET;
 use platform::health::Readiness;
 use platform::topology::USER_SERVICE;
@@ -16,40 +16,13 @@ use serde_json::{Value, json};
 use shared_events::{InMemoryEventBus, UserRegistered, topics};
 use sqlx::PgPool;
 use testing::TestClient;
-use user_service::config::{HashingCost, Settings};
-use user_service::models::{Email, hash_secret};
+use user_service::models::hash_secret;
 use user_service::repository::postgres::PostgresUserRepository;
-use user_service::service::{MailError, ResetMailer, UserService};
+use user_service::service::UserService;
 use user_service::{MIGRATOR, api, start_with_pool};
 
-const PASSWORD: &str = "correct horse battery";
-
-/// Captures reset mails: (to, token).
-#[derive(Default)]
-struct CapturingMailer(Mutex<Vec<(String, String)>>);
-
-#[async_trait]
-impl ResetMailer for CapturingMailer {
-    async fn send_reset(
-        &self,
-        to: &Email,
-        token: &str,
-        _expires_at: DateTime<Utc>,
-    ) -> Result<(), MailError> {
-        self.0
-            .lock()
-            .unwrap()
-            .push((to.to_string(), token.to_owned()));
-        Ok(())
-    }
-}
-
-fn settings() -> Settings {
-    Settings {
-        hashing: HashingCost::insecure_for_tests(),
-        ..Settings::default()
-    }
-}
+mod common;
+use common::{CapturingMailer, PASSWORD, settings};
 
 async fn migrated_database() -> PgPool {
     let (pool, _) = testing::pg::fresh_database("user_service").await;
@@ -325,7 +298,7 @@ async fn a_password_reset_token_is_single_use_and_revokes_refresh_tokens() {
     )
     .await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    let token = mailer.0.lock().unwrap()[0].1.clone();
+    let token = mailer.reset_tokens("ada@example.com").remove(0);
     let confirm = json!({"token": token, "new_password": "a brand new password"});
     let (_, other_instance) = instance(&pool, Arc::default()).await;
     assert_eq!(
@@ -354,5 +327,218 @@ async fn a_password_reset_token_is_single_use_and_revokes_refresh_tokens() {
             .await
             .0,
         StatusCode::OK
+    );
+}
+
+async fn email_verified(pool: &PgPool, email: &str) -> bool {
+    sqlx::query_scalar("SELECT email_verified FROM users WHERE email = $1")
+        .bind(email)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set TEST_DATABASE_URL or run one on 127.0.0.1:5432, then cargo test -- --ignored"]
+async fn verification_and_an_email_change_persist_and_a_token_for_the_old_address_is_refused() {
+    let pool = migrated_database().await;
+    let mailer = Arc::new(CapturingMailer::default());
+    let (_, first) = instance(&pool, mailer.clone()).await;
+    let (_, ada) = register(&first, "ada@example.com").await;
+    let id = ada["id"].as_str().unwrap().to_owned();
+    let (_, tokens) = login(&first, "ada@example.com", PASSWORD).await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    assert!(!email_verified(&pool, "ada@example.com").await);
+
+    // Verified through another instance: the token is in the database, hashed.
+    let token = mailer.verification_token("ada@example.com");
+    let stored: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM email_verification_tokens WHERE token_hash = $1 AND email = $2",
+    )
+    .bind(hash_secret(&token))
+    .bind("ada@example.com")
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(stored, 1);
+    let (_, second) = instance(&pool, mailer.clone()).await;
+    let verify = |client: &TestClient, token: String| {
+        client
+            .post("/api/v1/auth/verify-email")
+            .bearer(&access)
+            .json(&json!({ "token": token }))
+            .send()
+    };
+    assert_eq!(
+        verify(&second, token.clone()).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert!(email_verified(&pool, "ada@example.com").await);
+    assert_eq!(
+        verify(&first, token).await.status,
+        StatusCode::BAD_REQUEST,
+        "spent"
+    );
+
+    // A second token for the address, then the address changes: the token is for the old one.
+    let resent = first
+        .post("/api/v1/auth/verify-email/resend")
+        .bearer(&access)
+        .send()
+        .await;
+    assert_eq!(resent.status, StatusCode::CONFLICT, "verified already");
+    let change = |body: Value| {
+        second
+            .patch(&format!("/api/v1/users/{id}"))
+            .bearer(&access)
+            .json(&body)
+            .send()
+    };
+    let refused =
+        change(json!({"email": "ada@new.example", "current_password": "wrong password!"})).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(
+        email_verified(&pool, "ada@example.com").await,
+        "nothing changed"
+    );
+    let changed = change(json!({"email": "ada@new.example", "current_password": PASSWORD})).await;
+    assert_eq!(changed.status, StatusCode::OK, "{:?}", changed.json());
+    assert!(!email_verified(&pool, "ada@new.example").await);
+    assert_eq!(
+        mailer.change_notices("ada@example.com"),
+        ["ada@new.example"]
+    );
+    let new_token = sqlx::query_scalar::<_, i64>(
+        "SELECT count(*) FROM email_verification_tokens WHERE email = 'ada@new.example' AND used_at IS NULL",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(new_token, 1, "a token for the new address waits");
+
+    // A token mailed to the old address before the change cannot verify the new one.
+    let (stale, record) = user_service::models::OneTimeToken::issue(
+        shared_types::UserId(id.parse().unwrap()),
+        chrono::Utc::now(),
+        Duration::from_secs(600),
+    );
+    sqlx::query(
+        "INSERT INTO email_verification_tokens (token_hash, user_id, email, expires_at) \
+         VALUES ($1, $2, 'ada@example.com', $3)",
+    )
+    .bind(&record.token_hash)
+    .bind(record.user_id.0)
+    .bind(record.expires_at)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let response = verify(&first, stale).await;
+    assert_eq!(response.status, StatusCode::BAD_REQUEST);
+    assert!(!email_verified(&pool, "ada@new.example").await);
+}
+
+/// Runs the built `user-service create-admin` with `args`, `stdin` as standard input and
+/// `DATABASE_URL=url`; answers whether it succeeded and what it printed.
+fn create_admin(url: &str, args: &[&str], stdin: &str) -> (bool, String) {
+    let mail_dir = std::env::temp_dir().join(format!(
+        "user-service-create-admin-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_user-service"))
+        .arg("create-admin")
+        .args(args)
+        .env("APP_ENV", "development")
+        .env("DATABASE_URL", url)
+        .env("USER_SERVICE_MAIL_DIR", &mail_dir)
+        .env("USER_SERVICE_ARGON2_MEMORY_KIB", "8")
+        .env("USER_SERVICE_ARGON2_ITERATIONS", "1")
+        .env("RUST_LOG", "info")
+        .env_remove("CREATE_ADMIN_EMAIL")
+        .env_remove("CREATE_ADMIN_PASSWORD")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the user-service binary runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let _ = std::fs::remove_dir_all(mail_dir);
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), printed)
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set TEST_DATABASE_URL or run one on 127.0.0.1:5432, then cargo test -- --ignored"]
+async fn create_admin_makes_one_verified_admin_on_database_url_and_never_takes_a_customers_address()
+{
+    let (pool, url) = testing::pg::fresh_database("user_service").await;
+    let password = "operator passphrase 1";
+    let (ok, printed) = create_admin(
+        &url,
+        &["--email", "Ops@Example.com"],
+        &format!("{password}\n"),
+    );
+    assert!(ok, "{printed}");
+    assert!(printed.contains("admin created"), "{printed}");
+    assert!(
+        !printed.contains(password),
+        "the password is never shown: {printed}"
+    );
+
+    // The service on that database (migrated by the command) logs the admin in as an admin.
+    let (_, client) = instance(&pool, Arc::default()).await;
+    let (status, tokens) = login(&client, "ops@example.com", password).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let claims = JwtKeys::new(DEV_JWT_SECRET.as_bytes())
+        .verify(tokens["access_token"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(claims.role, Role::Admin);
+    assert!(email_verified(&pool, "ops@example.com").await);
+
+    // Again: nothing changes, and that is no failure (a Job may run it on every deploy).
+    let (ok, printed) = create_admin(&url, &["--email", "ops@example.com"], "another password\n");
+    assert!(ok, "{printed}");
+    assert!(printed.contains("nothing was changed"), "{printed}");
+    assert_eq!(
+        login(&client, "ops@example.com", password).await.0,
+        StatusCode::OK
+    );
+
+    // A customer's address: a clear error, and the customer stays one.
+    register(&client, "ada@example.com").await;
+    let (ok, printed) = create_admin(
+        &url,
+        &["--email", "ada@example.com"],
+        "operator passphrase 2\n",
+    );
+    assert!(!ok);
+    assert!(
+        printed.contains("not a verified admin; nothing was changed"),
+        "{printed}"
+    );
+    let role: String = sqlx::query_scalar("SELECT role FROM users WHERE email = 'ada@example.com'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(role, "customer");
+
+    let (ok, printed) = create_admin(&url, &["--email", "nobody@example.com"], "");
+    assert!(!ok);
+    assert!(
+        printed.contains("no password on standard input"),
+        "{printed}"
+    );
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM users WHERE role = 'admin'").await,
+        1
     );
 }

@@ -12,8 +12,8 @@ use shared_types::UserId;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{RepoError, UserRepository};
-use crate::models::{Email, RefreshToken, ResetToken, TokenError, User};
+use super::{ProfileUpdate, RepoError, UserRepository};
+use crate::models::{Email, OneTimeToken, RefreshToken, TokenError, User, VerificationToken};
 
 /// Accounts, refresh tokens and reset tokens in `PostgreSQL`.
 #[derive(Clone)]
@@ -48,12 +48,12 @@ fn role_name(role: Role) -> &'static str {
     }
 }
 
-type UserRow = (Uuid, String, String, String, String, DateTime<Utc>);
+type UserRow = (Uuid, String, String, String, bool, String, DateTime<Utc>);
 
-const USER_COLUMNS: &str = "id, email, name, role, password_hash, created_at";
+const USER_COLUMNS: &str = "id, email, name, role, email_verified, password_hash, created_at";
 
 fn user_from_row(
-    (id, email, name, role, password_hash, created_at): UserRow,
+    (id, email, name, role, email_verified, password_hash, created_at): UserRow,
 ) -> Result<User, RepoError> {
     let corrupt = |what: String| RepoError::Storage(format!("user {id}: {what}"));
     Ok(User {
@@ -65,6 +65,7 @@ fn user_from_row(
             "admin" => Role::Admin,
             other => return Err(corrupt(format!("unknown role `{other}`"))),
         },
+        email_verified,
         password_hash,
         created_at,
     })
@@ -85,13 +86,14 @@ impl UserRepository for PostgresUserRepository {
     async fn insert_user(&self, user: User, events: &[EventEnvelope]) -> Result<(), RepoError> {
         let mut tx = self.pool.begin().await.map_err(|err| storage(&err))?;
         sqlx::query(
-            "INSERT INTO users (id, email, name, role, password_hash, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO users (id, email, name, role, email_verified, password_hash, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(user.id.0)
         .bind(user.email.as_str())
         .bind(&user.name)
         .bind(role_name(user.role))
+        .bind(user.email_verified)
         .bind(&user.password_hash)
         .bind(user.created_at)
         .execute(&mut *tx)
@@ -132,18 +134,41 @@ impl UserRepository for PostgresUserRepository {
         id: UserId,
         name: Option<String>,
         email: Option<Email>,
-    ) -> Result<User, RepoError> {
-        sqlx::query_as::<_, UserRow>(&format!(
-            "UPDATE users SET name = COALESCE($2, name), email = COALESCE($3, email) \
+    ) -> Result<ProfileUpdate, RepoError> {
+        let mut tx = self.pool.begin().await.map_err(|err| storage(&err))?;
+        let current: Option<String> =
+            sqlx::query_scalar("SELECT email FROM users WHERE id = $1 FOR UPDATE")
+                .bind(id.0)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|err| storage(&err))?;
+        let current = current.ok_or(RepoError::NotFound)?;
+        let changed = email.filter(|email| email.as_str() != current);
+        // A new address is unverified until a token mailed to it comes back.
+        let row = sqlx::query_as::<_, UserRow>(&format!(
+            "UPDATE users SET name = COALESCE($2, name), email = COALESCE($3, email), \
+             email_verified = email_verified AND $3::text IS NULL \
              WHERE id = $1 RETURNING {USER_COLUMNS}"
         ))
         .bind(id.0)
         .bind(name)
-        .bind(email.as_ref().map(Email::as_str))
-        .fetch_optional(&self.pool)
+        .bind(changed.as_ref().map(Email::as_str))
+        .fetch_one(&mut *tx)
         .await
-        .map_err(|err| write_error(&err))?
-        .map_or(Err(RepoError::NotFound), user_from_row)
+        .map_err(|err| write_error(&err))?;
+        tx.commit().await.map_err(|err| write_error(&err))?;
+        let user = user_from_row(row)?;
+        let previous_email = match changed {
+            Some(_) => Some(
+                Email::parse(&current)
+                    .map_err(|err| RepoError::Storage(format!("user {id}: {err}")))?,
+            ),
+            None => None,
+        };
+        Ok(ProfileUpdate {
+            user,
+            previous_email,
+        })
     }
 
     async fn store_refresh(&self, token: RefreshToken) -> Result<(), RepoError> {
@@ -230,7 +255,7 @@ impl UserRepository for PostgresUserRepository {
         Ok(revoked.rows_affected() == 1)
     }
 
-    async fn store_reset(&self, token: ResetToken) -> Result<(), RepoError> {
+    async fn store_reset(&self, token: OneTimeToken) -> Result<(), RepoError> {
         sqlx::query(
             "INSERT INTO password_reset_tokens (token_hash, user_id, expires_at, used_at) \
              VALUES ($1, $2, $3, $4)",
@@ -290,5 +315,69 @@ impl UserRepository for PostgresUserRepository {
         .map_err(|err| storage(&err))?;
         tx.commit().await.map_err(|err| storage(&err))?;
         Ok(UserId(owner))
+    }
+
+    async fn store_verification(&self, token: VerificationToken) -> Result<(), RepoError> {
+        sqlx::query(
+            "INSERT INTO email_verification_tokens (token_hash, user_id, email, expires_at, used_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&token.token.token_hash)
+        .bind(token.token.user_id.0)
+        .bind(token.email.as_str())
+        .bind(token.token.expires_at)
+        .bind(token.token.used.then(Utc::now))
+        .execute(&self.pool)
+        .await
+        .map_err(|err| storage(&err))?;
+        Ok(())
+    }
+
+    async fn redeem_verification(
+        &self,
+        hash: &str,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<(), RepoError> {
+        let mut tx = self.pool.begin().await.map_err(|err| storage(&err))?;
+        // Spent first, as a reset token is, so it verifies at most once.
+        let spent: Option<String> = sqlx::query_scalar(
+            "UPDATE email_verification_tokens SET used_at = $2 \
+             WHERE token_hash = $1 AND user_id = $3 AND used_at IS NULL AND expires_at > $2 \
+             RETURNING email",
+        )
+        .bind(hash)
+        .bind(now)
+        .bind(user.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|err| storage(&err))?;
+        let Some(email) = spent else {
+            let row: Option<(DateTime<Utc>, bool)> = sqlx::query_as(
+                "SELECT expires_at, used_at IS NOT NULL FROM email_verification_tokens \
+                 WHERE token_hash = $1 AND user_id = $2",
+            )
+            .bind(hash)
+            .bind(user.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|err| storage(&err))?;
+            return Err(refusal(row, now).into());
+        };
+        // Only while the account still has the address the token was mailed to: an email
+        // change committed meanwhile makes this match no row.
+        let verified =
+            sqlx::query("UPDATE users SET email_verified = true WHERE id = $1 AND email = $2")
+                .bind(user.0)
+                .bind(&email)
+                .execute(&mut *tx)
+                .await
+                .map_err(|err| storage(&err))?;
+        tx.commit().await.map_err(|err| storage(&err))?;
+        if verified.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(TokenError::Revoked.into())
+        }
     }
 }
