@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 
 use super::{
     ArchitectureModel, Dedupe, Deployment, EntryPath, Flow, FlowStep, Freshness, Hop, Method, Ops,
-    Replication, Shape, Store, StoreKind, Subscription, SyncCall, Topic, Traffic, Unit, UnitKind,
-    View, defaults as d,
+    Replication, Retention, Shape, Store, StoreKind, Subscription, SyncCall, Topic, Traffic, Unit,
+    UnitKind, View, defaults as d,
 };
 
 /// The platform, dependencies first and the gateway last.
@@ -79,7 +79,7 @@ pub(super) fn platform(project: &str) -> ArchitectureModel {
             &["/api/v1/cart"],
             &["cart-cache"],
             &[],
-            &["order.confirmed"],
+            &["product.updated", "order.confirmed"],
         ),
         service(
             "order-service",
@@ -151,18 +151,20 @@ pub(super) fn platform(project: &str) -> ArchitectureModel {
     notification_db.inbox = true;
     let mut order_db = postgres("order-db", "Orders, the idempotency table and the outbox");
     order_db.idempotency_key = true;
+    let mut cart_cache = store(
+        "cart-cache",
+        StoreKind::Redis,
+        "Carts and processed order ids (expiring), the newest price of each product (kept)",
+        Some(7 * 24 * 3_600),
+    );
+    cart_cache.inbox = true;
     let stores = vec![
         inventory_db,
         postgres("user-db", "Accounts and credentials, outbox"),
         payment_db,
         notification_db,
         postgres("product-db", "Catalog, outbox"),
-        store(
-            "cart-cache",
-            StoreKind::Redis,
-            "Carts, expiring after 7 days",
-            Some(7 * 24 * 3_600),
-        ),
+        cart_cache,
         order_db,
         store(
             "kafka",
@@ -193,6 +195,7 @@ pub(super) fn platform(project: &str) -> ArchitectureModel {
                 step("inventory.reserved", "payment-service"),
                 step("payment.succeeded", "order-service"),
             ],
+            timeout_ms: d::FLOW_TIMEOUT_MS,
         }],
         views: vec![View {
             name: "inventory change visible".into(),
@@ -201,6 +204,7 @@ pub(super) fn platform(project: &str) -> ArchitectureModel {
             freshness: Freshness::Synchronous,
         }],
         deployment: Deployment::default(),
+        retention: Retention::default(),
         overridden: BTreeSet::new(),
     }
 }
@@ -239,7 +243,17 @@ fn topics() -> Vec<Topic> {
             "user-service",
             vec![notify("send the welcome email")],
         ),
-        topic("product.updated", "product-service", vec![]),
+        topic(
+            "product.updated",
+            "product-service",
+            // Keeping the highest product version seen is idempotent by nature.
+            vec![sub(
+                "cart-service",
+                "reprice carts from the newest product terms",
+                &["cart-cache"],
+                Dedupe::Natural,
+            )],
+        ),
         topic(
             "order.created",
             "order-service",
@@ -260,9 +274,9 @@ fn topics() -> Vec<Topic> {
                 ),
                 sub(
                     "cart-service",
-                    "clear the cart",
+                    "take the bought units out of the cart",
                     &["cart-cache"],
-                    Dedupe::Natural,
+                    Dedupe::Inbox,
                 ),
                 notify("send the order confirmation"),
             ],

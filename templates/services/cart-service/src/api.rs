@@ -70,7 +70,9 @@ fn product_id(raw: &str) -> Result<ProductId, ApiError> {
         .map_err(|_| ApiError::bad_request(format!("`{raw}` is not a valid product id")))
 }
 
-/// The caller's cart with its totals.
+/// The caller's cart with its totals, each line at the product's current price; a line whose
+/// product was taken off sale (or is now priced in another currency) is marked in its `status`
+/// and left out of the total, and checkout refuses the cart until it is removed.
 #[utoipa::path(
     get,
     path = "/api/v1/cart",

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use platform::config::{ConfigError, env_or};
+use platform::config::{AppEnv, ConfigError, env_or};
 use platform::topology::PRODUCT_SERVICE;
 
 use crate::repository::redis::DEFAULT_KEY_PREFIX;
@@ -86,8 +86,9 @@ impl Default for Settings {
 
 impl Settings {
     /// Reads `CART_SERVICE_TTL_SECS`, `REDIS_URL` and `CART_SERVICE_REDIS_PREFIX`; a zero TTL
-    /// is refused. An empty `REDIS_URL` counts as unset.
-    pub fn from_env() -> Result<Self, ConfigError> {
+    /// is refused. An empty `REDIS_URL` counts as unset: in-memory carts in development, an
+    /// error in production.
+    pub fn from_env(env: AppEnv) -> Result<Self, ConfigError> {
         let defaults = Self::default();
         let ttl_secs: u64 = env_or("CART_SERVICE_TTL_SECS", DEFAULT_TTL_SECS)?;
         if ttl_secs == 0 {
@@ -110,7 +111,11 @@ impl Settings {
         Ok(Self {
             ttl: Duration::from_secs(ttl_secs),
             product_url: defaults.product_url,
-            redis: Some(redis).filter(|url| !url.is_empty()),
+            redis: env.require(
+                "REDIS_URL",
+                Some(redis).filter(|url| !url.is_empty()),
+                "the Redis that stores carts",
+            )?,
             redis_prefix,
         })
     }

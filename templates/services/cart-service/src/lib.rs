@@ -1,13 +1,15 @@
 //! The cart service keeps each user's shopping cart: which products, how many, at what price.
-//! Prices and existence are checked with the product service when an item is added; totals are
-//! computed in integer minor units. Carts expire after a period without changes (a TTL: Redis
-//! when `REDIS_URL` is set, memory otherwise), and a user's cart is cleared once their order is
-//! confirmed.
+//! Prices and existence are checked with the product service when an item is added, and every
+//! later change the catalogue announces (`product.updated`) reprices the carts holding the
+//! product, or marks its lines when it is taken off sale; totals are computed in integer minor
+//! units. Carts expire after a period without changes (a TTL: Redis when `REDIS_URL` is set,
+//! memory otherwise), and a confirmed order takes out of its buyer's cart what it bought.
 
 pub mod api;
 pub mod config;
 pub mod events;
 pub mod models;
+pub mod prices;
 pub mod repository;
 pub mod service;
 
@@ -24,7 +26,9 @@ use shared_events::{EventBus, topics};
 use crate::api::AppState;
 use crate::config::Settings;
 use crate::events::CartConsumer;
-use crate::repository::redis::RedisCartRepository;
+use crate::prices::redis::RedisPriceBook;
+use crate::prices::{InMemoryPriceBook, PriceBook};
+use crate::repository::redis::{self as redis_store, RedisCartRepository};
 use crate::repository::{CartRepository, Clock, InMemoryCartRepository, SystemClock};
 use crate::service::{CartService, HttpProductCatalog, ProductCatalog};
 
@@ -43,7 +47,8 @@ pub async fn start(
     bus: Arc<dyn EventBus>,
     readiness: Readiness,
 ) -> anyhow::Result<Router> {
-    start_with(config, Settings::from_env()?, bus, readiness).await
+    let settings = Settings::from_env(config.env)?;
+    start_with(config, settings, bus, readiness).await
 }
 
 /// Starts the service with explicit settings (tests and the devstack).
@@ -72,21 +77,33 @@ pub async fn start_with_dependencies(
     readiness: Readiness,
     dependencies: Dependencies,
 ) -> anyhow::Result<Router> {
-    let repository: Arc<dyn CartRepository> = if let Some(url) = &settings.redis {
-        let redis = RedisCartRepository::connect(url, &settings.redis_prefix, settings.ttl).await?;
-        tracing::info!(prefix = %settings.redis_prefix, "storage: Redis");
-        Arc::new(redis)
-    } else {
-        tracing::info!("storage: in-memory (set REDIS_URL for Redis)");
-        Arc::new(InMemoryCartRepository::new(
-            settings.ttl,
-            dependencies.clock,
-        ))
-    };
-    let service = CartService::new(repository, dependencies.catalog);
+    let (repository, prices): (Arc<dyn CartRepository>, Arc<dyn PriceBook>) =
+        if let Some(url) = &settings.redis {
+            let redis = redis_store::connect(url).await?;
+            let prefix = &settings.redis_prefix;
+            tracing::info!(%prefix, "storage: Redis");
+            (
+                Arc::new(RedisCartRepository::new(
+                    redis.clone(),
+                    prefix,
+                    settings.ttl,
+                )),
+                Arc::new(RedisPriceBook::new(redis, prefix)),
+            )
+        } else {
+            tracing::info!("storage: in-memory (set REDIS_URL for Redis)");
+            (
+                Arc::new(InMemoryCartRepository::new(
+                    settings.ttl,
+                    dependencies.clock,
+                )),
+                Arc::new(InMemoryPriceBook::default()),
+            )
+        };
+    let service = CartService::new(repository, prices, dependencies.catalog);
     bus.subscribe(
         config.unit.name,
-        &[topics::ORDER_CONFIRMED],
+        &[topics::ORDER_CONFIRMED, topics::PRODUCT_UPDATED],
         Arc::new(CartConsumer::new(service.clone())),
     )
     .await?;

@@ -11,9 +11,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use platform::ApiError;
-use shared_types::{EventId, Money, ProductId, UserId};
+use shared_types::{EventId, ProductId, UserId};
 
-use crate::models::{Cart, CartError};
+use crate::models::{Bought, Cart, CartError, ProductTerms};
 
 /// The time, injected so tests can move it.
 pub trait Clock: Send + Sync {
@@ -71,7 +71,7 @@ impl From<CartStoreError> for ApiError {
         match err {
             CartStoreError::Rule(CartError::NotInCart(_)) => Self::not_found(err.to_string()),
             CartStoreError::Rule(_) => Self::unprocessable(err.to_string()),
-            CartStoreError::Storage(_) => Self::unavailable(err.to_string()),
+            CartStoreError::Storage(_) => Self::dependency("the cart store", err),
         }
     }
 }
@@ -82,13 +82,13 @@ pub trait CartRepository: Send + Sync {
     /// The user's cart (empty when there is none or it expired).
     async fn get(&self, user_id: UserId) -> Result<Cart, CartStoreError>;
 
-    /// Adds units of a product (see [`Cart::add`]) and restarts the cart's TTL.
+    /// Adds units of a product on its current terms (see [`Cart::add`]) and restarts the
+    /// cart's TTL.
     async fn add_item(
         &self,
         user_id: UserId,
         product_id: ProductId,
-        name: &str,
-        unit_price: Money,
+        terms: &ProductTerms,
         quantity: u32,
     ) -> Result<Cart, CartStoreError>;
 
@@ -110,13 +110,15 @@ pub trait CartRepository: Send + Sync {
     /// Deletes the cart; deleting a missing cart is fine.
     async fn clear(&self, user_id: UserId) -> Result<(), CartStoreError>;
 
-    /// Deletes the cart because of event `event_id` and remembers the event (for the TTL), in
-    /// one atomic step; `false` (and nothing deleted) when the event was handled before, so a
-    /// redelivered confirmation cannot empty a cart the user has filled again since.
-    async fn clear_for_event(
+    /// Takes what an order bought out of the cart (see [`Cart::remove_bought`]) because of
+    /// event `event_id`, and remembers the event (for the TTL), in one atomic step; `false`
+    /// (and nothing taken) when the event was handled before, so a redelivered confirmation
+    /// cannot take the same units twice.
+    async fn remove_bought(
         &self,
         user_id: UserId,
         event_id: EventId,
+        bought: &Bought,
     ) -> Result<bool, CartStoreError>;
 }
 
@@ -184,6 +186,17 @@ impl InMemoryCartRepository {
         let now = self.clock.now();
         let mut state = self.lock();
         state.sweep(now);
+        self.modify_locked(&mut state, now, user_id, change)
+    }
+
+    /// [`InMemoryCartRepository::modify`] under a lock the caller holds.
+    fn modify_locked(
+        &self,
+        state: &mut State,
+        now: DateTime<Utc>,
+        user_id: UserId,
+        change: impl FnOnce(&mut Cart) -> Result<(), CartError>,
+    ) -> Result<Cart, CartStoreError> {
         let mut cart = match state.carts.get(&user_id) {
             Some(stored) if stored.expires_at > now => stored.cart.clone(),
             _ => Cart::empty(user_id),
@@ -224,13 +237,10 @@ impl CartRepository for InMemoryCartRepository {
         &self,
         user_id: UserId,
         product_id: ProductId,
-        name: &str,
-        unit_price: Money,
+        terms: &ProductTerms,
         quantity: u32,
     ) -> Result<Cart, CartStoreError> {
-        self.modify(user_id, |cart| {
-            cart.add(product_id, name, unit_price, quantity)
-        })
+        self.modify(user_id, |cart| cart.add(product_id, terms, quantity))
     }
 
     async fn set_quantity(
@@ -255,10 +265,11 @@ impl CartRepository for InMemoryCartRepository {
         Ok(())
     }
 
-    async fn clear_for_event(
+    async fn remove_bought(
         &self,
         user_id: UserId,
         event_id: EventId,
+        bought: &Bought,
     ) -> Result<bool, CartStoreError> {
         let now = self.clock.now();
         let mut state = self.lock();
@@ -272,7 +283,10 @@ impl CartRepository for InMemoryCartRepository {
         }
         let until = self.expiry(now);
         state.processed.insert(event_id, until);
-        state.carts.remove(&user_id);
+        self.modify_locked(&mut state, now, user_id, |cart| {
+            cart.remove_bought(bought);
+            Ok(())
+        })?;
         Ok(true)
     }
 }
@@ -282,7 +296,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use shared_types::Currency;
+    use shared_types::{Currency, Money};
 
     const TTL: Duration = Duration::from_secs(3_600);
     /// One second short of the TTL.
@@ -293,15 +307,18 @@ mod tests {
         (InMemoryCartRepository::new(TTL, clock.clone()), clock)
     }
 
+    fn pen() -> ProductTerms {
+        ProductTerms {
+            name: "Pen".to_owned(),
+            unit_price: Money::new(100, Currency::Usd),
+            active: true,
+            version: 1,
+        }
+    }
+
     async fn add_one(store: &InMemoryCartRepository, user: UserId) -> Cart {
         store
-            .add_item(
-                user,
-                ProductId::new(),
-                "Pen",
-                Money::new(100, Currency::Usd),
-                1,
-            )
+            .add_item(user, ProductId::new(), &pen(), 1)
             .await
             .unwrap()
     }
@@ -343,20 +360,32 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn clearing_for_an_event_happens_once_per_event_id() {
+    async fn what_an_order_bought_is_taken_out_once_per_event_id() {
         let (store, _) = store();
         let user = UserId::new();
         let event = EventId::new();
-        add_one(&store, user).await;
-        assert!(store.clear_for_event(user, event).await.unwrap());
-        add_one(&store, user).await;
-        assert!(!store.clear_for_event(user, event).await.unwrap());
-        assert_eq!(
-            store.get(user).await.unwrap().items.len(),
-            1,
-            "the redelivery left the refilled cart alone"
+        let bought = add_one(&store, user).await.items[0].product_id;
+        store.set_quantity(user, bought, 3).await.unwrap();
+        let units = Bought::Units(vec![(bought, 2)]);
+        assert!(store.remove_bought(user, event, &units).await.unwrap());
+        assert_eq!(store.get(user).await.unwrap().items[0].quantity, 1);
+        assert!(
+            !store.remove_bought(user, event, &units).await.unwrap(),
+            "a redelivery"
         );
-        assert!(store.clear_for_event(user, EventId::new()).await.unwrap());
+        assert_eq!(
+            store.get(user).await.unwrap().items[0].quantity,
+            1,
+            "the redelivery took nothing more"
+        );
+        let everything = Bought::Everything;
+        assert!(
+            store
+                .remove_bought(user, EventId::new(), &everything)
+                .await
+                .unwrap()
+        );
         assert!(store.get(user).await.unwrap().items.is_empty());
+        assert!(store.lock().carts.is_empty(), "an emptied cart is deleted");
     }
 }

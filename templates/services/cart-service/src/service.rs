@@ -1,4 +1,5 @@
-//! The use cases of the cart service, and the product lookup in the product service.
+//! The use cases of the cart service, and the product lookup in the product service. Every
+//! cart a use case answers with is priced from the price table first (see [`crate::prices`]).
 
 use std::sync::Arc;
 
@@ -8,7 +9,8 @@ use platform::client::ServiceClient;
 use serde::{Deserialize, Serialize};
 use shared_types::{EventId, Money, ProductId, UserId};
 
-use crate::models::{Cart, CartView, line_quantity};
+use crate::models::{Bought, Cart, CartView, ProductTerms, line_quantity};
+use crate::prices::PriceBook;
 use crate::repository::{CartRepository, CartStoreError};
 
 /// What the cart needs to know about a product.
@@ -18,6 +20,22 @@ pub struct CatalogProduct {
     pub name: String,
     pub price: Money,
     pub active: bool,
+    /// The catalogue's version of the product (absent from older product-services: 0).
+    #[serde(default)]
+    pub version: u64,
+}
+
+impl CatalogProduct {
+    /// The terms a cart line gets from this lookup.
+    #[must_use]
+    pub fn terms(&self) -> ProductTerms {
+        ProductTerms {
+            name: self.name.clone(),
+            unit_price: self.price,
+            active: self.active,
+            version: self.version,
+        }
+    }
 }
 
 /// Where products, their prices and whether they are on sale come from.
@@ -52,25 +70,33 @@ impl ProductCatalog for HttpProductCatalog {
 #[derive(Clone)]
 pub struct CartService {
     repository: Arc<dyn CartRepository>,
+    prices: Arc<dyn PriceBook>,
     catalog: Arc<dyn ProductCatalog>,
-}
-
-fn view(cart: &Cart) -> Result<CartView, ApiError> {
-    Ok(cart.view()?)
 }
 
 impl CartService {
     #[must_use]
-    pub fn new(repository: Arc<dyn CartRepository>, catalog: Arc<dyn ProductCatalog>) -> Self {
+    pub fn new(
+        repository: Arc<dyn CartRepository>,
+        prices: Arc<dyn PriceBook>,
+        catalog: Arc<dyn ProductCatalog>,
+    ) -> Self {
         Self {
             repository,
+            prices,
             catalog,
         }
     }
 
-    /// The user's cart with totals.
+    /// `cart` as the customer (and checkout) sees it: each line on the newest terms known.
+    async fn view(&self, cart: &Cart) -> Result<CartView, ApiError> {
+        let book = self.prices.terms(&cart.product_ids()).await?;
+        Ok(cart.priced(&book)?)
+    }
+
+    /// The user's cart with totals, priced at the newest terms known.
     pub async fn cart(&self, user_id: UserId) -> Result<CartView, ApiError> {
-        view(&self.repository.get(user_id).await?)
+        self.view(&self.repository.get(user_id).await?).await
     }
 
     /// Adds units of a product at its current catalogue price: 404 for an unknown product,
@@ -90,9 +116,9 @@ impl CartService {
         }
         let cart = self
             .repository
-            .add_item(user_id, product_id, &product.name, product.price, quantity)
+            .add_item(user_id, product_id, &product.terms(), quantity)
             .await?;
-        view(&cart)
+        self.view(&cart).await
     }
 
     /// Sets a line's quantity; 0 removes the line.
@@ -102,12 +128,11 @@ impl CartService {
         product_id: ProductId,
         quantity: u32,
     ) -> Result<CartView, ApiError> {
-        view(
-            &self
-                .repository
-                .set_quantity(user_id, product_id, quantity)
-                .await?,
-        )
+        let cart = self
+            .repository
+            .set_quantity(user_id, product_id, quantity)
+            .await?;
+        self.view(&cart).await
     }
 
     /// Removes a line.
@@ -116,7 +141,8 @@ impl CartService {
         user_id: UserId,
         product_id: ProductId,
     ) -> Result<CartView, ApiError> {
-        view(&self.repository.remove_item(user_id, product_id).await?)
+        let cart = self.repository.remove_item(user_id, product_id).await?;
+        self.view(&cart).await
     }
 
     /// Empties the user's cart.
@@ -124,13 +150,26 @@ impl CartService {
         self.repository.clear(user_id).await
     }
 
-    /// Empties the user's cart because their order was confirmed by event `event_id`, once per
-    /// event id; whether it was emptied now (`false` for a redelivered event).
-    pub async fn clear_after_order(
+    /// Takes what the user's order bought out of their cart because event `event_id` confirmed
+    /// it, once per event id; whether it did so now (`false` for a redelivered event).
+    pub async fn remove_bought(
         &self,
         user_id: UserId,
         event_id: EventId,
+        bought: &Bought,
     ) -> Result<bool, CartStoreError> {
-        self.repository.clear_for_event(user_id, event_id).await
+        self.repository
+            .remove_bought(user_id, event_id, bought)
+            .await
+    }
+
+    /// Records a product's announced terms in the price table, unless it holds newer ones;
+    /// whether they were recorded.
+    pub async fn record_terms(
+        &self,
+        product_id: ProductId,
+        terms: &ProductTerms,
+    ) -> Result<bool, CartStoreError> {
+        self.prices.record(product_id, terms).await
     }
 }

@@ -13,7 +13,9 @@ use platform::auth::Role;
 use platform::health::Readiness;
 use platform::topology::CART_SERVICE;
 use serde_json::{Value, json};
-use shared_events::{EventBus, EventEnvelope, InMemoryEventBus, OrderConfirmed};
+use shared_events::{
+    EventBus, EventEnvelope, InMemoryEventBus, OrderConfirmed, OrderLine, ProductUpdated,
+};
 use shared_types::{Currency, Money, OrderId, ProductId, UserId};
 use testing::{TestClient, stub, tokens};
 
@@ -103,15 +105,66 @@ fn quantities(cart: &Value) -> Vec<u64> {
         .collect()
 }
 
-async fn confirm(bus: &InMemoryEventBus, user: UserId) -> EventEnvelope {
+/// The statuses of the cart's lines.
+fn statuses(cart: &Value) -> Vec<&str> {
+    cart["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|line| line["status"].as_str().unwrap())
+        .collect()
+}
+
+async fn deliver(bus: &InMemoryEventBus, event: EventEnvelope) {
+    bus.publish(event).await.unwrap();
+    bus.settled().await;
+}
+
+/// Publishes `order.confirmed` for `user`'s order of `bought` (product, units at 1.00 USD) and
+/// waits until it is handled; answers the event, for redelivery.
+async fn confirm(
+    bus: &InMemoryEventBus,
+    user: UserId,
+    bought: &[(ProductId, u32)],
+) -> EventEnvelope {
+    let lines: Vec<OrderLine> = bought
+        .iter()
+        .map(|&(product_id, quantity)| OrderLine {
+            product_id,
+            quantity,
+            unit_price: Money::new(100, Currency::Usd),
+        })
+        .collect();
+    let units: i64 = bought
+        .iter()
+        .map(|&(_, quantity)| i64::from(quantity))
+        .sum();
     let event = EventEnvelope::wrap(&OrderConfirmed {
         order_id: OrderId::new(),
         user_id: user,
-        total: Money::new(100, Currency::Usd),
+        total: Money::new(100 * units, Currency::Usd),
+        lines,
     });
-    bus.publish(event.clone()).await.unwrap();
-    bus.settled().await;
+    deliver(bus, event.clone()).await;
     event
+}
+
+/// Publishes what product-service announces when `product` changes: its terms at `version`.
+async fn announce(
+    bus: &InMemoryEventBus,
+    product: ProductId,
+    cents: i64,
+    active: bool,
+    version: u64,
+) {
+    let event = EventEnvelope::wrap(&ProductUpdated {
+        product_id: product,
+        name: "Pen".to_owned(),
+        price: Money::new(cents, Currency::Usd),
+        active,
+        version,
+    });
+    deliver(bus, event).await;
 }
 
 #[tokio::test]
@@ -284,7 +337,7 @@ async fn the_http_catalogue_answers_503_when_product_service_is_unreachable() {
 }
 
 #[tokio::test]
-async fn a_confirmed_order_clears_its_buyers_cart_once() {
+async fn a_confirmed_order_takes_out_what_it_bought_and_items_added_since_stay() {
     let TestApp {
         client,
         bus,
@@ -294,19 +347,134 @@ async fn a_confirmed_order_clears_its_buyers_cart_once() {
     let buyer = UserId::new();
     let buyer_token = tokens::for_user(buyer, Role::Customer);
     let other_token = someone();
-    let pen = catalog.add("Pen", 100, true);
+    let (pen, pad, ink) = (
+        catalog.add("Pen", 100, true),
+        catalog.add("Pad", 300, true),
+        catalog.add("Ink", 50, true),
+    );
     add(&client, &buyer_token, pen, 2).await;
+    add(&client, &buyer_token, ink, 1).await;
     add(&client, &other_token, pen, 1).await;
-    let confirmed = confirm(&bus, buyer).await;
-    assert_eq!(cart(&client, &buyer_token).await["items"], json!([]));
+    // Checkout read the cart (2 pens, 1 ink); before its confirmation arrives the buyer adds
+    // a pad and another pen.
+    add(&client, &buyer_token, pad, 1).await;
+    add(&client, &buyer_token, pen, 1).await;
+    let confirmed = confirm(&bus, buyer, &[(pen, 2), (ink, 1)]).await;
+    let left = cart(&client, &buyer_token).await;
+    let products: Vec<&str> = left["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|line| line["product_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(products, [pen.to_string(), pad.to_string()]);
+    assert_eq!(quantities(&left), [1, 1], "the units added after checkout");
     assert_eq!(quantities(&cart(&client, &other_token).await), [1]);
 
-    // The buyer starts a new cart; a redelivery of the same confirmation leaves it alone.
-    add(&client, &buyer_token, pen, 3).await;
-    bus.publish(confirmed).await.unwrap();
-    bus.settled().await;
-    assert_eq!(quantities(&cart(&client, &buyer_token).await), [3]);
+    // A redelivery of the same confirmation takes nothing more.
+    deliver(&bus, confirmed).await;
+    assert_eq!(quantities(&cart(&client, &buyer_token).await), [1, 1]);
     assert!(bus.dead_letters().is_empty());
+}
+
+#[tokio::test]
+async fn a_confirmation_from_before_lines_were_listed_clears_the_cart_once() {
+    let Shop {
+        app: TestApp { client, bus, .. },
+        pen,
+        ..
+    } = shop().await;
+    let buyer = UserId::new();
+    let token = tokens::for_user(buyer, Role::Customer);
+    add(&client, &token, pen, 2).await;
+    let confirmed = confirm(&bus, buyer, &[]).await;
+    assert_eq!(cart(&client, &token).await["items"], json!([]));
+    add(&client, &token, pen, 1).await;
+    deliver(&bus, confirmed).await;
+    assert_eq!(quantities(&cart(&client, &token).await), [1]);
+}
+
+#[tokio::test]
+async fn a_repriced_product_is_shown_and_checked_out_at_its_new_price() {
+    let Shop {
+        app:
+            TestApp {
+                client,
+                bus,
+                catalog,
+                ..
+            },
+        token,
+        pen,
+        pad,
+    } = shop().await;
+    add(&client, &token, pen, 2).await;
+    add(&client, &token, pad, 1).await;
+    catalog.set(pen, "Pen", 150, true, 2);
+    announce(&bus, pen, 150, true, 2).await;
+
+    // What order-service reads at checkout.
+    let body = cart(&client, &token).await;
+    assert_eq!(body["items"][0]["unit_price"]["amount_minor"], 150);
+    assert_eq!(body["items"][0]["line_total"]["amount_minor"], 300);
+    assert_eq!(statuses(&body), ["available", "available"]);
+    assert_eq!(body["total"]["amount_minor"], 300 + 300);
+    // Changes answer with the repriced cart too.
+    let (_, body) = set_quantity(&client, &token, pad, json!(2)).await;
+    assert_eq!(body["total"]["amount_minor"], 300 + 600);
+    assert!(bus.dead_letters().is_empty());
+}
+
+#[tokio::test]
+async fn a_product_taken_off_sale_is_marked_and_left_out_of_the_total_until_it_returns() {
+    let Shop {
+        app: TestApp { client, bus, .. },
+        token,
+        pen,
+        pad,
+    } = shop().await;
+    add(&client, &token, pen, 1).await;
+    add(&client, &token, pad, 1).await;
+    announce(&bus, pad, 300, false, 2).await;
+    let body = cart(&client, &token).await;
+    assert_eq!(statuses(&body), ["available", "discontinued"]);
+    assert_eq!(body["total"]["amount_minor"], 100);
+
+    announce(&bus, pad, 300, true, 3).await;
+    let body = cart(&client, &token).await;
+    assert_eq!(statuses(&body), ["available", "available"]);
+    assert_eq!(body["total"]["amount_minor"], 400);
+}
+
+#[tokio::test]
+async fn the_newest_terms_win_whatever_order_announcements_and_adds_come_in() {
+    let Shop {
+        app:
+            TestApp {
+                client,
+                bus,
+                catalog,
+                ..
+            },
+        token,
+        pen,
+        ..
+    } = shop().await;
+    add(&client, &token, pen, 1).await;
+    announce(&bus, pen, 180, true, 3).await;
+    announce(&bus, pen, 120, true, 2).await;
+    let price = |cart: &Value| cart["items"][0]["unit_price"]["amount_minor"].clone();
+    assert_eq!(
+        price(&cart(&client, &token).await),
+        180,
+        "version 2 came late"
+    );
+
+    // The catalogue moved on to version 4 before its announcement arrived: an add sees it.
+    catalog.set(pen, "Pen", 200, true, 4);
+    let (_, body) = add(&client, &token, pen, 1).await;
+    assert_eq!(price(&body), 200);
+    assert_eq!(body["total"]["amount_minor"], 400);
 }
 
 #[tokio::test]

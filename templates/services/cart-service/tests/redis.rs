@@ -12,7 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cart_service::config::Settings;
-use cart_service::repository::redis::RedisCartRepository;
+use cart_service::models::{Bought, ProductTerms};
+use cart_service::prices::PriceBook;
+use cart_service::prices::redis::RedisPriceBook;
+use cart_service::repository::redis::{self as redis_store, RedisCartRepository};
 use cart_service::repository::{CartRepository, SystemClock};
 use cart_service::{Dependencies, start_with_dependencies};
 use common::FakeCatalog;
@@ -22,7 +25,9 @@ use platform::health::Readiness;
 use platform::topology::CART_SERVICE;
 use redis::AsyncCommands as _;
 use serde_json::json;
-use shared_events::{EventBus, EventEnvelope, InMemoryEventBus, OrderConfirmed};
+use shared_events::{
+    EventBus, EventEnvelope, InMemoryEventBus, OrderConfirmed, OrderLine, ProductUpdated,
+};
 use shared_types::{Currency, EventId, Money, OrderId, ProductId, UserId};
 use testing::{TestClient, tokens};
 
@@ -46,10 +51,20 @@ async fn pttl_ms(key: &str) -> i64 {
     raw().await.pttl(key).await.unwrap()
 }
 
+/// Terms of a product on sale at `cents` US cents.
+fn terms(name: &str, cents: i64, version: u64) -> ProductTerms {
+    ProductTerms {
+        name: name.to_owned(),
+        unit_price: Money::new(cents, Currency::Usd),
+        active: true,
+        version,
+    }
+}
+
 async fn add(store: &RedisCartRepository, user: UserId, name: &str) -> ProductId {
     let product = ProductId::new();
     store
-        .add_item(user, product, name, Money::new(250, Currency::Usd), 1)
+        .add_item(user, product, &terms(name, 250, 1), 1)
         .await
         .unwrap();
     product
@@ -175,9 +190,10 @@ async fn the_keys_of_one_script_share_a_cluster_hash_slot() {
     assert_ne!(hash_tag(&store.cart_key(UserId::new())), hash_tag(&cart));
 
     // The script really uses these keys.
-    add(&store, user, "Pen").await;
+    let pen = add(&store, user, "Pen").await;
     assert!(raw().await.exists::<_, bool>(&cart).await.unwrap());
-    assert!(store.clear_for_event(user, event).await.unwrap());
+    let bought = Bought::Units(vec![(pen, 1)]);
+    assert!(store.remove_bought(user, event, &bought).await.unwrap());
     assert!(!raw().await.exists::<_, bool>(&cart).await.unwrap());
     assert!(raw().await.exists::<_, bool>(&processed).await.unwrap());
 }
@@ -199,20 +215,29 @@ async fn concurrent_changes_to_one_cart_lose_no_item() {
 
 #[tokio::test]
 #[ignore = "needs Redis: set TEST_REDIS_URL or run one on 127.0.0.1:6379, then cargo test -- --ignored"]
-async fn a_confirmation_clears_the_cart_once_and_is_remembered_for_the_ttl() {
+async fn a_confirmation_takes_out_what_it_bought_once_and_is_remembered_for_the_ttl() {
     let store = store(&testing::redis::unique_prefix("cart"), WEEK).await;
     let user = UserId::new();
     let event = EventId::new();
-    add(&store, user, "Pen").await;
-
-    assert!(store.clear_for_event(user, event).await.unwrap());
-    assert!(store.get(user).await.unwrap().items.is_empty());
+    let pen = add(&store, user, "Pen").await;
+    store.set_quantity(user, pen, 3).await.unwrap();
+    // Added after checkout, before the confirmation arrives.
     add(&store, user, "Pad").await;
+
+    let bought = Bought::Units(vec![(pen, 2)]);
+    assert!(store.remove_bought(user, event, &bought).await.unwrap());
+    let cart = store.get(user).await.unwrap();
+    assert_eq!(names(&cart), ["Pen", "Pad"]);
+    assert_eq!(cart.items[0].quantity, 1);
     assert!(
-        !store.clear_for_event(user, event).await.unwrap(),
+        !store.remove_bought(user, event, &bought).await.unwrap(),
         "a redelivered confirmation is recognised"
     );
-    assert_eq!(names(&store.get(user).await.unwrap()), ["Pad"]);
+    assert_eq!(
+        store.get(user).await.unwrap(),
+        cart,
+        "and takes nothing more"
+    );
 
     let remembered = pttl_ms(&store.processed_key(user, event)).await;
     let week_ms = i64::try_from(WEEK.as_millis()).unwrap();
@@ -246,50 +271,148 @@ async fn redis_app(prefix: &str, catalog: Arc<FakeCatalog>) -> (TestClient, InMe
 
 #[tokio::test]
 #[ignore = "needs Redis: set TEST_REDIS_URL or run one on 127.0.0.1:6379, then cargo test -- --ignored"]
-async fn with_a_redis_url_the_service_keeps_carts_across_restarts_and_clears_them_once() {
+async fn concurrent_confirmations_for_one_cart_each_take_out_their_units() {
+    let store = store(&testing::redis::unique_prefix("cart"), WEEK).await;
+    let user = UserId::new();
+    let pen = add(&store, user, "Pen").await;
+    store.set_quantity(user, pen, 24).await.unwrap();
+    let takes = (0..12).map(|_| {
+        let store = store.clone();
+        let bought = Bought::Units(vec![(pen, 2)]);
+        tokio::spawn(async move { store.remove_bought(user, EventId::new(), &bought).await })
+    });
+    for handle in takes.collect::<Vec<_>>() {
+        assert!(handle.await.unwrap().unwrap());
+    }
+    assert!(store.get(user).await.unwrap().items.is_empty());
+}
+
+#[tokio::test]
+#[ignore = "needs Redis: set TEST_REDIS_URL or run one on 127.0.0.1:6379, then cargo test -- --ignored"]
+async fn the_price_table_is_one_hash_every_replica_shares_and_keeps_the_newest_terms() {
+    let prefix = testing::redis::unique_prefix("cart");
+    let url = testing::redis::url();
+    let one = RedisPriceBook::new(redis_store::connect(&url).await.unwrap(), &prefix);
+    let other = RedisPriceBook::new(redis_store::connect(&url).await.unwrap(), &prefix);
+    assert_eq!(one.key(), format!("{prefix}prices"));
+    let (pen, pad) = (ProductId::new(), ProductId::new());
+
+    assert!(one.record(pen, &terms("Pen", 180, 3)).await.unwrap());
+    assert!(
+        !other.record(pen, &terms("Pen", 120, 2)).await.unwrap(),
+        "an older version arriving late"
+    );
+    assert!(
+        other.record(pen, &terms("Pen", 180, 3)).await.unwrap(),
+        "a redelivery"
+    );
+    let known = other.terms(&[pen, pad]).await.unwrap();
+    assert_eq!(known.len(), 1, "nothing was announced for the pad");
+    assert_eq!(known[&pen], terms("Pen", 180, 3));
+    assert!(one.terms(&[]).await.unwrap().is_empty());
+    let fields: i64 = raw().await.hlen(one.key()).await.unwrap();
+    assert_eq!(fields, 1);
+}
+
+async fn deliver(bus: &InMemoryEventBus, event: EventEnvelope) {
+    bus.publish(event).await.unwrap();
+    bus.settled().await;
+}
+
+#[tokio::test]
+#[ignore = "needs Redis: set TEST_REDIS_URL or run one on 127.0.0.1:6379, then cargo test -- --ignored"]
+async fn on_redis_replicas_share_carts_and_prices_and_a_confirmation_takes_out_only_its_units() {
     let prefix = testing::redis::unique_prefix("cart-app");
     let catalog = Arc::new(FakeCatalog::default());
     let pen = catalog.add("Pen", 100, true);
+    let pad = catalog.add("Pad", 300, true);
     let buyer = UserId::new();
     let token = tokens::for_user(buyer, Role::Customer);
+    // Two replicas: each consumes some of the events (its own bus here), both serve carts.
+    let (first, first_bus) = redis_app(&prefix, catalog.clone()).await;
+    let (second, second_bus) = redis_app(&prefix, catalog).await;
 
-    let (before, _) = redis_app(&prefix, catalog.clone()).await;
-    let added = before
+    let added = first
         .post("/api/v1/cart/items")
         .bearer(&token)
         .json(&json!({ "product_id": pen, "quantity": 2 }))
         .send()
         .await;
     assert_eq!(added.status, 200);
-
-    let (after, bus) = redis_app(&prefix, catalog).await;
-    let cart = after.get_as(&token, "/api/v1/cart").await.json();
+    let cart = second.get_as(&token, "/api/v1/cart").await.json();
     assert_eq!(cart["items"][0]["quantity"], 2, "{cart}");
 
+    // The reprice reaches the first replica; the second prices the cart with it.
+    deliver(
+        &first_bus,
+        EventEnvelope::wrap(&ProductUpdated {
+            product_id: pen,
+            name: "Pen".to_owned(),
+            price: Money::new(150, Currency::Usd),
+            active: true,
+            version: 2,
+        }),
+    )
+    .await;
+    let cart = second.get_as(&token, "/api/v1/cart").await.json();
+    assert_eq!(
+        cart["items"][0]["unit_price"]["amount_minor"], 150,
+        "{cart}"
+    );
+    assert_eq!(cart["total"]["amount_minor"], 300);
+
+    // Checkout bought the two pens; the pad comes after it, before the confirmation.
+    second
+        .post("/api/v1/cart/items")
+        .bearer(&token)
+        .json(&json!({ "product_id": pad, "quantity": 1 }))
+        .send()
+        .await;
     let confirmed = EventEnvelope::wrap(&OrderConfirmed {
         order_id: OrderId::new(),
         user_id: buyer,
-        total: Money::new(200, Currency::Usd),
+        total: Money::new(300, Currency::Usd),
+        lines: vec![OrderLine {
+            product_id: pen,
+            quantity: 2,
+            unit_price: Money::new(150, Currency::Usd),
+        }],
     });
-    bus.publish(confirmed.clone()).await.unwrap();
-    bus.settled().await;
-    assert_eq!(
-        after.get_as(&token, "/api/v1/cart").await.json()["items"],
-        json!([])
-    );
+    deliver(&second_bus, confirmed.clone()).await;
+    let cart = first.get_as(&token, "/api/v1/cart").await.json();
+    assert_eq!(cart["items"].as_array().unwrap().len(), 1, "{cart}");
+    assert_eq!(cart["items"][0]["product_id"], pad.to_string());
 
-    after
+    // The buyer puts two pens back; the confirmation, redelivered to the other replica, is
+    // recognised and takes none of them.
+    let refilled = first
         .post("/api/v1/cart/items")
         .bearer(&token)
-        .json(&json!({ "product_id": pen, "quantity": 1 }))
+        .json(&json!({ "product_id": pen, "quantity": 2 }))
         .send()
-        .await;
-    bus.publish(confirmed).await.unwrap();
-    bus.settled().await;
-    let cart = after.get_as(&token, "/api/v1/cart").await.json();
-    assert_eq!(
-        cart["items"][0]["quantity"], 1,
-        "the redelivery changed nothing"
-    );
-    assert!(bus.dead_letters().is_empty());
+        .await
+        .json();
+    deliver(&first_bus, confirmed).await;
+    let again = second.get_as(&token, "/api/v1/cart").await.json();
+    assert_eq!(again, refilled, "the redelivery changed nothing");
+    assert_eq!(again["items"][1]["quantity"], 2);
+
+    // The pad is taken off sale: its line is marked and left out of the total.
+    deliver(
+        &second_bus,
+        EventEnvelope::wrap(&ProductUpdated {
+            product_id: pad,
+            name: "Pad".to_owned(),
+            price: Money::new(300, Currency::Usd),
+            active: false,
+            version: 2,
+        }),
+    )
+    .await;
+    let cart = first.get_as(&token, "/api/v1/cart").await.json();
+    assert_eq!(cart["items"][0]["status"], "discontinued", "{cart}");
+    assert_eq!(cart["items"][1]["status"], "available");
+    assert_eq!(cart["total"]["amount_minor"], 300);
+    assert!(first_bus.dead_letters().is_empty());
+    assert!(second_bus.dead_letters().is_empty());
 }

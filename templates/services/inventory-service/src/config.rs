@@ -1,13 +1,13 @@
 //! Settings of the inventory service beyond the platform's `ServiceConfig`.
 
-use platform::config::{ConfigError, env_or};
+use platform::config::{AppEnv, ConfigError, env_or};
 use platform::db::Database;
 
 /// What the inventory service needs to know; it calls no other unit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     /// Load stock for the demo catalogue at start-up, for products without stock yet
-    /// (`INVENTORY_SERVICE_SEED`, default `true`).
+    /// (`INVENTORY_SERVICE_SEED`; from the environment, on only in development).
     pub seed: bool,
     /// Where to store stock (`DATABASE_URL` and the platform's pool variables); `None` keeps it
     /// in memory.
@@ -25,11 +25,10 @@ impl Default for Settings {
 
 impl Settings {
     /// Reads `INVENTORY_SERVICE_SEED` and the database variables.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let defaults = Self::default();
+    pub fn from_env(env: AppEnv) -> Result<Self, ConfigError> {
         Ok(Self {
-            seed: env_or("INVENTORY_SERVICE_SEED", defaults.seed)?,
-            database: Database::from_env()?,
+            seed: env_or("INVENTORY_SERVICE_SEED", env.is_development())?,
+            database: Database::from_env(env)?,
         })
     }
 }

@@ -288,6 +288,7 @@ async fn a_confirmed_order_sells_its_units_and_a_later_cancel_restocks_them() {
         order_id: order.order_id,
         user_id: order.user_id,
         total: order.total,
+        lines: Vec::new(),
     });
     deliver(&bus, confirmed.clone()).await;
     deliver(&bus, confirmed).await;

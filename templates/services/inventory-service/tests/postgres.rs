@@ -215,6 +215,7 @@ async fn release_after_commit_restocks_once_on_postgres() {
             order_id: order.order_id,
             user_id: order.user_id,
             total: order.total,
+            lines: Vec::new(),
         }),
     )
     .await;

@@ -1,6 +1,6 @@
 //! Service-specific settings, read from `NOTIFICATION_SERVICE_*` environment variables.
 
-use platform::config::{ConfigError, env_or};
+use platform::config::{AppEnv, ConfigError, env_or};
 use platform::db::Database;
 
 /// Everything the notification service needs beyond [`platform::ServiceConfig`].
@@ -28,7 +28,7 @@ impl Default for Settings {
 impl Settings {
     /// Reads `NOTIFICATION_SERVICE_DEFAULT_PER_PAGE`, `NOTIFICATION_SERVICE_MAX_PER_PAGE` and
     /// the database settings (`DATABASE_URL`, see [`Database::from_env`]).
-    pub fn from_env() -> Result<Self, ConfigError> {
+    pub fn from_env(env: AppEnv) -> Result<Self, ConfigError> {
         let defaults = Self::default();
         let settings = Self {
             default_per_page: env_or(
@@ -36,7 +36,7 @@ impl Settings {
                 defaults.default_per_page,
             )?,
             max_per_page: env_or("NOTIFICATION_SERVICE_MAX_PER_PAGE", defaults.max_per_page)?,
-            database: Database::from_env()?,
+            database: Database::from_env(env)?,
         };
         if settings.default_per_page == 0 || settings.default_per_page > settings.max_per_page {
             return Err(ConfigError {

@@ -36,7 +36,8 @@ pub async fn start(
     bus: Arc<dyn EventBus>,
     readiness: Readiness,
 ) -> anyhow::Result<Router> {
-    start_with(config, Settings::from_env()?, bus, readiness).await
+    let settings = Settings::from_env(config.env)?;
+    start_with(config, settings, bus, readiness).await
 }
 
 /// Starts the service with explicit settings (tests and the devstack).

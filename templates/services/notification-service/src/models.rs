@@ -207,6 +207,7 @@ mod tests {
             order_id: order(),
             user_id: user,
             total: Money::new(5998, Currency::Usd),
+            lines: Vec::new(),
         });
         let message = render(&event).unwrap();
         assert_eq!(message.user_id, user);
@@ -256,6 +257,7 @@ mod tests {
             order_id: order(),
             user_id: UserId::new(),
             total: Money::new(1, Currency::Usd),
+            lines: Vec::new(),
         });
         event.data = serde_json::json!({"order_id": "nope"});
         assert!(matches!(render(&event), Err(RenderError::Malformed { .. })));

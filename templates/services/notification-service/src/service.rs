@@ -24,7 +24,7 @@ pub enum NotifyError {
 
 impl From<StoreError> for platform::ApiError {
     fn from(err: StoreError) -> Self {
-        Self::unavailable(err.to_string())
+        Self::dependency("the notification store", err)
     }
 }
 

@@ -128,6 +128,7 @@ async fn each_event_type_notifies_the_user_it_concerns() {
                     order_id: order,
                     user_id: users[1],
                     total: usd(5998),
+                    lines: Vec::new(),
                 }),
                 "is confirmed — total 59.98 USD",
             ),
@@ -204,6 +205,7 @@ async fn a_redelivered_event_is_recorded_and_sent_once() {
         order_id: OrderId::new(),
         user_id: user,
         total: usd(100),
+        lines: Vec::new(),
     });
     h.deliver(&[event.clone(), event.clone()]).await;
     h.deliver(&[event]).await;
@@ -242,11 +244,13 @@ async fn a_user_sees_only_their_own_notifications_newest_first() {
             order_id: first,
             user_id: ada,
             total: usd(100),
+            lines: Vec::new(),
         }),
         EventEnvelope::wrap(&OrderConfirmed {
             order_id: OrderId::new(),
             user_id: bob,
             total: usd(200),
+            lines: Vec::new(),
         }),
         EventEnvelope::wrap(&OrderCancelled {
             order_id: second,
@@ -283,6 +287,7 @@ async fn listing_is_paginated_within_bounds() {
                 order_id: OrderId::new(),
                 user_id: user,
                 total: usd(i),
+                lines: Vec::new(),
             })
         })
         .collect();

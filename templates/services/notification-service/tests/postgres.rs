@@ -90,6 +90,7 @@ fn confirmed(user: UserId) -> EventEnvelope {
         order_id: OrderId::new(),
         user_id: user,
         total: Money::new(100, Currency::Usd),
+        lines: Vec::new(),
     })
 }
 

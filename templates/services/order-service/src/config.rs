@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use platform::config::{ConfigError, env_or};
+use platform::config::{AppEnv, ConfigError, env_or};
 use platform::db::Database;
 use platform::topology;
 
@@ -22,6 +22,10 @@ pub struct Settings {
     pub idempotency_lease: Duration,
     /// Largest page a listing returns (`ORDER_SERVICE_MAX_PAGE_SIZE`, default 100).
     pub max_page_size: u32,
+    /// How long an order may stay pending or reserved before it is cancelled: the model's
+    /// saga timeout (`topology::ORDER_TIMEOUT`), not an environment variable, since
+    /// verification checked it against the saga's worst case.
+    pub order_timeout: Duration,
     /// The `PostgreSQL` database (`DATABASE_URL`, with `DATABASE_MAX_CONNECTIONS` and
     /// `DATABASE_ACQUIRE_TIMEOUT_MS`); `None` keeps orders in memory.
     pub database: Option<Database>,
@@ -34,6 +38,7 @@ impl Default for Settings {
             idempotency_wait: Duration::from_secs(10),
             idempotency_lease: Duration::from_secs(30),
             max_page_size: 100,
+            order_timeout: topology::ORDER_TIMEOUT,
             database: None,
         }
     }
@@ -41,7 +46,7 @@ impl Default for Settings {
 
 impl Settings {
     /// Reads the settings from the environment; unset variables keep their defaults.
-    pub fn from_env() -> Result<Self, ConfigError> {
+    pub fn from_env(env: AppEnv) -> Result<Self, ConfigError> {
         let defaults = Self::default();
         let wait_ms = env_or(
             "ORDER_SERVICE_IDEMPOTENCY_WAIT_MS",
@@ -64,7 +69,8 @@ impl Settings {
             idempotency_wait: Duration::from_millis(wait_ms),
             idempotency_lease: Duration::from_millis(lease_ms),
             max_page_size,
-            database: Database::from_env()?,
+            order_timeout: defaults.order_timeout,
+            database: Database::from_env(env)?,
         })
     }
 }

@@ -40,7 +40,8 @@ pub async fn start(
     bus: Arc<dyn EventBus>,
     readiness: Readiness,
 ) -> anyhow::Result<Router> {
-    start_with(config, Settings::from_env()?, bus, readiness).await
+    let settings = Settings::from_env(config.env)?;
+    start_with(config, settings, bus, readiness).await
 }
 
 /// Starts the service with explicit settings (tests and the devstack).
@@ -88,6 +89,7 @@ pub async fn start_with_storage(
     };
     let service = OrderService::new(repo, cart, settings.idempotency_wait);
     events::subscribe(bus.as_ref(), service.clone()).await?;
+    service.spawn_timeouts(settings.order_timeout);
     let state = api::AppState {
         service,
         keys: JwtKeys::new(config.jwt_secret.as_bytes()),

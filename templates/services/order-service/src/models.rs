@@ -11,6 +11,8 @@ use shared_types::{Money, MoneyError, OrderId, ProductId, UserId};
 
 /// The reason recorded when the customer (or an admin on their behalf) cancels.
 pub const CANCELLED_BY_CUSTOMER: &str = "cancelled by customer";
+/// The reason recorded when the saga's timeout gave an order up.
+pub const TIMED_OUT: &str = "timed out: no payment outcome within the checkout's time limit";
 
 /// Where an order is in the checkout saga.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -50,6 +52,8 @@ pub enum OrderEvent {
     PaymentFailed { reason: String },
     /// The customer or an admin cancelled the order.
     CancelledByCustomer,
+    /// No outcome within the saga's timeout (`topology::ORDER_TIMEOUT`): given up.
+    TimedOut,
 }
 
 impl OrderEvent {
@@ -61,6 +65,7 @@ impl OrderEvent {
             Self::ReservationFailed { reason } => Some(format!("reservation failed: {reason}")),
             Self::PaymentFailed { reason } => Some(format!("payment failed: {reason}")),
             Self::CancelledByCustomer => Some(CANCELLED_BY_CUSTOMER.to_owned()),
+            Self::TimedOut => Some(TIMED_OUT.to_owned()),
         }
     }
 
@@ -73,6 +78,7 @@ impl OrderEvent {
             Self::PaymentSucceeded => "payment succeeded",
             Self::PaymentFailed { .. } => "payment failed",
             Self::CancelledByCustomer => "cancelled by customer",
+            Self::TimedOut => "timed out",
         }
     }
 }
@@ -108,13 +114,17 @@ pub fn next_status(
         (S::Pending | S::Reserved, E::PaymentSucceeded) => Ok(Some(S::Confirmed)),
         (
             S::Pending,
-            E::ReservationFailed { .. } | E::PaymentFailed { .. } | E::CancelledByCustomer,
+            E::ReservationFailed { .. }
+            | E::PaymentFailed { .. }
+            | E::CancelledByCustomer
+            | E::TimedOut,
         )
-        | (S::Reserved, E::PaymentFailed { .. } | E::CancelledByCustomer)
+        | (S::Reserved, E::PaymentFailed { .. } | E::CancelledByCustomer | E::TimedOut)
         | (S::Confirmed, E::CancelledByCustomer) => Ok(Some(S::Cancelled)),
-        // Already there (or past it): a redelivery changes nothing.
+        // Already there (or past it): a redelivery changes nothing, and a confirmed order
+        // finished in time.
         (S::Reserved | S::Confirmed, E::InventoryReserved)
-        | (S::Confirmed, E::PaymentSucceeded)
+        | (S::Confirmed, E::PaymentSucceeded | E::TimedOut)
         // Cancelled is final; the saga's late events find nothing left to do.
         | (S::Cancelled, _) => Ok(None),
         // Contradictions: a reservation cannot both succeed and fail, nor a charge.
@@ -243,6 +253,7 @@ impl Order {
                 order_id: self.id,
                 user_id: self.user_id,
                 total: self.total,
+                lines: self.lines.clone(),
             })),
             OrderStatus::Cancelled => Some(EventEnvelope::wrap(&OrderCancelled {
                 order_id: self.id,
@@ -273,6 +284,7 @@ mod tests {
                 reason: "declined".into(),
             },
             E::CancelledByCustomer,
+            E::TimedOut,
         ]
     }
 
@@ -284,21 +296,25 @@ mod tests {
         (S::Pending, 2, Ok(Some(S::Confirmed))),
         (S::Pending, 3, Ok(Some(S::Cancelled))),
         (S::Pending, 4, Ok(Some(S::Cancelled))),
+        (S::Pending, 5, Ok(Some(S::Cancelled))),
         (S::Reserved, 0, Ok(None)),
         (S::Reserved, 1, Err(())),
         (S::Reserved, 2, Ok(Some(S::Confirmed))),
         (S::Reserved, 3, Ok(Some(S::Cancelled))),
         (S::Reserved, 4, Ok(Some(S::Cancelled))),
+        (S::Reserved, 5, Ok(Some(S::Cancelled))),
         (S::Confirmed, 0, Ok(None)),
         (S::Confirmed, 1, Err(())),
         (S::Confirmed, 2, Ok(None)),
         (S::Confirmed, 3, Err(())),
         (S::Confirmed, 4, Ok(Some(S::Cancelled))),
+        (S::Confirmed, 5, Ok(None)),
         (S::Cancelled, 0, Ok(None)),
         (S::Cancelled, 1, Ok(None)),
         (S::Cancelled, 2, Ok(None)),
         (S::Cancelled, 3, Ok(None)),
         (S::Cancelled, 4, Ok(None)),
+        (S::Cancelled, 5, Ok(None)),
     ];
 
     #[test]
@@ -406,6 +422,7 @@ mod tests {
         order.apply(&E::PaymentSucceeded, Utc::now()).unwrap();
         let confirmed: OrderConfirmed = order.announcement().unwrap().decode().unwrap();
         assert_eq!(confirmed.total, order.total);
+        assert_eq!(confirmed.lines, order.lines, "what the order bought");
         order.apply(&E::CancelledByCustomer, Utc::now()).unwrap();
         let cancelled: OrderCancelled = order.announcement().unwrap().decode().unwrap();
         assert_eq!(cancelled.reason, CANCELLED_BY_CUSTOMER);

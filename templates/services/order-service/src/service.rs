@@ -29,13 +29,74 @@ pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 /// another replica (whose wake-up this process cannot see).
 const DUPLICATE_POLL: Duration = Duration::from_millis(50);
 
-/// One line of the caller's cart as cart-service reports it.
+/// One line of the caller's cart as cart-service reports it: priced at the catalogue's
+/// current terms, and whether it can be bought as it stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CartItem {
     pub product_id: ProductId,
+    /// The product's name, for the customer (absent from older cart-services).
+    #[serde(default)]
+    pub name: String,
     pub quantity: u32,
     #[serde(alias = "price")]
     pub unit_price: Money,
+    /// Whether the line can be bought (absent from older cart-services: it can).
+    #[serde(default)]
+    pub status: LineStatus,
+}
+
+/// Whether a cart line can be bought, as cart-service reports it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LineStatus {
+    /// On sale, priced in the cart's currency.
+    #[default]
+    Available,
+    /// The product was taken off sale after it was put in the cart.
+    Discontinued,
+    /// The product is now priced in another currency than the rest of the cart.
+    CurrencyChanged,
+    /// A status this service does not know (a newer cart-service): not bought, to be safe.
+    #[serde(other)]
+    Unavailable,
+}
+
+impl LineStatus {
+    /// Why a line in this status cannot be bought; `None` when it can.
+    #[must_use]
+    pub fn refusal(self) -> Option<&'static str> {
+        match self {
+            Self::Available => None,
+            Self::Discontinued => Some("is no longer on sale"),
+            Self::CurrencyChanged => Some("is now priced in another currency than the cart"),
+            Self::Unavailable => Some("cannot be bought"),
+        }
+    }
+}
+
+/// A 422 naming every line of `cart` that cannot be bought, if there is one.
+fn unavailable_lines(cart: &Cart) -> Result<(), ApiError> {
+    let refused: Vec<String> = cart
+        .items
+        .iter()
+        .filter_map(|item| {
+            let why = item.status.refusal()?;
+            Some(if item.name.is_empty() {
+                format!("product {} {why}", item.product_id)
+            } else {
+                format!("{} (product {}) {why}", item.name, item.product_id)
+            })
+        })
+        .collect();
+    if refused.is_empty() {
+        Ok(())
+    } else {
+        let them = if refused.len() == 1 { "it" } else { "them" };
+        Err(ApiError::unprocessable(format!(
+            "{}: remove {them} from the cart to check out",
+            refused.join("; ")
+        )))
+    }
 }
 
 /// The caller's cart (cart-service's `GET /api/v1/cart`; other fields are ignored).
@@ -271,6 +332,9 @@ impl OrderService {
         if cart.items.is_empty() {
             return Err(ApiError::unprocessable("the cart is empty"));
         }
+        // The cart is priced at the catalogue's current terms; a line the catalogue no longer
+        // sells on them is refused rather than charged at what it cost when it was added.
+        unavailable_lines(&cart)?;
         let lines = cart
             .items
             .into_iter()
@@ -389,6 +453,50 @@ impl OrderService {
     }
 }
 
+impl OrderService {
+    /// Gives up every order still pending or reserved `timeout` after it was placed: each is
+    /// cancelled with its `order.cancelled` (inventory releases the stock, payment refunds a
+    /// charge, even one still at the provider). The transition re-reads the order under its
+    /// lock, so an order confirmed meanwhile stays confirmed. Returns the orders it cancelled.
+    pub async fn time_out_unsettled(
+        &self,
+        timeout: Duration,
+    ) -> Result<Vec<Order>, RepositoryError> {
+        let cutoff = now() - chrono::Duration::from_std(timeout).unwrap_or(chrono::Duration::MAX);
+        let mut cancelled = Vec::new();
+        for id in self.repo.unsettled_before(cutoff, TIMEOUT_BATCH).await? {
+            if let Some(order) = self
+                .repo
+                .transition(id, &OrderEvent::TimedOut, now(), None)
+                .await?
+            {
+                tracing::warn!(order_id = %id, ?timeout, "order timed out; cancelled");
+                cancelled.push(order);
+            }
+        }
+        Ok(cancelled)
+    }
+
+    /// Runs [`OrderService::time_out_unsettled`] for the life of the process, every tenth of
+    /// `timeout` (between 1 and 30 s), so an order is given up at most that long after its
+    /// time is up.
+    pub fn spawn_timeouts(&self, timeout: Duration) {
+        let service = self.clone();
+        let every = (timeout / 10).clamp(Duration::from_secs(1), Duration::from_secs(30));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                if let Err(err) = service.time_out_unsettled(timeout).await {
+                    tracing::warn!(error = %err, "timing out unsettled orders failed; trying again");
+                }
+            }
+        });
+    }
+}
+
+/// Orders one timeout pass gives up at most (the next pass takes the rest).
+const TIMEOUT_BATCH: u32 = 500;
+
 /// The current time, to the microsecond (what `PostgreSQL` keeps).
 fn now() -> chrono::DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
@@ -432,6 +540,27 @@ mod tests {
                 .as_u16(),
             422
         );
+    }
+
+    #[test]
+    fn a_line_without_a_status_is_available_and_an_unknown_status_is_not() {
+        let product = ProductId::new();
+        let line = |status: &str| {
+            format!(
+                r#"{{"product_id":"{product}","quantity":1,"unit_price":{{"amount_minor":5,"currency":"USD"}}{status}}}"#
+            )
+        };
+        let read = |json: String| serde_json::from_str::<CartItem>(&json).unwrap().status;
+        assert_eq!(read(line("")), LineStatus::Available);
+        assert_eq!(
+            read(line(r#","status":"discontinued""#)),
+            LineStatus::Discontinued
+        );
+        assert_eq!(
+            read(line(r#","status":"recalled""#)),
+            LineStatus::Unavailable
+        );
+        assert!(LineStatus::Unavailable.refusal().is_some());
     }
 
     #[test]

@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use common::{FakeCart, TestApp, app, app_with, item, place};
 use order_service::Settings;
+use order_service::service::LineStatus;
 use platform::health::Readiness;
 use platform::{ServiceConfig, topology};
 use serde_json::{Value, json};
@@ -248,6 +249,37 @@ async fn a_changed_cart_total_is_refused_when_the_client_states_what_it_expected
 }
 
 #[tokio::test]
+async fn a_line_no_longer_on_sale_blocks_checkout_with_a_422_naming_the_product() {
+    let mut retired = item(300, 1);
+    retired.name = "Fax Machine".to_owned();
+    retired.status = LineStatus::Discontinued;
+    let retired_id = retired.product_id;
+    let app = app_with(
+        FakeCart::with_items(vec![item(1999, 2), retired]),
+        InMemoryEventBus::default(),
+    )
+    .await;
+    let (_, token) = customer();
+    let response = place(&app.client, &token, Some("k"), "").send().await;
+    assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        response.headers["content-type"],
+        platform::PROBLEM_JSON,
+        "a problem+json answer"
+    );
+    let detail = response.json()["detail"].as_str().unwrap().to_owned();
+    assert!(detail.contains("Fax Machine"), "{detail}");
+    assert!(detail.contains(&retired_id.to_string()), "{detail}");
+    assert!(detail.contains("no longer on sale"), "{detail}");
+    assert!(app.bus.published().is_empty(), "no order was placed");
+
+    // The customer removes the line; the same key now places the order.
+    app.cart.items.lock().unwrap().pop();
+    let response = place(&app.client, &token, Some("k"), "").send().await;
+    assert_eq!(response.status, StatusCode::ACCEPTED);
+}
+
+#[tokio::test]
 async fn requests_without_a_valid_token_are_401() {
     let app = app().await;
     let response = app.client.get("/api/v1/orders").send().await;
@@ -344,15 +376,19 @@ async fn reservation_then_payment_confirms_the_order_and_announces_it_once() {
         .map(|c| c["status"].as_str().unwrap())
         .collect();
     assert_eq!(history, ["pending", "reserved", "confirmed"]);
+    let created: Vec<OrderCreated> = decoded(&app.bus);
     let confirmed: Vec<OrderConfirmed> = decoded(&app.bus);
     assert_eq!(
         confirmed,
         [OrderConfirmed {
             order_id: id,
             user_id: user,
-            total: total()
-        }]
+            total: total(),
+            lines: created[0].lines.clone(),
+        }],
+        "the confirmation says what was bought, so only that leaves the cart"
     );
+    assert_eq!(confirmed[0].lines.len(), 2);
 
     // Redelivery of both events: no second effect.
     publish(&app.bus, &reserved).await;
@@ -551,4 +587,160 @@ async fn the_cart_is_read_from_cart_service_with_the_callers_token() {
     assert_eq!(created.lines[0].product_id, product);
     assert_eq!(created.lines[0].quantity, 3);
     assert_eq!(created.total, Money::new(750, Currency::Usd));
+}
+
+#[tokio::test]
+async fn a_line_cart_service_reports_discontinued_is_refused_and_current_prices_are_charged() {
+    let (user, token) = customer();
+    let (pen, fax) = (
+        shared_types::ProductId::new(),
+        shared_types::ProductId::new(),
+    );
+    let fax_on_sale = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let on_sale = fax_on_sale.clone();
+    // cart-service's `GET /api/v1/cart`: the pen repriced to 1.50 since it was added at 1.00,
+    // the fax machine taken off sale (until the flag says otherwise).
+    let cart_service = axum::Router::new().route(
+        "/api/v1/cart",
+        get(move || {
+            let status = if on_sale.load(std::sync::atomic::Ordering::SeqCst) {
+                "available"
+            } else {
+                "discontinued"
+            };
+            async move {
+                Json(json!({
+                    "user_id": user,
+                    "items": [
+                        {
+                            "product_id": pen, "name": "Pen", "quantity": 2,
+                            "unit_price": { "amount_minor": 150, "currency": "USD" },
+                            "line_total": { "amount_minor": 300, "currency": "USD" },
+                            "status": "available"
+                        },
+                        {
+                            "product_id": fax, "name": "Fax Machine", "quantity": 1,
+                            "unit_price": { "amount_minor": 9900, "currency": "USD" },
+                            "line_total": { "amount_minor": 9900, "currency": "USD" },
+                            "status": status
+                        }
+                    ],
+                    "total": { "amount_minor": 300, "currency": "USD" }
+                }))
+            }
+        }),
+    );
+    let (cart_service_url, _server) = stub::serve(cart_service).await;
+    let bus = InMemoryEventBus::default();
+    let router = order_service::start_with(
+        ServiceConfig::for_tests(topology::ORDER_SERVICE),
+        Settings {
+            cart_service_url,
+            ..Settings::default()
+        },
+        Arc::new(bus.clone()),
+        Readiness::default(),
+    )
+    .await
+    .unwrap();
+    let client = TestClient::new(router);
+
+    let (status, problem) = place(&client, &token, Some("first"), "")
+        .send()
+        .await
+        .status_and_json();
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("Fax Machine") && detail.contains(&fax.to_string()),
+        "{detail}"
+    );
+    assert!(!detail.contains(&pen.to_string()), "{detail}");
+    assert!(bus.published().is_empty());
+
+    fax_on_sale.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (status, body) = place(&client, &token, Some("second"), "")
+        .send()
+        .await
+        .status_and_json();
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let created: OrderCreated = bus.published()[0].decode().unwrap();
+    assert_eq!(
+        created.lines[0].unit_price,
+        Money::new(150, Currency::Usd),
+        "the price the cart is priced at now"
+    );
+    assert_eq!(created.total, Money::new(10_200, Currency::Usd));
+}
+
+/// Waits (bounded) until order `id` has `status`, answering it.
+async fn status_becomes(app: &TestApp, token: &str, id: OrderId, status: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let order = order_json(app, token, id).await;
+        if order["status"] == status {
+            return order;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "order {id} stayed {} instead of becoming {status}",
+            order["status"]
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_order_without_an_outcome_is_cancelled_when_the_saga_times_out() {
+    let settings = Settings {
+        order_timeout: Duration::from_millis(300),
+        ..Settings::default()
+    };
+    let app = common::app_with_settings(
+        FakeCart::with_items(vec![item(1999, 2), item(1000, 1)]),
+        InMemoryEventBus::default(),
+        settings,
+    )
+    .await;
+    let (user, token) = customer();
+    // One order hears nothing (its reservation was lost), one is reserved and its payment is
+    // lost, one is paid in time.
+    let silent = place_one(&app, &token).await;
+    let reserved_only = place_one(&app, &token).await;
+    publish(&app.bus, &reserved(reserved_only, user)).await;
+    let paid_in_time = place_one(&app, &token).await;
+    publish(&app.bus, &reserved(paid_in_time, user)).await;
+    publish(&app.bus, &paid(paid_in_time, user)).await;
+
+    for id in [silent, reserved_only] {
+        let order = status_becomes(&app, &token, id, "cancelled").await;
+        let history = order["status_history"].as_array().unwrap();
+        assert_eq!(
+            history.last().unwrap()["reason"],
+            order_service::models::TIMED_OUT,
+            "{order}"
+        );
+    }
+    let cancelled: Vec<OrderCancelled> = decoded(&app.bus);
+    let mut ids: Vec<OrderId> = cancelled.iter().map(|event| event.order_id).collect();
+    ids.sort();
+    let mut expected = vec![silent, reserved_only];
+    expected.sort();
+    assert_eq!(
+        ids, expected,
+        "stock is released and charges refunded for exactly these"
+    );
+    assert_eq!(
+        order_json(&app, &token, paid_in_time).await["status"],
+        "confirmed",
+        "an order that finished in time stays confirmed"
+    );
+    // A payment that arrives after the timeout finds the order cancelled; payment refunds it.
+    publish(&app.bus, &paid(reserved_only, user)).await;
+    app.bus.settled().await;
+    assert_eq!(
+        order_json(&app, &token, reserved_only).await["status"],
+        "cancelled"
+    );
+    assert!(app.bus.dead_letters().is_empty());
 }

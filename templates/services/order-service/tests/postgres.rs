@@ -12,7 +12,7 @@ use order_service::Settings;
 use serde_json::{Value, json};
 use shared_events::{
     EventBus, EventEnvelope, InMemoryEventBus, InventoryReservationFailed, InventoryReserved,
-    OrderCancelled, OrderConfirmed, PaymentFailed, PaymentSucceeded, topics,
+    OrderCancelled, OrderConfirmed, OrderLine, PaymentFailed, PaymentSucceeded, topics,
 };
 use shared_types::{Currency, Money, OrderId, PaymentId, UserId};
 use testing::bus::decoded;
@@ -45,6 +45,11 @@ fn statuses(order: &Value) -> Vec<String> {
         .iter()
         .map(|change| change["status"].as_str().unwrap().to_owned())
         .collect()
+}
+
+/// The lines of an order as the API shows them.
+fn order_lines(order: &Value) -> Vec<OrderLine> {
+    serde_json::from_value(order["lines"].clone()).unwrap()
 }
 
 fn total() -> Money {
@@ -318,9 +323,10 @@ async fn reservation_and_payment_confirm_the_order_once_through_the_consumers_on
         [OrderConfirmed {
             order_id: id,
             user_id: user,
-            total: total()
+            total: total(),
+            lines: order_lines(&order),
         }],
-        "the relay published the outbox row once"
+        "the relay published the outbox row once, with the lines the order bought"
     );
 }
 
@@ -512,4 +518,40 @@ async fn orders_read_back_whole_and_list_newest_first_on_postgres() {
         .get_as(&token, &format!("/api/v1/orders/{}", OrderId::new()))
         .await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set TEST_DATABASE_URL or run one on 127.0.0.1:5432, then cargo test -- --ignored"]
+async fn the_saga_timeout_cancels_unsettled_orders_once_on_postgres() {
+    let pool = database().await;
+    let settings = Settings {
+        order_timeout: Duration::from_millis(300),
+        ..Settings::default()
+    };
+    // Two replicas time orders out over one database: each order is cancelled once.
+    let cart = || FakeCart::with_items(vec![item(1999, 2), item(1000, 1)]);
+    let a =
+        pg_app_with_settings(cart(), &pool, InMemoryEventBus::default(), settings.clone()).await;
+    let _b = pg_app_with_settings(cart(), &pool, InMemoryEventBus::default(), settings).await;
+    let (_, token) = customer();
+    let stuck = place_one(&a.client, &token).await;
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while order_json(&a.client, &token, stuck).await["status"] != "cancelled" {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the order is cancelled after its timeout");
+    relayed(&pool).await;
+    assert_eq!(
+        outbox_topics(&pool).await,
+        [topics::ORDER_CREATED, topics::ORDER_CANCELLED],
+        "cancelled once, announced once"
+    );
+    let order = order_json(&a.client, &token, stuck).await;
+    assert_eq!(
+        statuses(&order),
+        ["pending", "cancelled"],
+        "one cancellation in the history"
+    );
 }

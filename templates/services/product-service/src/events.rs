@@ -5,13 +5,16 @@ use shared_events::{EventEnvelope, ProductUpdated};
 
 use crate::models::Product;
 
-/// `product.updated` for a created or changed product.
+/// `product.updated` for a created or changed product: its terms (name, price, whether it is
+/// on sale) and the version they belong to, so a deactivation reaches carts like a reprice.
 #[must_use]
 pub fn updated(product: &Product) -> EventEnvelope {
     EventEnvelope::wrap(&ProductUpdated {
         product_id: product.id,
         name: product.name.clone(),
         price: product.price,
+        active: product.active,
+        version: product.version,
     })
 }
 

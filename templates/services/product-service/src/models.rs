@@ -21,6 +21,9 @@ pub struct Product {
     pub category: String,
     pub price: Money,
     pub active: bool,
+    /// 1 when created, one higher with every change: the order of the product's
+    /// `product.updated` events, so consumers can tell newer terms from older ones.
+    pub version: u64,
 }
 
 /// Why a product (or a change to one) is invalid.
@@ -85,6 +88,7 @@ impl NewProduct {
             category: valid_category(&self.category)?,
             price: valid_price(self.price)?,
             active: true,
+            version: 1,
         })
     }
 }
@@ -112,8 +116,10 @@ impl ProductPatch {
         })
     }
 
-    /// Applies the given fields to `product`.
+    /// Applies the given fields to `product` and counts the change in its version (a patch
+    /// that changes nothing is still a change: it is published like any other).
     pub fn apply(&self, product: &mut Product) {
+        product.version += 1;
         if let Some(name) = &self.name {
             product.name.clone_from(name);
         }
@@ -225,6 +231,7 @@ mod tests {
         assert_eq!(product.name, "Lamp");
         assert_eq!(product.category, "office");
         assert!(product.active);
+        assert_eq!(product.version, 1);
     }
 
     #[test]
@@ -241,6 +248,9 @@ mod tests {
         assert_eq!(product.price, usd(250));
         assert!(!product.active);
         assert_eq!(product.name, "Lamp");
+        assert_eq!(product.version, 2, "every change counts");
+        ProductPatch::default().apply(&mut product);
+        assert_eq!(product.version, 3);
         let bad = ProductPatch {
             price: Some(usd(-1)),
             ..ProductPatch::default()

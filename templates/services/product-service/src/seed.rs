@@ -89,6 +89,7 @@ impl DemoProduct {
             category: self.category.to_owned(),
             price: Money::new(self.price_cents, Currency::Usd),
             active: true,
+            version: 1,
         }
     }
 }

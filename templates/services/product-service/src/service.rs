@@ -17,7 +17,7 @@ impl From<RepositoryError> for ApiError {
     fn from(err: RepositoryError) -> Self {
         match err {
             RepositoryError::Duplicate(_) => Self::conflict(err.to_string()),
-            RepositoryError::Storage(_) => Self::unavailable(err.to_string()),
+            RepositoryError::Storage(_) => Self::dependency("the catalogue store", err),
         }
     }
 }

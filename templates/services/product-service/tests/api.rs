@@ -204,13 +204,19 @@ async fn an_invalid_product_is_a_422_problem() {
 }
 
 #[tokio::test]
-async fn creating_and_updating_publish_product_updated() {
+async fn creating_updating_and_deactivating_publish_product_updated_with_the_version() {
     let (app, bus) = empty().await;
     let product = create(&app, "Pen", "Blue ink", "stationery").await;
+    assert_eq!(product["version"], 1);
     let id: ProductId = product["id"].as_str().unwrap().parse().unwrap();
     let price = json!({ "price": { "amount_minor": 249, "currency": "USD" } });
-    let (status, _) = patch(&app, &admin(), &id.to_string(), &price).await;
+    let (status, repriced) = patch(&app, &admin(), &id.to_string(), &price).await;
     assert_eq!(status, StatusCode::OK);
+    assert_eq!(repriced["version"], 2);
+    let retire = json!({ "active": false });
+    let (status, retired) = patch(&app, &admin(), &id.to_string(), &retire).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(retired["version"], 3);
     let events: Vec<ProductUpdated> = bus
         .published()
         .iter()
@@ -224,11 +230,22 @@ async fn creating_and_updating_publish_product_updated() {
                 product_id: id,
                 name: "Pen".to_owned(),
                 price: Money::new(1_500, Currency::Usd),
+                active: true,
+                version: 1,
             },
             ProductUpdated {
                 product_id: id,
                 name: "Pen".to_owned(),
                 price: Money::new(249, Currency::Usd),
+                active: true,
+                version: 2,
+            },
+            ProductUpdated {
+                product_id: id,
+                name: "Pen".to_owned(),
+                price: Money::new(249, Currency::Usd),
+                active: false,
+                version: 3,
             },
         ]
     );

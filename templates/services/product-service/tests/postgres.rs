@@ -85,6 +85,7 @@ fn product(name: &str) -> Product {
         category: "office".to_owned(),
         price: usd(1_000),
         active: true,
+        version: 1,
     }
 }
 
@@ -190,6 +191,7 @@ async fn an_update_writes_its_product_updated_row_in_the_same_transaction() {
         .unwrap()
         .unwrap();
     assert_eq!(updated.price, usd(1_250));
+    assert_eq!(updated.version, 2, "the update counted up the version");
     let rows = outbox(&pool).await;
     assert_eq!(
         rows.len(),
@@ -197,7 +199,10 @@ async fn an_update_writes_its_product_updated_row_in_the_same_transaction() {
         "one row for the creation, one for the update"
     );
     let event: ProductUpdated = rows[1].decode().unwrap();
-    assert_eq!((event.product_id, event.price), (pen.id, usd(1_250)));
+    assert_eq!(
+        (event.product_id, event.price, event.active, event.version),
+        (pen.id, usd(1_250), true, 2)
+    );
 
     // When the event cannot be written (here: an event id already in the outbox), the
     // change rolls back with it.
@@ -208,10 +213,8 @@ async fn an_update_writes_its_product_updated_row_in_the_same_transaction() {
     };
     let failing = move |_: &Product| vec![taken.clone()];
     assert!(repository.update(pen.id, &cut, &failing).await.is_err());
-    assert_eq!(
-        repository.get(pen.id).await.unwrap().unwrap().price,
-        usd(1_250)
-    );
+    let kept = repository.get(pen.id).await.unwrap().unwrap();
+    assert_eq!((kept.price, kept.version), (usd(1_250), 2));
     assert_eq!(outbox(&pool).await.len(), 2);
 
     // No product, no event.

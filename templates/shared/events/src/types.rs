@@ -26,14 +26,26 @@ pub struct UserRegistered {
 }
 event!(UserRegistered, topics::USER_REGISTERED, user_id);
 
-/// A product was created or changed.
+/// A product was created or changed: its terms as the change left them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProductUpdated {
     pub product_id: ProductId,
     pub name: String,
     pub price: Money,
+    /// Whether it is on sale; absent (true) in events written before it was carried.
+    #[serde(default = "on_sale")]
+    pub active: bool,
+    /// The product's version, one higher with every change; a consumer keeps the highest it
+    /// has seen, so events arriving out of order cannot bring back older terms. Absent (0) in
+    /// events written before it was carried.
+    #[serde(default)]
+    pub version: u64,
 }
 event!(ProductUpdated, topics::PRODUCT_UPDATED, product_id);
+
+fn on_sale() -> bool {
+    true
+}
 
 /// One line of an order: what, how many, at what unit price.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,6 +71,9 @@ pub struct OrderConfirmed {
     pub order_id: OrderId,
     pub user_id: UserId,
     pub total: Money,
+    /// What the order bought; empty in events written before it was carried.
+    #[serde(default)]
+    pub lines: Vec<OrderLine>,
 }
 event!(OrderConfirmed, topics::ORDER_CONFIRMED, order_id);
 
@@ -128,3 +143,36 @@ pub struct PaymentRefunded {
     pub amount: Money,
 }
 event!(PaymentRefunded, topics::PAYMENT_REFUNDED, order_id);
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use shared_types::Currency;
+
+    use super::*;
+
+    #[test]
+    fn a_product_updated_written_before_active_and_version_reads_as_on_sale_at_version_0() {
+        let id = ProductId::new();
+        let old: ProductUpdated = serde_json::from_value(json!({
+            "product_id": id,
+            "name": "Pen",
+            "price": { "amount_minor": 100, "currency": "USD" },
+        }))
+        .unwrap();
+        assert!(old.active);
+        assert_eq!(old.version, 0);
+        assert_eq!(old.price, Money::new(100, Currency::Usd));
+    }
+
+    #[test]
+    fn an_order_confirmed_written_before_lines_reads_with_none() {
+        let old: OrderConfirmed = serde_json::from_value(json!({
+            "order_id": OrderId::new(),
+            "user_id": UserId::new(),
+            "total": { "amount_minor": 100, "currency": "USD" },
+        }))
+        .unwrap();
+        assert!(old.lines.is_empty());
+    }
+}

@@ -41,6 +41,7 @@ mod tests {
             order_id: OrderId::new(),
             user_id: UserId::new(),
             total: Money::new(100, Currency::Usd),
+            lines: Vec::new(),
         };
         publish(&bus, &confirmed).await;
         publish(&bus, &confirmed).await;

@@ -30,9 +30,15 @@ pub struct FakeCatalog {
 }
 
 impl FakeCatalog {
-    /// Adds a product priced `cents` US cents, on sale or not; answers its id.
+    /// Adds a product priced `cents` US cents, on sale or not, at version 1; answers its id.
     pub fn add(&self, name: &str, cents: i64, active: bool) -> ProductId {
         let id = ProductId::new();
+        self.set(id, name, cents, active, 1);
+        id
+    }
+
+    /// Sets what the catalogue answers for `id`.
+    pub fn set(&self, id: ProductId, name: &str, cents: i64, active: bool, version: u64) {
         self.products.lock().unwrap().insert(
             id,
             CatalogProduct {
@@ -40,9 +46,9 @@ impl FakeCatalog {
                 name: name.to_owned(),
                 price: Money::new(cents, Currency::Usd),
                 active,
+                version,
             },
         );
-        id
     }
 
     pub fn set_down(&self, down: bool) {

@@ -28,7 +28,7 @@ pub struct RepositoryError(pub String);
 
 impl From<RepositoryError> for platform::ApiError {
     fn from(err: RepositoryError) -> Self {
-        Self::unavailable(err.to_string())
+        Self::dependency("the inventory store", err)
     }
 }
 

@@ -13,7 +13,7 @@ use shared_types::{EventId, OrderId, Page, UserId};
 use super::{
     Claim, Completion, Delivery, IdempotencyStore, OrderRepository, RepositoryError, StoredResponse,
 };
-use crate::models::{Order, OrderEvent};
+use crate::models::{Order, OrderEvent, OrderStatus};
 
 #[derive(Debug)]
 enum KeyState {
@@ -139,6 +139,30 @@ impl OrderRepository for InMemoryOrderRepository {
             .collect();
         orders.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
         Ok(Page::slice(orders, page, per_page))
+    }
+
+    async fn unsettled_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<OrderId>, RepositoryError> {
+        let mut unsettled: Vec<(DateTime<Utc>, OrderId)> = self
+            .store
+            .lock()
+            .orders
+            .values()
+            .filter(|order| {
+                order.created_at < cutoff
+                    && matches!(order.status, OrderStatus::Pending | OrderStatus::Reserved)
+            })
+            .map(|order| (order.created_at, order.id))
+            .collect();
+        unsettled.sort();
+        Ok(unsettled
+            .into_iter()
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .map(|(_, id)| id)
+            .collect())
     }
 
     async fn transition(

@@ -131,6 +131,14 @@ pub trait OrderRepository: IdempotencyStore {
         per_page: u32,
     ) -> Result<Page<Order>, RepositoryError>;
 
+    /// Up to `limit` orders still pending or reserved that were placed before `cutoff`, oldest
+    /// first: the ones the saga's timeout gives up.
+    async fn unsettled_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<OrderId>, RepositoryError>;
+
     /// Applies `event` to the order at `at` and records the event announcing its new status
     /// ([`Order::announcement`]): the updated order if its status changed, `None` if the
     /// event was a no-op for its current status or `delivery` was already processed. An

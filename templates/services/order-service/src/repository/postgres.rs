@@ -383,6 +383,22 @@ impl OrderRepository for PostgresOrderRepository {
         })
     }
 
+    async fn unsettled_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<OrderId>, RepositoryError> {
+        let ids: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM orders WHERE status IN ('pending', 'reserved') AND created_at < $1 \
+             ORDER BY created_at LIMIT $2",
+        )
+        .bind(cutoff)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids.into_iter().map(OrderId).collect())
+    }
+
     async fn transition(
         &self,
         id: OrderId,

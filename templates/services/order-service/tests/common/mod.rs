@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use order_service::Settings;
-use order_service::service::{Cart, CartItem, CartReader};
+use order_service::service::{Cart, CartItem, CartReader, LineStatus};
 use platform::health::Readiness;
 use platform::{ApiError, ServiceConfig, topology};
 use shared_events::InMemoryEventBus;
@@ -56,11 +56,14 @@ impl CartReader for FakeCart {
     }
 }
 
+/// A line the cart can sell: `quantity` units of a new product at `price_minor` US cents.
 pub fn item(price_minor: i64, quantity: u32) -> CartItem {
     CartItem {
         product_id: ProductId::new(),
+        name: "Pen".to_owned(),
         quantity,
         unit_price: Money::new(price_minor, Currency::Usd),
+        status: LineStatus::Available,
     }
 }
 
@@ -72,9 +75,18 @@ pub struct TestApp {
 }
 
 pub async fn app_with(cart: Arc<FakeCart>, bus: InMemoryEventBus) -> TestApp {
+    app_with_settings(cart, bus, Settings::default()).await
+}
+
+/// [`app_with`] with explicit `settings`.
+pub async fn app_with_settings(
+    cart: Arc<FakeCart>,
+    bus: InMemoryEventBus,
+    settings: Settings,
+) -> TestApp {
     let router = order_service::start_with_cart(
         ServiceConfig::for_tests(topology::ORDER_SERVICE),
-        Settings::default(),
+        settings,
         cart.clone(),
         Arc::new(bus.clone()),
         Readiness::default(),

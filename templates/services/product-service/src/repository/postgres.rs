@@ -30,9 +30,9 @@ fn storage(err: &sqlx::Error) -> RepositoryError {
     RepositoryError::Storage(err.to_string())
 }
 
-type ProductRow = (Uuid, String, String, String, i64, String, bool);
+type ProductRow = (Uuid, String, String, String, i64, String, bool, i64);
 
-const COLUMNS: &str = "id, name, description, category, price_minor, currency, active";
+const COLUMNS: &str = "id, name, description, category, price_minor, currency, active, version";
 
 /// Listing order; `COLLATE "C"` makes it byte order whatever the database's collation.
 const ORDER: &str = "lower(name) COLLATE \"C\", id";
@@ -42,10 +42,12 @@ fn currency_code(currency: Currency) -> String {
 }
 
 fn product_from_row(
-    (id, name, description, category, price_minor, currency, active): ProductRow,
+    (id, name, description, category, price_minor, currency, active, version): ProductRow,
 ) -> Result<Product, RepositoryError> {
     let currency: Currency = serde_json::from_value(serde_json::Value::String(currency))
         .map_err(|err| RepositoryError::Storage(format!("product {id}: {err}")))?;
+    let version = u64::try_from(version)
+        .map_err(|_| RepositoryError::Storage(format!("product {id}: version {version}")))?;
     Ok(Product {
         id: ProductId(id),
         name,
@@ -53,6 +55,7 @@ fn product_from_row(
         category,
         price: Money::new(price_minor, currency),
         active,
+        version,
     })
 }
 
@@ -103,8 +106,9 @@ async fn ensure_category(tx: &mut PgConnection, category: &str) -> Result<(), Re
 async fn insert_row(tx: &mut PgConnection, product: &Product) -> Result<bool, RepositoryError> {
     ensure_category(tx, &product.category).await?;
     let inserted = sqlx::query(
-        "INSERT INTO products (id, name, description, category, price_minor, currency, active) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
+        "INSERT INTO products \
+         (id, name, description, category, price_minor, currency, active, version) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
     )
     .bind(product.id.0)
     .bind(&product.name)
@@ -113,6 +117,7 @@ async fn insert_row(tx: &mut PgConnection, product: &Product) -> Result<bool, Re
     .bind(product.price.amount_minor)
     .bind(currency_code(product.price.currency))
     .bind(product.active)
+    .bind(i64::try_from(product.version).unwrap_or(i64::MAX))
     .execute(tx)
     .await
     .map_err(|err| storage(&err))?;
@@ -191,7 +196,7 @@ impl ProductRepository for PostgresProductRepository {
             "UPDATE products SET name = COALESCE($2, name), \
              description = COALESCE($3, description), category = COALESCE($4, category), \
              price_minor = COALESCE($5, price_minor), currency = COALESCE($6, currency), \
-             active = COALESCE($7, active), updated_at = now() \
+             active = COALESCE($7, active), version = version + 1, updated_at = now() \
              WHERE id = $1 RETURNING {COLUMNS}"
         ))
         .bind(id.0)
