@@ -36,6 +36,10 @@ pub struct ArchitectureModel {
     pub views: Vec<View>,
     /// Regions, health checks, failover and cross-region replication.
     pub deployment: Deployment,
+    /// How long events, inboxes and outboxes are kept (absent in models written before it:
+    /// the defaults).
+    #[serde(default)]
+    pub retention: Retention,
     /// Figures set from measurement or by the optimiser (`"order-service.replicas"`); every
     /// other figure is a planning default and reported as assumed.
     pub overridden: BTreeSet<String>,
@@ -328,6 +332,14 @@ pub struct Flow {
     pub entry: String,
     /// Async hops in order: each is a topic and the unit consuming it.
     pub steps: Vec<FlowStep>,
+    /// How long the flow may take before it is given up and compensated (the saga timeout);
+    /// it must outlast the flow's worst case within every redelivery budget.
+    #[serde(default = "default_flow_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_flow_timeout_ms() -> u64 {
+    FLOW_TIMEOUT_MS
 }
 
 /// One async hop of a flow.
@@ -412,6 +424,28 @@ impl Default for Deployment {
     }
 }
 
+/// How long the records that make delivery exactly-once are kept, in hours.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retention {
+    /// How long the broker keeps a topic's records: until then an event can be delivered again
+    /// (a consumer group reset or replayed from the start).
+    pub broker_hours: u64,
+    /// How long a `PostgreSQL` inbox remembers a processed event id before it is pruned.
+    pub inbox_hours: u64,
+    /// How long a published outbox row is kept before it is pruned (unpublished rows stay).
+    pub outbox_hours: u64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            broker_hours: BROKER_RETENTION_HOURS,
+            inbox_hours: INBOX_RETENTION_HOURS,
+            outbox_hours: OUTBOX_RETENTION_HOURS,
+        }
+    }
+}
+
 /// One planning figure nobody has measured yet.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AssumedFigure {
@@ -442,6 +476,7 @@ impl ArchitectureModel {
             flows: Vec::new(),
             views: Vec::new(),
             deployment: Deployment::default(),
+            retention: Retention::default(),
             overridden: BTreeSet::new(),
         }
     }
@@ -686,6 +721,7 @@ mod tests {
                 "flows",
                 "views",
                 "deployment",
+                "retention",
                 "overridden"
             ]
         );

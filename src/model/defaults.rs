@@ -82,3 +82,14 @@ pub const SWITCH_MS: u64 = 5_000;
 pub const FAILOVERS_PER_MONTH: u32 = 1;
 /// Lag of asynchronous cross-region replication.
 pub const CROSS_REGION_LAG_MS: u64 = 1_000;
+/// Hours the broker keeps a topic's records: Kafka's own default (`log.retention.hours`).
+pub const BROKER_RETENTION_HOURS: u64 = 7 * 24;
+/// Hours an inbox remembers a processed event id: the broker's retention and a day for a
+/// consumer that reads at the very edge of it.
+pub const INBOX_RETENTION_HOURS: u64 = 8 * 24;
+/// Hours a published outbox row is kept for "what was announced, and when".
+pub const OUTBOX_RETENTION_HOURS: u64 = 24;
+/// How long a flow (the checkout saga) may take before it is given up and compensated: long
+/// enough to outlast a consumer group's rebalance during a rolling deploy and the flow's worst
+/// case within its redelivery budgets, short enough that a customer is not left waiting.
+pub const FLOW_TIMEOUT_MS: u64 = 300_000;

@@ -82,6 +82,27 @@ pub(super) fn flows(model: &ArchitectureModel, req: &Requirements) -> Vec<Check>
                 ms(ha)
             ));
         }
+        let outlasts = all <= flow.timeout_ms;
+        out.push(
+            Check::new(
+                Property::FlowTime,
+                format!("{} (timeout)", flow.name),
+                outlasts,
+                format!(
+                    "worst case {} {} timeout {}{}",
+                    ms(all),
+                    if outlasts { "<=" } else { ">" },
+                    ms(flow.timeout_ms),
+                    if outlasts {
+                        ""
+                    } else {
+                        ": flows that would still finish are given up and compensated"
+                    }
+                ),
+            )
+            .figures(Figure::Ms(all), Figure::Ms(flow.timeout_ms))
+            .evidence(lines_all.clone()),
+        );
         let Some(bound) = req.flows.get(&flow.name) else {
             out.push(unbounded(Property::FlowTime, &flow.name));
             continue;

@@ -104,6 +104,7 @@ pub(super) fn safety(model: &ArchitectureModel) -> Vec<Check> {
                 model.topics.len()
             ),
         ),
+        inbox_retention(model),
         rule(
             "stock never negative",
             stock,
@@ -115,6 +116,37 @@ pub(super) fn safety(model: &ArchitectureModel) -> Vec<Check> {
             "every unit, store, topic and call named in the model exists".to_owned(),
         ),
     ]
+}
+
+/// Every inbox remembers a processed event id at least as long as the broker can deliver the
+/// event again (a Redis inbox by its TTL), or a late redelivery is processed twice.
+fn inbox_retention(model: &ArchitectureModel) -> Check {
+    let broker = model.retention.broker_hours;
+    let forgotten: Vec<String> = model
+        .stores
+        .iter()
+        .filter(|s| s.inbox)
+        .filter_map(|s| {
+            let kept = s
+                .ttl_seconds
+                .map_or(model.retention.inbox_hours, |ttl| ttl / 3_600);
+            (kept < broker).then(|| {
+                format!(
+                    "{} forgets a processed event after {kept} h, but the broker can deliver it again for {broker} h",
+                    s.name
+                )
+            })
+        })
+        .collect();
+    let n_inboxes = model.stores.iter().filter(|s| s.inbox).count();
+
+    rule(
+        "inbox outlives redelivery",
+        forgotten,
+        format!(
+            "all {n_inboxes} inboxes remember an event id at least as long as the broker keeps it ({broker} h)"
+        ),
+    )
 }
 
 /// Names used but not defined.

@@ -440,6 +440,21 @@ fn the_bill_fits_a_budget_of_exactly_its_total_and_not_a_cent_less() {
 }
 
 #[test]
+fn a_saga_timeout_shorter_than_the_flows_worst_case_fails() {
+    let r = extreme_critical();
+    let mut m = platform();
+    assert_eq!(
+        verdict_of(&m, &r, Property::FlowTime, "order confirmed (timeout)"),
+        Verdict::Proved
+    );
+    m.flows[0].timeout_ms = 1_000;
+    assert_eq!(
+        verdict_of(&m, &r, Property::FlowTime, "order confirmed (timeout)"),
+        Verdict::Failed
+    );
+}
+
+#[test]
 fn each_structural_rule_fails_when_its_one_fact_is_removed() {
     let r = extreme_critical();
     let mut m = platform();
@@ -470,6 +485,12 @@ fn each_structural_rule_fails_when_its_one_fact_is_removed() {
         .non_negative_stock_constraint = false;
     assert_eq!(
         verdict_of(&m, &r, Property::Structure, "stock never negative"),
+        Verdict::Failed
+    );
+    let mut m = platform();
+    m.retention.inbox_hours = m.retention.broker_hours - 1;
+    assert_eq!(
+        verdict_of(&m, &r, Property::Structure, "inbox outlives redelivery"),
         Verdict::Failed
     );
     let mut m = platform();

@@ -23,6 +23,7 @@ use anyhow::{Context as _, anyhow, bail};
 use api_gateway::config::RateLimitSettings;
 use axum::Router;
 use platform::ServiceConfig;
+use platform::config::AppEnv;
 use platform::db::Database;
 use platform::health::Readiness;
 use platform::topology::{self, Unit};
@@ -78,24 +79,32 @@ impl Default for UnitSettings {
 }
 
 impl UnitSettings {
-    /// Every unit's `Settings::from_env()`, naming the unit whose variables are unusable.
+    /// Every unit's `Settings::from_env`, naming the unit whose variables are unusable.
     pub fn from_env() -> anyhow::Result<Self> {
+        let env = app_env()?;
         Ok(Self {
-            user: user_service::Settings::from_env().context(topology::USER_SERVICE.name)?,
-            product: product_service::config::Settings::from_env()
+            user: user_service::Settings::from_env(env).context(topology::USER_SERVICE.name)?,
+            product: product_service::config::Settings::from_env(env)
                 .context(topology::PRODUCT_SERVICE.name)?,
-            inventory: inventory_service::config::Settings::from_env()
+            inventory: inventory_service::config::Settings::from_env(env)
                 .context(topology::INVENTORY_SERVICE.name)?,
-            cart: cart_service::config::Settings::from_env()
+            cart: cart_service::config::Settings::from_env(env)
                 .context(topology::CART_SERVICE.name)?,
-            order: order_service::Settings::from_env().context(topology::ORDER_SERVICE.name)?,
-            payment: payment_service::Settings::from_env()
+            order: order_service::Settings::from_env(env).context(topology::ORDER_SERVICE.name)?,
+            payment: payment_service::Settings::from_env(env)
                 .context(topology::PAYMENT_SERVICE.name)?,
-            notification: notification_service::Settings::from_env()
+            notification: notification_service::Settings::from_env(env)
                 .context(topology::NOTIFICATION_SERVICE.name)?,
-            gateway: api_gateway::Settings::from_env().context(topology::API_GATEWAY.name)?,
+            gateway: api_gateway::Settings::from_env(env).context(topology::API_GATEWAY.name)?,
         })
     }
+}
+
+/// The devstack is a development tool: `APP_ENV` defaults to development here (in-memory
+/// storage, the development signing secret, demo data), and `APP_ENV=production` holds it to
+/// what a deployment must configure.
+pub(crate) fn app_env() -> anyhow::Result<AppEnv> {
+    Ok(AppEnv::from_env_or(AppEnv::Development)?)
 }
 
 /// How to run the stack.
@@ -119,7 +128,8 @@ pub struct Options {
 impl Options {
     /// The stack `cargo run -p devstack` runs: fixed ports and every setting from the
     /// environment. `DATABASE_URL` set ⇒ [`Storage::from_env`]: `PostgreSQL` on that server, one
-    /// database per service; `REDIS_URL` set ⇒ the cart service keeps carts in Redis.
+    /// database per service; `REDIS_URL` set ⇒ the cart service keeps carts in Redis;
+    /// `DEVSTACK_ADMIN_EMAIL` and `DEVSTACK_ADMIN_PASSWORD` set ⇒ [`Options::with_admin`].
     pub fn from_env() -> anyhow::Result<Self> {
         let storage = Storage::from_env()?;
         let mut kafka = platform::bus::kafka_config_from_env("devstack");
@@ -128,26 +138,33 @@ impl Options {
             // orders this run never had, so each run reads and writes topics of its own.
             config.namespace = fresh_namespace();
         }
-        Ok(Self {
+        let options = Self {
             ports: Ports::Fixed,
             settings: UnitSettings::from_env()?,
             ready_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(10),
             storage,
             kafka,
-        })
+        };
+        match admin_from_env(|key| std::env::var(key).ok())? {
+            Some((email, password)) => options.with_admin(&email, &password),
+            None => Ok(options),
+        }
     }
 
     /// A stack for tests: ephemeral ports, the defaults, password hashing cheap enough for
-    /// many registrations, and a gateway rate limit no test reaches.
+    /// many registrations, and gateway rate limits no test reaches.
     #[must_use]
     pub fn for_tests() -> Self {
         let mut settings = UnitSettings::default();
         settings.user.hashing = user_service::config::HashingCost::insecure_for_tests();
-        settings.gateway.rate_limit = RateLimitSettings {
+        let unreachable = RateLimitSettings {
             per_second: 10_000.0,
             burst: 10_000,
         };
+        settings.gateway.rate_limit = unreachable;
+        settings.gateway.credential_rate_limit = unreachable;
+        settings.gateway.account_rate_limit = unreachable;
         Self {
             ports: Ports::Ephemeral,
             settings,
@@ -191,12 +208,42 @@ impl Options {
         self
     }
 
-    /// Makes `email` register as an admin.
-    pub fn with_admin_email(mut self, email: &str) -> anyhow::Result<Self> {
+    /// Has the user service make `email` a verified admin with `password` when it starts
+    /// (unless it is one already): the development way to an admin, refused unless the user
+    /// service runs with `APP_ENV=development`.
+    pub fn with_admin(mut self, email: &str, password: &str) -> anyhow::Result<Self> {
         let email = user_service::models::Email::parse(email)
             .map_err(|err| anyhow!("admin email `{email}`: {err}"))?;
-        self.settings.user.admin_emails.push(email);
+        user_service::models::check_password_policy(password)
+            .map_err(|err| anyhow!("admin password for `{email}`: {err}"))?;
+        self.settings.user.development_admin = Some(user_service::config::AdminAccount {
+            email,
+            password: password.to_owned(),
+        });
         Ok(self)
+    }
+}
+
+/// The variable naming the devstack's admin.
+pub const ADMIN_EMAIL: &str = "DEVSTACK_ADMIN_EMAIL";
+/// The variable holding the devstack admin's password.
+pub const ADMIN_PASSWORD: &str = "DEVSTACK_ADMIN_PASSWORD";
+
+/// The admin `DEVSTACK_ADMIN_EMAIL` and `DEVSTACK_ADMIN_PASSWORD` ask for, from the variables
+/// `var` reads: both set, or neither (no admin).
+fn admin_from_env(
+    var: impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<Option<(String, String)>> {
+    let set = |key: &str| var(key).filter(|value| !value.trim().is_empty());
+    match (set(ADMIN_EMAIL), set(ADMIN_PASSWORD)) {
+        (Some(email), Some(password)) => Ok(Some((email, password))),
+        (None, None) => Ok(None),
+        (Some(_), None) => bail!(
+            "{ADMIN_EMAIL} is set but {ADMIN_PASSWORD} is not: set both to have an admin, or neither"
+        ),
+        (None, Some(_)) => bail!(
+            "{ADMIN_PASSWORD} is set but {ADMIN_EMAIL} is not: set both to have an admin, or neither"
+        ),
     }
 }
 
@@ -279,7 +326,7 @@ async fn bind_all(ports: Ports) -> anyhow::Result<Vec<Bound>> {
     let mut bound = Vec::new();
     for unit in units() {
         let mut config = match ports {
-            Ports::Fixed => ServiceConfig::from_env(unit).context(unit.name)?,
+            Ports::Fixed => ServiceConfig::from_env_in(unit, app_env()?).context(unit.name)?,
             Ports::Ephemeral => ServiceConfig::for_tests(unit),
         };
         let listener = platform::server::bind(&config)
@@ -760,15 +807,40 @@ mod tests {
     }
 
     #[test]
-    fn an_invalid_admin_email_is_refused() {
-        assert!(
-            Options::for_tests()
-                .with_admin_email("not-an-email")
-                .is_err()
-        );
+    fn an_admin_needs_a_valid_email_and_password() {
+        let password = "correct-horse-battery";
+        let err = Options::for_tests()
+            .with_admin("not-an-email", password)
+            .unwrap_err();
+        assert!(err.to_string().contains("not-an-email"), "{err}");
+        let err = Options::for_tests()
+            .with_admin("ops@example.com", "short")
+            .unwrap_err();
+        assert!(err.to_string().contains("at least 12 characters"), "{err}");
         let options = Options::for_tests()
-            .with_admin_email("Ops@Example.com")
+            .with_admin("Ops@Example.com", password)
             .unwrap();
-        assert_eq!(options.settings.user.admin_emails.len(), 1);
+        let admin = options.settings.user.development_admin.unwrap();
+        assert_eq!(admin.email.as_str(), "ops@example.com");
+        assert!(!format!("{admin:?}").contains(password), "Debug hides it");
+    }
+
+    #[test]
+    fn the_admin_comes_from_both_variables_or_neither() {
+        let read = |vars: &[(&str, &str)]| {
+            let vars: BTreeMap<String, String> = vars
+                .iter()
+                .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+                .collect();
+            admin_from_env(|key| vars.get(key).cloned())
+        };
+        assert_eq!(read(&[]).unwrap(), None);
+        assert_eq!(
+            read(&[(ADMIN_EMAIL, "ops@example.com"), (ADMIN_PASSWORD, "pw")]).unwrap(),
+            Some(("ops@example.com".to_owned(), "pw".to_owned()))
+        );
+        let err = read(&[(ADMIN_EMAIL, "ops@example.com")]).unwrap_err();
+        assert!(err.to_string().contains(ADMIN_PASSWORD), "{err}");
+        assert!(read(&[(ADMIN_PASSWORD, "pw")]).is_err());
     }
 }

@@ -38,9 +38,9 @@ impl Storage {
     /// `PostgreSQL` when `DATABASE_URL` is set: it names the server (not a service's
     /// database), pools follow `DATABASE_MAX_CONNECTIONS` and `DATABASE_ACQUIRE_TIMEOUT_MS`,
     /// and the databases are `<DEVSTACK_DATABASE_PREFIX>_<service>` (prefix default `devstack`),
-    /// kept across runs. In memory otherwise.
+    /// kept across runs. In memory otherwise (development only: see `app_env`).
     pub fn from_env() -> anyhow::Result<Self> {
-        let Some(server) = Database::from_env()? else {
+        let Some(server) = Database::from_env(crate::app_env()?)? else {
             return Ok(Self::InMemory);
         };
         let database_prefix: String =

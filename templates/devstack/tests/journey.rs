@@ -98,15 +98,19 @@ impl Client {
 
     /// Registers `email` and logs in.
     async fn sign_up(&self, email: &str, name: &str) -> User {
-        let registered = self
-            .expect(
-                StatusCode::CREATED,
-                Method::POST,
-                "/api/v1/auth/register",
-                None,
-                Some(json!({ "email": email, "password": PASSWORD, "name": name })),
-            )
-            .await;
+        self.expect(
+            StatusCode::CREATED,
+            Method::POST,
+            "/api/v1/auth/register",
+            None,
+            Some(json!({ "email": email, "password": PASSWORD, "name": name })),
+        )
+        .await;
+        self.log_in(email).await
+    }
+
+    /// Logs `email` in with [`PASSWORD`].
+    async fn log_in(&self, email: &str) -> User {
         let tokens = self
             .expect(
                 StatusCode::OK,
@@ -116,9 +120,11 @@ impl Client {
                 Some(json!({ "email": email, "password": PASSWORD })),
             )
             .await;
+        let token = tokens["access_token"].as_str().unwrap().to_owned();
+        let me = self.get("/api/v1/users/me", &token).await;
         User {
-            id: registered["id"].as_str().unwrap().to_owned(),
-            token: tokens["access_token"].as_str().unwrap().to_owned(),
+            id: me["id"].as_str().unwrap().to_owned(),
+            token,
         }
     }
 
@@ -383,12 +389,12 @@ async fn parallel_checkouts_for_the_last_units_confirm_exactly_that_many() {
     const STOCK: u64 = 3;
     const BUYERS: usize = 10;
     let options = Options::for_tests()
-        .with_admin_email("ops@example.com")
+        .with_admin("ops@example.com", PASSWORD)
         .unwrap();
     let stack = devstack::start(options).await.unwrap();
     let client = Client::of(&stack);
 
-    let admin = client.sign_up("ops@example.com", "Ops").await;
+    let admin = client.log_in("ops@example.com").await;
     let product = client.products().await[0]["id"]
         .as_str()
         .unwrap()

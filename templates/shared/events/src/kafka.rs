@@ -187,7 +187,7 @@ impl KafkaEventBus {
     }
 
     /// Creates each of `topics` and its dead-letter topic ([`TOPIC_PARTITIONS`] partitions,
-    /// the broker's replication factor). A topic that exists already is fine. Answers the
+    /// the broker's replication factor, the model's retention [`topics::RETENTION_MS`]). A topic that exists already is fine. Answers the
     /// topics it created.
     pub async fn create_topics(&self, topics: &[&str]) -> Result<Vec<String>, BusError> {
         let names: Vec<String> = topics
@@ -197,7 +197,14 @@ impl KafkaEventBus {
             .collect();
         let new_topics = names
             .iter()
-            .map(|name| NewTopic::new(name.clone(), TOPIC_PARTITIONS, -1))
+            .map(|name| {
+                NewTopic::new(name.clone(), TOPIC_PARTITIONS, -1).map(|mut topic| {
+                    topic
+                        .configs
+                        .insert("retention.ms".to_owned(), topics::RETENTION_MS.to_string());
+                    topic
+                })
+            })
             .collect::<Result<Vec<_>, _>>()
             .map_err(|err| BusError::Unavailable(format!("invalid topic: {err}")))?;
         let admin = self.inner.kafka.admin();
@@ -225,6 +232,22 @@ impl KafkaEventBus {
         }
         created.sort();
         Ok(created)
+    }
+
+    /// Where and as whom this bus connects.
+    #[must_use]
+    pub fn config(&self) -> &KafkaConfig {
+        &self.inner.config
+    }
+
+    /// A client with connections of its own (see [`client`]).
+    pub(crate) async fn fresh_client(&self) -> Result<Kafka, BusError> {
+        client(&self.inner.config).await
+    }
+
+    /// Sends `record` through the bus's producer and waits until the broker has it.
+    pub(crate) async fn send_record(&self, record: Record) -> Result<(), BusError> {
+        send(&self.inner.producer, record).await
     }
 
     /// How many partitions this bus's members hold right now (tests wait for a rebalance).

@@ -3,6 +3,7 @@
 //! devstack; [`KafkaEventBus`] carries events between processes through a Kafka broker.
 
 mod bus;
+pub mod dead_letters;
 mod envelope;
 pub mod kafka;
 pub mod lanes;

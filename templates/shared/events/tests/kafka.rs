@@ -525,6 +525,83 @@ async fn a_failing_event_is_dead_lettered_after_its_attempts_and_not_redelivered
 
 #[tokio::test]
 #[ignore = "needs Kafka: set TEST_KAFKA_BROKERS (e.g. 127.0.0.1:9092)"]
+async fn a_dead_letter_is_listed_for_its_group_and_replayed_to_the_fixed_consumer() {
+    let topic = unique("replayed");
+    let (group, other_group) = (unique("group"), unique("other"));
+    let setup = bus_with_topics(&[&topic]).await;
+    let member = connect("replay-member").await;
+    let broken = Arc::new(Broken::default());
+    member
+        .subscribe(&group, &[&topic], broken.clone())
+        .await
+        .unwrap();
+    let other = Arc::new(Seen::default());
+    setup
+        .subscribe(&other_group, &[&topic], other.clone())
+        .await
+        .unwrap();
+    let poison = envelope(&topic, "order-7", serde_json::json!({"n": 7}));
+    setup.publish(poison.clone()).await.unwrap();
+    read_raw(&topics::dead_letter(&topic), 1).await;
+    member.close().await;
+
+    let parked = setup.dead_letters(&group, &[&topic]).await.unwrap();
+    assert_eq!(parked.len(), 1, "{parked:?}");
+    let event_id = poison.event_id.0.to_string();
+    assert_eq!(parked[0].event_id.as_deref(), Some(event_id.as_str()));
+    assert_eq!(parked[0].event_type.as_deref(), Some(topic.as_str()));
+    assert_eq!(parked[0].topic, topic);
+    assert_eq!(parked[0].error, "the warehouse is on fire");
+    assert_eq!(parked[0].attempts, Some(3));
+    assert!(
+        setup
+            .dead_letters(&other_group, &[&topic])
+            .await
+            .unwrap()
+            .is_empty(),
+        "the other group handled it: nothing of its own is parked"
+    );
+
+    // The cause is fixed; the group's member runs again and the event is delivered again.
+    let fixed = connect("replay-member").await;
+    let seen = Arc::new(Seen::default());
+    fixed
+        .subscribe(&group, &[&topic], seen.clone())
+        .await
+        .unwrap();
+    setup.replay(&parked).await.unwrap();
+    eventually("the replayed event is handled", async || seen.len() >= 1).await;
+    let handled = seen.lock()[0].clone();
+    assert_eq!(handled.0, poison, "the same event: id, aggregate, data");
+    assert_eq!(
+        handled.1.map(|context| context.trace_id_hex()),
+        poison.trace_context().map(|context| context.trace_id_hex()),
+        "in the trace it started in"
+    );
+    eventually("the other group sees it again", async || other.len() >= 2).await;
+    assert!(
+        other
+            .events()
+            .iter()
+            .all(|event| event.event_id == poison.event_id),
+        "a replay reaches every group of the topic; consumers de-duplicate by event id"
+    );
+    assert_eq!(
+        setup.dead_letters(&group, &[&topic]).await.unwrap().len(),
+        1,
+        "listing is stateless: the dead letter stays until the topic's retention drops it"
+    );
+    assert_eq!(
+        broken.calls.lock().unwrap().len(),
+        3,
+        "the broken member is gone"
+    );
+    fixed.close().await;
+    setup.close().await;
+}
+
+#[tokio::test]
+#[ignore = "needs Kafka: set TEST_KAFKA_BROKERS (e.g. 127.0.0.1:9092)"]
 async fn a_malformed_record_goes_straight_to_the_dead_letter_topic() {
     let topic = unique("malformed");
     let group = unique("group");

@@ -192,7 +192,8 @@ impl ServiceClient {
         let (status, body) = self.call(Method::GET, path, bearer).await?;
         if status.is_success() {
             return serde_json::from_slice(&body).map_err(|err| {
-                ApiError::unavailable(format!("{} sent an unreadable answer: {err}", self.name))
+                tracing::error!(upstream = self.name, path, error = %err, "unreadable answer");
+                ApiError::unavailable(format!("{} sent an unreadable answer", self.name))
             });
         }
         let detail = serde_json::from_slice::<Problem>(&body)
@@ -227,10 +228,14 @@ impl ServiceClient {
                             self.policy.timeout.as_millis()
                         )))
                     }
-                    Attempt::Failed(err) => Err(ApiError::unavailable(format!(
-                        "{} unreachable: {err}",
-                        self.name
-                    ))),
+                    // The error names the URL: logged, never answered.
+                    Attempt::Failed(err) => {
+                        tracing::warn!(upstream = self.name, error = %err, "unreachable");
+                        Err(ApiError::unavailable(format!(
+                            "{} is unreachable",
+                            self.name
+                        )))
+                    }
                 };
             }
             let pause = self.policy.backoff_before(attempt);
@@ -430,7 +435,10 @@ mod tests {
         let client = ServiceClient::with_policy("gone", url, policy(2));
         let err = client.get_json::<Answer>("/x", None).await.unwrap_err();
         assert_eq!(err.status, StatusCode::SERVICE_UNAVAILABLE);
-        assert!(err.detail.starts_with("gone unreachable"), "{}", err.detail);
+        assert_eq!(
+            err.detail, "gone is unreachable",
+            "no URL or port in the answer"
+        );
     }
 
     #[tokio::test]

@@ -14,7 +14,7 @@ use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 
-use crate::config::{ConfigError, env_or};
+use crate::config::{AppEnv, ConfigError, env_or};
 use crate::outbox::{self, Relay};
 
 /// How to reach a unit's `PostgreSQL` database. `Debug` hides the password.
@@ -39,13 +39,20 @@ impl Database {
         }
     }
 
-    /// Reads `DATABASE_URL` (None when unset or empty), `DATABASE_MAX_CONNECTIONS` (default 10)
-    /// and `DATABASE_ACQUIRE_TIMEOUT_MS` (default 3000).
-    pub fn from_env() -> Result<Option<Self>, ConfigError> {
+    /// Reads `DATABASE_URL`, `DATABASE_MAX_CONNECTIONS` (default 10) and
+    /// `DATABASE_ACQUIRE_TIMEOUT_MS` (default 3000). An unset or empty `DATABASE_URL` is `None`
+    /// (in-memory storage) in development and an error in production, where data kept in one
+    /// process's memory would be lost on every restart and differ between replicas.
+    pub fn from_env(env: AppEnv) -> Result<Option<Self>, ConfigError> {
         let url: String = env_or("DATABASE_URL", String::new())?;
-        if url.is_empty() {
+        let Some(url) = env.require(
+            "DATABASE_URL",
+            Some(url).filter(|url| !url.is_empty()),
+            "the unit's PostgreSQL database",
+        )?
+        else {
             return Ok(None);
-        }
+        };
         let max_connections: u32 = env_or("DATABASE_MAX_CONNECTIONS", 10)?;
         if max_connections == 0 {
             return Err(ConfigError {
@@ -157,7 +164,8 @@ pub async fn open(
 
 /// Puts `service` on `pool` (`PostgreSQL`, migrated) or, for `None`, on memory: logs which, once,
 /// and on `PostgreSQL` with `relay_to` (a service that publishes through its outbox) spawns the
-/// outbox relay publishing to it, which runs for the life of the process.
+/// outbox relay publishing to it, and on `PostgreSQL` always the pruning of rows past the
+/// model's retention ([`crate::retention`]); both run for the life of the process.
 pub fn start_storage(service: &str, pool: Option<&PgPool>, relay_to: Option<Arc<dyn EventBus>>) {
     let Some(pool) = pool else {
         tracing::info!(
@@ -181,6 +189,7 @@ pub fn start_storage(service: &str, pool: Option<&PgPool>, relay_to: Option<Arc<
         // Dropping the handle does not stop the relay.
         Relay::spawn(pool.clone(), bus, outbox::POLL_INTERVAL);
     }
+    crate::retention::spawn(pool.clone(), crate::topology::RETENTION);
 }
 
 /// `server_url` with its database name replaced by `database` (query parameters kept).

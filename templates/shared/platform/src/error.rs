@@ -59,6 +59,12 @@ impl ApiError {
     pub fn unavailable(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, detail)
     }
+    /// A store or broker the request needs failed: logged in full, reported as 503 naming
+    /// only `what` (the error text of a driver can carry hosts, queries and table names).
+    pub fn dependency(what: &str, err: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %err, dependency = what, "dependency failed");
+        Self::unavailable(format!("{what} is unavailable; retry later"))
+    }
     /// An unexpected failure: logged in full, reported without internals.
     pub fn internal(err: impl std::fmt::Display) -> Self {
         tracing::error!(error = %err, "internal error");
@@ -101,6 +107,24 @@ impl From<shared_types::MoneyError> for ApiError {
 
 impl From<shared_events::BusError> for ApiError {
     fn from(err: shared_events::BusError) -> Self {
-        Self::unavailable(err.to_string())
+        Self::dependency("the event bus", err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_dependency_is_reported_without_its_error_text() {
+        let err = ApiError::dependency(
+            "the order database",
+            "error returned from database: relation \"orders\" does not exist at 10.0.3.7:5432",
+        );
+        assert_eq!(err.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            err.problem().detail,
+            "the order database is unavailable; retry later"
+        );
     }
 }

@@ -113,6 +113,29 @@ pub async fn shutdown_signal() {
 pub type StartFn<F> =
     fn(ServiceConfig, std::sync::Arc<dyn shared_events::EventBus>, Readiness) -> F;
 
+/// What a [`UnitCommand`] runs: a future that does the job and ends.
+pub type CommandFuture = std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>>>>;
+
+/// A command of one unit's binary, run instead of serving when its name is the first
+/// argument (the user service's `create-admin`). It gets the unit's configuration and the
+/// arguments after its name; logs are set up before it runs.
+#[derive(Clone, Copy)]
+pub struct UnitCommand {
+    /// The first argument that selects it, e.g. `create-admin`.
+    pub name: &'static str,
+    /// What it does, completing "`<name>` to …" in the error for an unknown argument.
+    pub purpose: &'static str,
+    pub run: fn(ServiceConfig, Vec<String>) -> CommandFuture,
+}
+
+impl std::fmt::Debug for UnitCommand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnitCommand")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The whole `main` of a unit: config from the environment, logs, the event bus, `start`,
 /// then serve until a shutdown signal.
 ///
@@ -123,7 +146,8 @@ pub type StartFn<F> =
 /// port for `/ready` and exits 0 only on `200`: the container healthcheck of an image that has
 /// no shell or curl. With `create-topics` it creates every topic of the model and its
 /// dead-letter topic on the Kafka brokers of `KAFKA_BROKERS` and exits (any unit can; topics
-/// that exist are left alone).
+/// that exist are left alone). `dead-letters` and `replay-dead-letters` list and deliver again
+/// what the unit's consumers parked on Kafka (see [`crate::dead_letters`]).
 pub async fn run<F>(
     unit: crate::topology::Unit,
     start: StartFn<F>,
@@ -132,16 +156,41 @@ pub async fn run<F>(
 where
     F: Future<Output = anyhow::Result<Router>>,
 {
+    run_with(unit, start, migrator, &[]).await
+}
+
+/// [`run`] for a unit whose binary has commands of its own besides the platform's (`migrate`,
+/// `healthcheck`, …): the first argument naming one of `commands` runs it instead of serving.
+pub async fn run_with<F>(
+    unit: crate::topology::Unit,
+    start: StartFn<F>,
+    migrator: Option<&'static sqlx::migrate::Migrator>,
+    commands: &[UnitCommand],
+) -> anyhow::Result<()>
+where
+    F: Future<Output = anyhow::Result<Router>>,
+{
     let config = ServiceConfig::from_env(unit)?;
     crate::telemetry::init(config.log_format);
-    match Command::parse(std::env::args().skip(1))? {
+    match Command::parse(std::env::args().skip(1), commands)? {
         Command::Migrate => return migrate_only(unit, migrator).await,
         Command::Healthcheck => return healthcheck(&config),
         Command::CreateTopics => return create_topics(unit).await,
+        Command::DeadLetters => return crate::dead_letters::list(unit).await,
+        Command::ReplayDeadLetters(selection) => {
+            return crate::dead_letters::replay(unit, &selection).await;
+        }
+        Command::Unit(command, args) => return (command.run)(config, args).await,
         Command::Serve => {}
     }
-    if config.jwt_secret == crate::config::DEV_JWT_SECRET {
-        tracing::warn!("JWT_SECRET is unset: signing with the development secret");
+    if config.env.is_development() {
+        tracing::warn!(
+            service = unit.name,
+            "APP_ENV=development: development defaults apply (never expose this unit)"
+        );
+        if config.jwt_secret == crate::config::DEV_JWT_SECRET {
+            tracing::warn!("JWT_SECRET is unset: signing with the public development secret");
+        }
     }
     let bus = crate::bus::from_env(unit).await?;
     let readiness = Readiness::default();
@@ -154,7 +203,7 @@ where
 }
 
 /// What the command line asks a unit's binary to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 enum Command {
     /// No argument: serve.
     Serve,
@@ -164,18 +213,46 @@ enum Command {
     Healthcheck,
     /// `create-topics`: create every topic and its dead-letter topic on Kafka and exit.
     CreateTopics,
+    /// `dead-letters`: list the events this unit's consumers parked on Kafka and exit.
+    DeadLetters,
+    /// `replay-dead-letters (--all | EVENT_ID...)`: deliver them again and exit.
+    ReplayDeadLetters(crate::dead_letters::Selection),
+    /// One of the unit's own commands, with the arguments after its name.
+    Unit(UnitCommand, Vec<String>),
 }
 
 impl Command {
-    fn parse(mut args: impl Iterator<Item = String>) -> anyhow::Result<Self> {
-        match (args.next().as_deref(), args.next()) {
-            (None, _) => Ok(Self::Serve),
-            (Some("migrate"), None) => Ok(Self::Migrate),
-            (Some("healthcheck"), None) => Ok(Self::Healthcheck),
-            (Some("create-topics"), None) => Ok(Self::CreateTopics),
-            (Some(other), _) => anyhow::bail!(
-                "unknown arguments starting with `{other}`: run without arguments to serve, `migrate` to apply the database migrations, `healthcheck` to probe a running unit, or `create-topics` to create the Kafka topics"
-            ),
+    fn parse(
+        mut args: impl Iterator<Item = String>,
+        commands: &[UnitCommand],
+    ) -> anyhow::Result<Self> {
+        let Some(first) = args.next() else {
+            return Ok(Self::Serve);
+        };
+        if let Some(command) = commands.iter().find(|command| command.name == first) {
+            return Ok(Self::Unit(*command, args.collect()));
+        }
+        if first == "replay-dead-letters" {
+            let rest: Vec<String> = args.collect();
+            return Ok(Self::ReplayDeadLetters(
+                crate::dead_letters::Selection::parse(&rest)?,
+            ));
+        }
+        match (first.as_str(), args.next()) {
+            ("migrate", None) => Ok(Self::Migrate),
+            ("healthcheck", None) => Ok(Self::Healthcheck),
+            ("create-topics", None) => Ok(Self::CreateTopics),
+            ("dead-letters", None) => Ok(Self::DeadLetters),
+            (other, _) => {
+                let own = commands.iter().fold(String::new(), |mut own, command| {
+                    use std::fmt::Write as _;
+                    let _ = write!(own, ", `{}` to {}", command.name, command.purpose);
+                    own
+                });
+                anyhow::bail!(
+                    "unknown arguments starting with `{other}`: run without arguments to serve, `migrate` to apply the database migrations, `healthcheck` to probe a running unit{own}, `create-topics` to create the Kafka topics, `dead-letters` to list the events this unit's consumers gave up on, or `replay-dead-letters --all` / `replay-dead-letters EVENT_ID...` to deliver them again"
+                )
+            }
         }
     }
 }
@@ -214,7 +291,8 @@ async fn migrate_only(
     let Some(migrator) = migrator else {
         anyhow::bail!("{} has no database migrations", unit.name);
     };
-    let Some(database) = crate::db::Database::from_env()? else {
+    // Whatever the environment, `migrate` needs a database: say so in its own words.
+    let Some(database) = crate::db::Database::from_env(crate::config::AppEnv::Development)? else {
         anyhow::bail!("`migrate` needs DATABASE_URL: the database to apply the migrations to");
     };
     let pool = database.connect().await?;
@@ -250,21 +328,68 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> anyhow::Result<Command> {
-        Command::parse(args.iter().map(|arg| (*arg).to_owned()))
+        parse_with(args, &[])
+    }
+
+    fn parse_with(args: &[&str], commands: &[UnitCommand]) -> anyhow::Result<Command> {
+        Command::parse(args.iter().map(|arg| (*arg).to_owned()), commands)
     }
 
     #[test]
     fn the_command_line_selects_serving_or_migrating() {
-        assert_eq!(parse(&[]).unwrap(), Command::Serve);
-        assert_eq!(parse(&["migrate"]).unwrap(), Command::Migrate);
-        assert_eq!(parse(&["healthcheck"]).unwrap(), Command::Healthcheck);
-        assert_eq!(parse(&["create-topics"]).unwrap(), Command::CreateTopics);
+        assert!(matches!(parse(&[]).unwrap(), Command::Serve));
+        assert!(matches!(parse(&["migrate"]).unwrap(), Command::Migrate));
+        assert!(matches!(
+            parse(&["healthcheck"]).unwrap(),
+            Command::Healthcheck
+        ));
+        assert!(matches!(
+            parse(&["create-topics"]).unwrap(),
+            Command::CreateTopics
+        ));
+        assert!(matches!(
+            parse(&["dead-letters"]).unwrap(),
+            Command::DeadLetters
+        ));
+        assert!(matches!(
+            parse(&["replay-dead-letters", "--all"]).unwrap(),
+            Command::ReplayDeadLetters(crate::dead_letters::Selection::All)
+        ));
+        assert!(parse(&["replay-dead-letters"]).is_err(), "which ones?");
         assert!(parse(&["migrate", "now"]).is_err());
         assert!(
             parse(&["serve"])
                 .unwrap_err()
                 .to_string()
                 .contains("`migrate`")
+        );
+    }
+
+    #[test]
+    fn a_units_own_command_gets_the_arguments_after_its_name() {
+        fn nothing(_: ServiceConfig, _: Vec<String>) -> CommandFuture {
+            Box::pin(async { Ok(()) })
+        }
+        let own = [UnitCommand {
+            name: "create-admin",
+            purpose: "create an admin",
+            run: nothing,
+        }];
+        let Command::Unit(command, args) =
+            parse_with(&["create-admin", "--email", "ops@example.com"], &own).unwrap()
+        else {
+            panic!("`create-admin` is the unit's command");
+        };
+        assert_eq!(command.name, "create-admin");
+        assert_eq!(args, ["--email", "ops@example.com"]);
+        let err = parse_with(&["create-user"], &own).unwrap_err().to_string();
+        assert!(err.contains("`create-admin` to create an admin"), "{err}");
+        assert!(
+            !parse(&["create-admin"])
+                .unwrap_err()
+                .to_string()
+                .contains("create-admin` to"),
+            "a unit without the command does not offer it"
         );
     }
 
