@@ -27,6 +27,8 @@ pub const CREDENTIAL_POSTS: &[&str] = &[
     "/api/v1/auth/login",
     "/api/v1/auth/password-reset",
     "/api/v1/auth/password-reset/confirm",
+    // Each sends a mail: held to the same allowance so nobody can flood an inbox with them.
+    "/api/v1/auth/verify-email/resend",
 ];
 
 /// The public catalogue: readable by anyone.
@@ -58,8 +60,15 @@ pub fn is_public(method: &Method, path: &str) -> bool {
 /// Whether `method path` tries credentials, creates or recovers an account.
 #[must_use]
 pub fn is_credential_route(method: &Method, path: &str) -> bool {
-    *method == Method::POST && CREDENTIAL_POSTS.contains(&trimmed(path))
+    (*method == Method::POST && CREDENTIAL_POSTS.contains(&trimmed(path)))
+        // A profile change may carry the current password (an e-mail change checks it): held
+        // to the same allowance, or a stolen access token could guess the password at the
+        // general rate.
+        || (*method == Method::PATCH && under(USERS, trimmed(path)))
 }
+
+/// The user profiles (`/api/v1/users/{id}`).
+pub const USERS: &str = "/api/v1/users";
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1): never forwarded.
 pub const HOP_BY_HOP: &[&str] = &[
@@ -337,9 +346,16 @@ mod tests {
     fn credential_routes_are_sign_in_sign_up_and_password_reset() {
         for path in CREDENTIAL_POSTS {
             assert!(is_credential_route(&Method::POST, path), "{path}");
-            assert!(is_public(&Method::POST, path), "{path} is public too");
+            if !path.starts_with("/api/v1/auth/verify-email") {
+                assert!(is_public(&Method::POST, path), "{path} is public too");
+            }
         }
         assert!(is_credential_route(&Method::POST, "/api/v1/auth/login/"));
+        assert!(is_credential_route(
+            &Method::PATCH,
+            "/api/v1/users/0b9f3c3e-8c1e-4f7a-9d55-0d3c2f4b7a10"
+        ));
+        assert!(!is_credential_route(&Method::GET, "/api/v1/users/me"));
         assert!(!is_credential_route(&Method::GET, "/api/v1/auth/login"));
         assert!(!is_credential_route(&Method::POST, "/api/v1/auth/refresh"));
         assert!(!is_credential_route(&Method::POST, "/api/v1/auth/logout"));

@@ -259,11 +259,14 @@ async fn forward(gateway: &Gateway, request: Request) -> Result<Response, Respon
             .into_response()
         })?;
     if credentials && let Some(account) = policy::account_key(&body) {
+        // Per account *and* address: keyed on the account alone, anyone could lock its owner
+        // out by failing on purpose from one address; this way guessing is slowed per address
+        // and the owner, signing in from elsewhere, is not held to the attacker's allowance.
         hold_to(
             gateway,
             Limit::CredentialsPerAccount,
-            &account,
-            "too many sign-in, sign-up or password-reset requests for this account; try again later",
+            &format!("{account}|{}", policy::address_key(ip)),
+            "too many sign-in, sign-up or password-reset requests for this account from this address; try again later",
         )
         .await?;
     }

@@ -713,18 +713,18 @@ async fn two_clients_behind_one_trusted_proxy_have_separate_buckets() {
 }
 
 #[tokio::test]
-async fn sign_in_attempts_against_one_account_are_limited_from_any_address() {
+async fn sign_in_attempts_against_one_account_are_limited_per_address_and_never_lock_out_its_owner()
+{
     let f = Fixture::new(|s| s.account_rate_limit = tight(3)).await;
-    // Every attempt comes from a fresh address; the address is written differently each time.
+    let attacker = "198.51.100.7";
+    // The account is written differently each time: it is still one account.
     let spellings = ["ada@example.com", " Ada@Example.com", "ADA@EXAMPLE.COM  "];
-    for (i, email) in spellings.iter().enumerate() {
-        let response = f.send(login(email, &format!("198.51.100.{i}"))).await;
+    for email in spellings {
+        let response = f.send(login(email, attacker)).await;
         assert_eq!(response.status, StatusCode::OK, "{email}");
     }
-    for i in 10..15 {
-        let response = f
-            .send(login("ada@example.com", &format!("198.51.100.{i}")))
-            .await;
+    for _ in 0..3 {
+        let response = f.send(login("ada@example.com", attacker)).await;
         assert_eq!(response.status, StatusCode::TOO_MANY_REQUESTS);
         assert!(response.headers.contains_key(header::RETRY_AFTER));
         assert_eq!(
@@ -735,26 +735,58 @@ async fn sign_in_attempts_against_one_account_are_limited_from_any_address() {
             response.json()["detail"]
                 .as_str()
                 .unwrap()
-                .contains("for this account")
+                .contains("for this account from this address")
         );
     }
     assert_eq!(f.fake("user-service").hits(), 3);
-    // Registering or recovering the same account draws on the same allowance.
+    // Registering or recovering the same account from there draws on the same allowance.
     for path in ["/api/v1/auth/register", "/api/v1/auth/password-reset"] {
         let body = json!({ "email": "ada@example.com", "password": "x", "name": "A" });
-        let request = arriving(Method::POST, path, &body.to_string(), "198.51.100.99", None);
+        let request = arriving(Method::POST, path, &body.to_string(), attacker, None);
         assert_eq!(
             f.send(request).await.status,
             StatusCode::TOO_MANY_REQUESTS,
             "{path}"
         );
     }
-    // Another account is unaffected.
+    // Failing on purpose from one address does not lock the owner out elsewhere, and another
+    // account is unaffected.
     assert_eq!(
-        f.send(login("bob@example.com", "198.51.100.10"))
-            .await
-            .status,
+        f.send(login("ada@example.com", "203.0.113.9")).await.status,
+        StatusCode::OK,
+        "the owner signs in from their own address"
+    );
+    assert_eq!(
+        f.send(login("bob@example.com", attacker)).await.status,
         StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_profile_change_that_can_check_the_password_is_held_to_the_sign_in_allowance() {
+    let f = Fixture::new(|s| s.credential_rate_limit = tight(2)).await;
+    let (user, token) = tokens::customer();
+    let guess = |password: &str| {
+        let body = json!({ "email": "new@example.com", "current_password": password });
+        let mut request = arriving(
+            Method::PATCH,
+            &format!("/api/v1/users/{user}"),
+            &body.to_string(),
+            "192.0.2.44",
+            None,
+        );
+        request.headers_mut().insert(
+            header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
+        );
+        request
+    };
+    assert_eq!(f.send(guess("one")).await.status, StatusCode::OK);
+    assert_eq!(f.send(guess("two")).await.status, StatusCode::OK);
+    assert_eq!(
+        f.send(guess("three")).await.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "guessing the current password runs at the sign-in rate, not the general one"
     );
 }
 

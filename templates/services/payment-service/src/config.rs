@@ -43,9 +43,36 @@ impl Default for Settings {
     }
 }
 
+/// The variable naming the payment provider. This build has one, `simulated`, which charges
+/// no card: production must name it, so nobody takes real orders on it without deciding to.
+pub const PROVIDER: &str = "PAYMENT_SERVICE_PROVIDER";
+
+/// Checks `PAYMENT_SERVICE_PROVIDER` (`value`) for `env`: unset is fine in development only,
+/// and `simulated` is the only provider there is.
+fn check_provider(env: AppEnv, value: Option<String>) -> Result<(), ConfigError> {
+    let value = value
+        .map(|value| value.trim().to_owned())
+        .filter(|v| !v.is_empty());
+    match env.require(
+        PROVIDER,
+        value,
+        "the payment provider; `simulated` charges no card, so set it knowingly",
+    )? {
+        None => Ok(()),
+        Some(name) if name == "simulated" => Ok(()),
+        Some(name) => Err(ConfigError {
+            key: PROVIDER.to_owned(),
+            value: name,
+            reason: "is not a provider of this build: only `simulated`; connect your card processor behind `service::PaymentProvider` and name it here".to_owned(),
+        }),
+    }
+}
+
 impl Settings {
     /// Reads the settings from the environment; unset variables keep their defaults.
+    /// Production needs `PAYMENT_SERVICE_PROVIDER=simulated` stated (see [`PROVIDER`]).
     pub fn from_env(env: AppEnv) -> Result<Self, ConfigError> {
+        check_provider(env, std::env::var(PROVIDER).ok())?;
         let defaults = Self::default();
         Self {
             provider_latency_ms: env_or(
@@ -89,6 +116,16 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn production_names_the_provider_and_only_the_simulated_one_exists() {
+        let err = check_provider(AppEnv::Production, None).unwrap_err();
+        assert!(err.to_string().contains(PROVIDER), "{err}");
+        assert!(check_provider(AppEnv::Production, Some("simulated".into())).is_ok());
+        assert!(check_provider(AppEnv::Development, None).is_ok());
+        let err = check_provider(AppEnv::Development, Some("stripe".into())).unwrap_err();
+        assert!(err.to_string().contains("only `simulated`"), "{err}");
+    }
 
     #[test]
     fn a_failure_rate_outside_zero_to_one_is_refused() {
