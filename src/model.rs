@@ -434,6 +434,14 @@ pub struct Retention {
     pub inbox_hours: u64,
     /// How long a published outbox row is kept before it is pruned (unpublished rows stay).
     pub outbox_hours: u64,
+    /// How long an idempotency key answers a retried request with the first response; a key
+    /// older than this is pruned and would be taken as new.
+    #[serde(default = "default_idempotency_hours")]
+    pub idempotency_hours: u64,
+}
+
+fn default_idempotency_hours() -> u64 {
+    IDEMPOTENCY_RETENTION_HOURS
 }
 
 impl Default for Retention {
@@ -442,6 +450,7 @@ impl Default for Retention {
             broker_hours: BROKER_RETENTION_HOURS,
             inbox_hours: INBOX_RETENTION_HOURS,
             outbox_hours: OUTBOX_RETENTION_HOURS,
+            idempotency_hours: IDEMPOTENCY_RETENTION_HOURS,
         }
     }
 }

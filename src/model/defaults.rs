@@ -93,3 +93,6 @@ pub const OUTBOX_RETENTION_HOURS: u64 = 24;
 /// enough to outlast a consumer group's rebalance during a rolling deploy and the flow's worst
 /// case within its redelivery budgets, short enough that a customer is not left waiting.
 pub const FLOW_TIMEOUT_MS: u64 = 300_000;
+/// Hours an idempotency key replays its first response: a day, as payment APIs keep theirs
+/// (Stripe's window), far longer than any client retries.
+pub const IDEMPOTENCY_RETENTION_HOURS: u64 = 24;

@@ -1,5 +1,6 @@
-//! Pruning: a published outbox row and a remembered event id (the inbox, `processed_events`)
-//! are kept for the retention the architecture model states (`topology::RETENTION`, the
+//! Pruning: a published outbox row, a remembered event id (the inbox, `processed_events`) and
+//! an idempotency key (`idempotency_keys`) are kept for the retention the architecture model
+//! states (`topology::RETENTION`, the
 //! retention table in ARCHITECTURE.md), then deleted, so both tables stay the size of their
 //! window instead of growing forever.
 //!
@@ -23,6 +24,9 @@ pub struct Retention {
     pub outbox: Duration,
     /// A processed event id in the inbox.
     pub inbox: Duration,
+    /// An idempotency key of a request (`idempotency_keys`, the order service's checkout),
+    /// answered or abandoned.
+    pub idempotency: Duration,
 }
 
 /// Rows deleted by one statement at most.
@@ -36,6 +40,7 @@ pub const INTERVAL: Duration = Duration::from_secs(600);
 pub struct Pruned {
     pub outbox: u64,
     pub inbox: u64,
+    pub idempotency: u64,
 }
 
 /// Deletes every published outbox row and processed event id older than `retention`, in
@@ -58,7 +63,19 @@ pub async fn prune_once(pool: &PgPool, retention: Retention) -> sqlx::Result<Pru
         retention.inbox,
     )
     .await?;
-    Ok(Pruned { outbox, inbox })
+    let idempotency = prune(
+        pool,
+        "idempotency_keys",
+        "DELETE FROM idempotency_keys WHERE (user_id, key) IN (SELECT user_id, key \
+         FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1) LIMIT $2)",
+        retention.idempotency,
+    )
+    .await?;
+    Ok(Pruned {
+        outbox,
+        inbox,
+        idempotency,
+    })
 }
 
 /// Runs `delete` (bound to the retention in seconds and [`BATCH`]) until a batch comes back
@@ -97,6 +114,7 @@ pub fn spawn(pool: PgPool, retention: Retention) {
                     tracing::info!(
                         outbox = pruned.outbox,
                         inbox = pruned.inbox,
+                        idempotency = pruned.idempotency,
                         "pruned rows past their retention"
                     );
                 }
@@ -141,13 +159,15 @@ mod tests {
         let retention = Retention {
             outbox: DAY,
             inbox: 8 * DAY,
+            idempotency: DAY,
         };
         let pruned = prune_once(&pool, retention).await.unwrap();
         assert_eq!(
             pruned,
             Pruned {
                 outbox: 1,
-                inbox: 2_500
+                inbox: 2_500,
+                idempotency: 0,
             }
         );
         assert_eq!(
@@ -182,10 +202,38 @@ mod tests {
         let retention = Retention {
             outbox: DAY,
             inbox: DAY,
+            idempotency: DAY,
         };
         assert_eq!(
             prune_once(&pool, retention).await.unwrap(),
             Pruned::default()
         );
+    }
+
+    #[tokio::test]
+    #[ignore = "needs PostgreSQL: set TEST_DATABASE_URL or run one on 127.0.0.1:5432, then cargo test -- --ignored"]
+    async fn idempotency_keys_past_their_window_go() {
+        let (pool, _) = fresh_database().await;
+        sqlx::raw_sql(
+            "CREATE TABLE idempotency_keys (user_id UUID NOT NULL, key TEXT NOT NULL, \
+             created_at TIMESTAMPTZ NOT NULL DEFAULT now(), PRIMARY KEY (user_id, key)); \
+             INSERT INTO idempotency_keys (user_id, key, created_at) VALUES \
+             (gen_random_uuid(), 'old', now() - interval '2 days'), \
+             (gen_random_uuid(), 'fresh', now() - interval '1 hour');",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        let retention = Retention {
+            outbox: DAY,
+            inbox: DAY,
+            idempotency: DAY,
+        };
+        assert_eq!(prune_once(&pool, retention).await.unwrap().idempotency, 1);
+        let left: Vec<String> = sqlx::query_scalar("SELECT key FROM idempotency_keys")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        assert_eq!(left, ["fresh"]);
     }
 }
