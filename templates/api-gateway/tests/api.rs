@@ -1042,15 +1042,22 @@ async fn two_gateways_sharing_a_redis_share_every_limit() {
         StatusCode::OK
     );
     assert_eq!(
-        two.send(login(" ADA@example.com", "198.51.100.2"))
+        two.send(login(" ADA@example.com", "198.51.100.1"))
             .await
             .status,
         StatusCode::TOO_MANY_REQUESTS,
-        "the account's allowance is spent on every replica"
+        "the account's allowance from that address is spent on every replica"
+    );
+    assert_eq!(
+        two.send(login("ada@example.com", "198.51.100.2"))
+            .await
+            .status,
+        StatusCode::OK,
+        "and the owner elsewhere is not locked out"
     );
     assert_eq!(
         one.fake("user-service").hits() + two.fake("user-service").hits(),
-        1
+        2
     );
 }
 
