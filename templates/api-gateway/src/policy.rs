@@ -108,7 +108,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// received the request from, it is the Nth entry from the right of `x-forwarded-for`: what a
 /// client wrote into the header itself stays left of it and picks nothing. With fewer entries
 /// than hops it is the leftmost (the farthest a trusted proxy saw); without the header, or
-/// when the entry is not an address, the peer.
+/// when the entry is not an address, the peer. Header lines that are not text are skipped.
 #[must_use]
 pub fn client_ip(
     headers: &HeaderMap,
@@ -121,8 +121,11 @@ pub fn client_ip(
     }
     let mut entries = Vec::new();
     for value in headers.get_all("x-forwarded-for") {
+        // Our proxies write plain addresses; a line that is not text came from the client,
+        // left of theirs: skipping it keeps the count from the right (falling back to the
+        // proxy's address would hand the sender the bucket everyone behind the proxy shares).
         let Ok(value) = value.to_str() else {
-            return peer;
+            continue;
         };
         entries.extend(value.split(',').map(str::trim).filter(|e| !e.is_empty()));
     }
@@ -310,6 +313,18 @@ mod tests {
         assert_eq!(client_ip(&ported, Some(proxy), 2), Some(ip("203.0.113.7")));
         let mapped = forwarded(&["::ffff:203.0.113.7"]);
         assert_eq!(client_ip(&mapped, Some(proxy), 1), Some(ip("203.0.113.7")));
+    }
+
+    #[test]
+    fn a_client_line_that_is_not_text_is_skipped_not_a_reason_to_use_the_proxy() {
+        let proxy: SocketAddr = "10.0.0.2:5000".parse().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.append(
+            "x-forwarded-for",
+            HeaderValue::from_bytes(b"\xff\xfe").unwrap(),
+        );
+        headers.append("x-forwarded-for", HeaderValue::from_static("203.0.113.7"));
+        assert_eq!(client_ip(&headers, Some(proxy), 1), Some(ip("203.0.113.7")));
     }
 
     #[test]
