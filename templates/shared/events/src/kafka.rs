@@ -236,7 +236,7 @@ impl KafkaEventBus {
 
     /// Where and as whom this bus connects.
     #[must_use]
-    pub fn config(&self) -> &KafkaConfig {
+    pub(crate) fn config(&self) -> &KafkaConfig {
         &self.inner.config
     }
 

@@ -43,44 +43,27 @@ pub struct Pruned {
     pub idempotency: u64,
 }
 
-/// Deletes every published outbox row and processed event id older than `retention`, in
-/// batches; a table the unit does not have is skipped.
+/// Deletes every published outbox row, processed event id and idempotency key older than
+/// `retention`, in batches; a table the unit does not have is skipped.
 pub async fn prune_once(pool: &PgPool, retention: Retention) -> sqlx::Result<Pruned> {
-    let outbox = prune(
-        pool,
-        "outbox",
-        "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox \
-         WHERE published_at < now() - make_interval(secs => $1) LIMIT $2)",
-        retention.outbox,
-    )
-    .await?;
-    let inbox = prune(
-        pool,
-        "processed_events",
-        "DELETE FROM processed_events WHERE (consumer, event_id) IN \
-         (SELECT consumer, event_id FROM processed_events \
-          WHERE processed_at < now() - make_interval(secs => $1) LIMIT $2)",
-        retention.inbox,
-    )
-    .await?;
-    let idempotency = prune(
-        pool,
-        "idempotency_keys",
-        "DELETE FROM idempotency_keys WHERE (user_id, key) IN (SELECT user_id, key \
-         FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1) LIMIT $2)",
-        retention.idempotency,
-    )
-    .await?;
+    // `published_at` is NULL while a row waits, and NULL is never older than anything.
     Ok(Pruned {
-        outbox,
-        inbox,
-        idempotency,
+        outbox: prune(pool, "outbox", "published_at", retention.outbox).await?,
+        inbox: prune(pool, "processed_events", "processed_at", retention.inbox).await?,
+        idempotency: prune(
+            pool,
+            "idempotency_keys",
+            "created_at",
+            retention.idempotency,
+        )
+        .await?,
     })
 }
 
-/// Runs `delete` (bound to the retention in seconds and [`BATCH`]) until a batch comes back
-/// short; 0 when `table` does not exist.
-async fn prune(pool: &PgPool, table: &str, delete: &str, keep: Duration) -> sqlx::Result<u64> {
+/// Deletes the rows of `table` whose `column` is older than `keep`, [`BATCH`] per statement,
+/// until a batch comes back short; 0 when the unit has no such table. `table` and `column` are
+/// this module's constants, never input.
+async fn prune(pool: &PgPool, table: &str, column: &str, keep: Duration) -> sqlx::Result<u64> {
     let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
         .bind(table)
         .fetch_one(pool)
@@ -88,9 +71,13 @@ async fn prune(pool: &PgPool, table: &str, delete: &str, keep: Duration) -> sqlx
     if !exists {
         return Ok(0);
     }
+    let delete = format!(
+        "DELETE FROM {table} WHERE ctid IN (SELECT ctid FROM {table} \
+         WHERE {column} < now() - make_interval(secs => $1) LIMIT $2)"
+    );
     let mut deleted = 0;
     loop {
-        let batch = sqlx::query(delete)
+        let batch = sqlx::query(&delete)
             .bind(keep.as_secs_f64())
             .bind(BATCH)
             .execute(pool)
