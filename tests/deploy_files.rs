@@ -22,7 +22,7 @@ mod reference;
 use reference::validators::{assert_success, find_tool, run, tool};
 
 /// Variables every unit gets whatever the model says.
-const COMMON_ENV: &[&str] = &["APP_ENV", "HOST", "LOG_FORMAT", "RUST_LOG", "JWT_SECRET"];
+const COMMON_ENV: &[&str] = &["APP_ENV", "HOST", "LOG_FORMAT", "RUST_LOG", "JWT_PUBLIC_KEYS"];
 
 /// The generated reference project (kept for the whole run) and its model as JSON.
 struct Generated {
@@ -301,7 +301,9 @@ fn each_unit_gets_exactly_its_datastores_broker_and_callees() {
         }
         if name == "user-service" {
             // Its mail server and sender come from .env; unset, its mail stays in the container.
-            for var in ["USER_SERVICE_SMTP_URL", "USER_SERVICE_MAIL_FROM"] {
+            // So do its signing key (unset: the development key) and its mail server and sender
+            // (unset: its mail stays in the container).
+            for var in ["JWT_SIGNING_KEY", "USER_SERVICE_SMTP_URL", "USER_SERVICE_MAIL_FROM"] {
                 expected.insert(var.into(), format!("${{{var}:-}}"));
             }
         }
@@ -319,9 +321,9 @@ fn each_unit_gets_exactly_its_datastores_broker_and_callees() {
             "{name} must listen beyond the container"
         );
         assert_eq!(env["LOG_FORMAT"], "json");
-        assert!(
-            env["JWT_SECRET"].starts_with("${JWT_SECRET:?"),
-            "{name}'s JWT_SECRET must come from .env, not the file"
+        assert_eq!(
+            env["JWT_PUBLIC_KEYS"], "${JWT_PUBLIC_KEYS:-}",
+            "{name}'s token keys must come from .env, not the file"
         );
         // A unit with a database waits for its migrations; one that uses the broker for its topics.
         let deps = depends_on(&services[name]);
@@ -415,31 +417,36 @@ fn no_secret_is_committed() {
     let mut checked = 0;
     for (name, service) in compose["services"].as_object().unwrap() {
         for (key, value) in environment(service) {
-            for secret in ["POSTGRES_PASSWORD", "JWT_SECRET"] {
-                let secret_value =
-                    key == secret || (key == "DATABASE_URL" && secret == "POSTGRES_PASSWORD");
-                if secret_value {
-                    assert!(
-                        value.contains(&format!("${{{secret}:?")),
-                        "{name} sets {key} in the file instead of from .env: `{value}`"
-                    );
-                    checked += 1;
-                }
+            if key == "JWT_SIGNING_KEY" {
+                assert_eq!(
+                    value, "${JWT_SIGNING_KEY:-}",
+                    "{name} sets its signing key in the file instead of from .env"
+                );
+                checked += 1;
+            }
+            if key == "POSTGRES_PASSWORD" || key == "DATABASE_URL" {
+                assert!(
+                    value.contains("${POSTGRES_PASSWORD:?"),
+                    "{name} sets {key} in the file instead of from .env: `{value}`"
+                );
+                checked += 1;
             }
         }
     }
     assert!(checked > 0, "no secret is passed to any container");
     let example = read(".env.example");
-    for variable in ["POSTGRES_PASSWORD", "JWT_SECRET"] {
-        let line = example
-            .lines()
-            .find(|l| l.starts_with(&format!("{variable}=")))
-            .unwrap_or_else(|| panic!(".env.example lacks {variable}"));
-        assert!(
-            line.contains("dev-only"),
-            "{line} is not marked development-only"
-        );
-    }
+    assert!(
+        !example.lines().any(|l| l.starts_with("JWT_SIGNING_KEY=")),
+        ".env.example must not hand out a signing key that copies of it would share"
+    );
+    let line = example
+        .lines()
+        .find(|l| l.starts_with("POSTGRES_PASSWORD="))
+        .expect(".env.example lacks POSTGRES_PASSWORD");
+    assert!(
+        line.contains("dev-only"),
+        "{line} is not marked development-only"
+    );
     assert!(
         read(".gitignore").lines().any(|l| l == ".env"),
         ".env is not git-ignored"
@@ -1001,18 +1008,16 @@ fn docker_compose_accepts_the_file_when_present() {
         .args(&compose[1..])
         .args(["config", "-q"])
         .current_dir(root)
-        .env_remove("POSTGRES_PASSWORD")
-        .env_remove("JWT_SECRET"));
+        .env_remove("POSTGRES_PASSWORD"));
     assert!(
         !unset.status.success(),
-        "compose starts without POSTGRES_PASSWORD and JWT_SECRET"
+        "compose starts without POSTGRES_PASSWORD"
     );
     let output = run(Command::new(&compose[0])
         .args(&compose[1..])
         .args(["config", "-q"])
         .current_dir(root)
-        .env("POSTGRES_PASSWORD", "test")
-        .env("JWT_SECRET", "test"));
+        .env("POSTGRES_PASSWORD", "test"));
     assert_success(&format!("{compose:?} config"), &output);
 }
 

@@ -501,9 +501,23 @@ fn services_read_their_secrets_by_reference_and_migrate_before_serving() {
             ))
         };
         let own = format!("{}-secrets", unit.name);
+        let signing = (unit.name == "user-service")
+            .then(|| ("jwt-signing-key".to_owned(), "private-key.pem".to_owned()));
         assert_eq!(
-            secret_env(app, "JWT_SECRET"),
-            Some(("jwt".to_owned(), "secret".to_owned()))
+            secret_env(app, "JWT_SIGNING_KEY"),
+            signing,
+            "only the user service holds the signing key ({})",
+            unit.name
+        );
+        let public_keys = app["env"]
+            .as_array()
+            .and_then(|env| env.iter().find(|e| e["name"] == "JWT_PUBLIC_KEYS"))
+            .unwrap_or_else(|| panic!("{} has no JWT_PUBLIC_KEYS", unit.name));
+        assert_eq!(
+            public_keys["valueFrom"]["configMapKeyRef"],
+            serde_json::json!({"name": "jwt-public-keys", "key": "jwks.json"}),
+            "{}",
+            unit.name
         );
         let postgres = !stores_of_kind(model, unit, StoreKind::Postgres).is_empty();
         let redis = !stores_of_kind(model, unit, StoreKind::Redis).is_empty();

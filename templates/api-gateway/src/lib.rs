@@ -16,7 +16,6 @@ use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use platform::ServiceConfig;
-use platform::auth::JwtKeys;
 use platform::health::Readiness;
 use shared_events::EventBus;
 
@@ -93,7 +92,7 @@ pub async fn routers(
     _bus: Arc<dyn EventBus>,
     readiness: Readiness,
 ) -> anyhow::Result<Routers> {
-    let keys = JwtKeys::new(config.jwt_secret.as_bytes());
+    let keys = config.jwt_keys.clone();
     let gateway = proxy::Gateway::new(settings, keys).await?;
     let app = platform::server::app(
         config.unit.name,

@@ -39,7 +39,7 @@ pub use crate::storage::{PostgresStorage, Storage};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ports {
     /// Each unit on its own port: `<PREFIX>_PORT`, else the topology's, on `HOST` (default
-    /// 127.0.0.1). Each unit's `ServiceConfig` comes from the environment (`JWT_SECRET`,
+    /// 127.0.0.1). Each unit's `ServiceConfig` comes from the environment (`JWT_PUBLIC_KEYS`,
     /// `CHAOS_PROFILE`, …).
     Fixed,
     /// Every unit on a free port of 127.0.0.1 picked by the OS, with
@@ -101,7 +101,7 @@ impl UnitSettings {
 }
 
 /// The devstack is a development tool: `APP_ENV` defaults to development here (in-memory
-/// storage, the development signing secret, demo data), and `APP_ENV=production` holds it to
+/// storage, the public development signing key, demo data), and `APP_ENV=production` holds it to
 /// what a deployment must configure.
 pub(crate) fn app_env() -> anyhow::Result<AppEnv> {
     Ok(AppEnv::from_env_or(AppEnv::Development)?)
@@ -436,9 +436,11 @@ pub async fn start(options: Options) -> anyhow::Result<Devstack> {
     if options.ports == Ports::Fixed
         && bound
             .iter()
-            .any(|b| b.config.jwt_secret == platform::config::DEV_JWT_SECRET)
+            .any(|b| b.config.jwt_keys.accept_the_development_key())
     {
-        tracing::warn!("JWT_SECRET is unset: signing with the development secret");
+        tracing::warn!(
+            "JWT_PUBLIC_KEYS is unset: tokens are signed with the public development key"
+        );
     }
     let urls: BTreeMap<&'static str, String> = bound
         .iter()

@@ -17,7 +17,6 @@ use std::sync::Arc;
 
 use axum::Router;
 use platform::ServiceConfig;
-use platform::auth::JwtKeys;
 use platform::client::ServiceClient;
 use platform::health::Readiness;
 use platform::topology::{CART_SERVICE, PRODUCT_SERVICE};
@@ -109,7 +108,7 @@ pub async fn start_with_dependencies(
     .await?;
     let state = AppState {
         service,
-        keys: JwtKeys::new(config.jwt_secret.as_bytes()),
+        keys: config.jwt_keys.clone(),
     };
     Ok(platform::server::app(
         config.unit.name,

@@ -17,7 +17,6 @@ use std::sync::Arc;
 
 use axum::Router;
 use platform::ServiceConfig;
-use platform::auth::JwtKeys;
 use platform::health::Readiness;
 use shared_events::{EventBus, topics};
 use sqlx::migrate::Migrator;
@@ -77,7 +76,7 @@ pub async fn start_with(
     .await?;
     let state = AppState {
         service,
-        keys: JwtKeys::new(config.jwt_secret.as_bytes()),
+        keys: config.jwt_keys.clone(),
     };
     Ok(platform::server::app(
         config.unit.name,

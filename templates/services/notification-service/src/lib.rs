@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use axum::Router;
 use platform::ServiceConfig;
-use platform::auth::JwtKeys;
 use platform::health::Readiness;
 use shared_events::EventBus;
 use sqlx::PgPool;
@@ -68,7 +67,7 @@ pub async fn start_with_pool(
     events::subscribe(bus.as_ref(), config.unit.name, service.clone()).await?;
     let state = api::AppState {
         service,
-        keys: JwtKeys::new(config.jwt_secret.as_bytes()),
+        keys: config.jwt_keys.clone(),
         settings,
     };
     Ok(platform::server::app(

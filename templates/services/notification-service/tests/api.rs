@@ -12,7 +12,6 @@ use notification_service::service::{NotificationSender, NotificationService, Sen
 use notification_service::{Settings, events, start_with};
 use platform::ServiceConfig;
 use platform::auth::{JwtKeys, Role};
-use platform::config::DEV_JWT_SECRET;
 use platform::health::Readiness;
 use serde_json::Value;
 use shared_events::{
@@ -60,7 +59,7 @@ async fn harness_with(sender: CountingSender) -> Harness {
         .unwrap();
     let router = api::router(AppState {
         service,
-        keys: JwtKeys::new(DEV_JWT_SECRET.as_bytes()),
+        keys: JwtKeys::development(),
         settings: Settings::default(),
     });
     Harness {

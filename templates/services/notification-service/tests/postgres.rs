@@ -14,7 +14,6 @@ use notification_service::repository::postgres::PostgresNotificationRepository;
 use notification_service::service::{NotificationSender, NotificationService, SendError};
 use notification_service::{MIGRATOR, Settings, events};
 use platform::auth::{JwtKeys, Role};
-use platform::config::DEV_JWT_SECRET;
 use serde_json::Value;
 use shared_events::{EventBus, EventEnvelope, InMemoryEventBus, OrderCancelled, OrderConfirmed};
 use shared_types::{Currency, Money, OrderId, UserId};
@@ -59,7 +58,7 @@ async fn replica(pool: &PgPool, sender: Arc<CountingSender>) -> Replica {
         .unwrap();
     let client = TestClient::new(api::router(AppState {
         service,
-        keys: JwtKeys::new(DEV_JWT_SECRET.as_bytes()),
+        keys: JwtKeys::development(),
         settings: Settings::default(),
     }));
     Replica { bus, client }

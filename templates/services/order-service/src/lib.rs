@@ -18,7 +18,6 @@ use std::sync::Arc;
 
 use axum::Router;
 use platform::ServiceConfig;
-use platform::auth::JwtKeys;
 use platform::client::ServiceClient;
 use platform::health::Readiness;
 use platform::topology;
@@ -92,7 +91,7 @@ pub async fn start_with_storage(
     service.spawn_timeouts(settings.order_timeout);
     let state = api::AppState {
         service,
-        keys: JwtKeys::new(config.jwt_secret.as_bytes()),
+        keys: config.jwt_keys.clone(),
         max_page_size: settings.max_page_size,
     };
     Ok(platform::server::app(

@@ -18,7 +18,6 @@ use std::sync::Arc;
 
 use axum::Router;
 use platform::ServiceConfig;
-use platform::auth::JwtKeys;
 use platform::health::Readiness;
 use shared_events::EventBus;
 use sqlx::migrate::Migrator;
@@ -87,7 +86,7 @@ pub async fn start_with_storage(
     events::subscribe(bus.as_ref(), service.clone()).await?;
     let state = api::AppState {
         service,
-        keys: JwtKeys::new(config.jwt_secret.as_bytes()),
+        keys: config.jwt_keys.clone(),
     };
     Ok(platform::server::app(
         config.unit.name,

@@ -18,7 +18,6 @@ use std::sync::Arc;
 
 use axum::Router;
 use platform::ServiceConfig;
-use platform::auth::JwtKeys;
 use platform::client::ServiceClient;
 use platform::health::Readiness;
 use platform::topology::{INVENTORY_SERVICE, PRODUCT_SERVICE};
@@ -83,7 +82,7 @@ pub async fn start_with_pool(
     let service = ProductService::new(repository, Arc::new(HttpStockLookup::new(inventory)));
     let state = AppState {
         service,
-        keys: JwtKeys::new(config.jwt_secret.as_bytes()),
+        keys: config.jwt_keys.clone(),
     };
     Ok(platform::server::app(
         config.unit.name,

@@ -11,9 +11,8 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow, bail, ensure};
 use platform::ServiceConfig;
-use platform::auth::JwtKeys;
 use platform::config::AppEnv;
-use platform::server::{CommandFuture, UnitCommand};
+use platform::server::{CommandFuture, CommandRun, UnitCommand};
 
 use crate::config::{AdminAccount, Settings};
 use crate::repository::postgres::PostgresUserRepository;
@@ -23,7 +22,7 @@ use crate::service::{AdminBootstrap, UserService};
 pub const CREATE_ADMIN: UnitCommand = UnitCommand {
     name: "create-admin",
     purpose: "create a verified admin (`--email EMAIL`, the password on standard input or in CREATE_ADMIN_PASSWORD)",
-    run: run_boxed,
+    run: CommandRun::Configured(run_boxed),
 };
 
 /// The variable `--email` falls back to.
@@ -110,7 +109,7 @@ pub async fn run(config: ServiceConfig, args: Vec<String>) -> anyhow::Result<()>
     let service = UserService::new(
         Arc::new(PostgresUserRepository::new(pool.clone())),
         crate::mail::mailer(&settings.mail)?,
-        JwtKeys::new(config.jwt_secret.as_bytes()),
+        config.jwt_keys.clone(),
         settings,
     )
     .await?;

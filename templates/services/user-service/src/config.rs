@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use platform::config::{AppEnv, ConfigError, env_or};
+use platform::auth::JwtSigner;
+use platform::config::{AppEnv, ConfigError, JWT_SIGNING_KEY, env_or, jwt_signing_key};
 use platform::db::Database;
 
 use crate::mail::{MailSettings, MailTransport, SmtpUrl};
@@ -76,6 +77,8 @@ pub struct Settings {
     /// A verified admin created at start-up unless it exists (development only; the devstack
     /// sets it, the environment never does).
     pub development_admin: Option<AdminAccount>,
+    /// The key access tokens are signed with (`JWT_SIGNING_KEY`).
+    pub signing: JwtSigner,
 }
 
 impl Default for Settings {
@@ -89,6 +92,7 @@ impl Default for Settings {
             mail: MailSettings::development(),
             database: None,
             development_admin: None,
+            signing: JwtSigner::development(),
         }
     }
 }
@@ -97,7 +101,8 @@ impl Settings {
     /// Reads `USER_SERVICE_REFRESH_TOKEN_TTL_SECS`, `USER_SERVICE_RESET_TOKEN_TTL_SECS`,
     /// `USER_SERVICE_VERIFICATION_TOKEN_TTL_SECS`,
     /// `USER_SERVICE_ARGON2_{MEMORY_KIB,ITERATIONS,PARALLELISM}`, the mail settings (see
-    /// [`mail_from_env`]) and the database settings (`DATABASE_URL`, see [`Database::from_env`]).
+    /// [`mail_from_env`]), the database settings (`DATABASE_URL`, see [`Database::from_env`]) and
+    /// the signing key (`JWT_SIGNING_KEY`, see [`jwt_signing_key`]).
     pub fn from_env(env: AppEnv) -> Result<Self, ConfigError> {
         let defaults = Self::default();
         let secs = |key: &str, default: Duration| -> Result<Duration, ConfigError> {
@@ -133,6 +138,7 @@ impl Settings {
             mail: mail_from_env(env, |key| std::env::var(key).ok())?,
             database: Database::from_env(env)?,
             development_admin: None,
+            signing: jwt_signing_key(env, std::env::var(JWT_SIGNING_KEY).ok())?,
         })
     }
 }

@@ -23,6 +23,7 @@ pub mod admin;
 pub mod api;
 pub mod config;
 pub mod events;
+pub mod keys;
 pub mod mail;
 pub mod models;
 pub mod password;
@@ -78,7 +79,15 @@ pub async fn start_with_pool(
         Some(pool) => Arc::new(PostgresUserRepository::new(pool)),
         None => Arc::new(repository::InMemoryUserRepository::new(bus)),
     };
-    let keys = platform::auth::JwtKeys::new(config.jwt_secret.as_bytes());
+    if !config.jwt_keys.verify_tokens_of(&settings.signing) {
+        anyhow::bail!(
+            "environment variable `{}` has no key `{}`, the key of `{}`: the units would reject every token this service signs; add the output of `user-service public-key` to it",
+            platform::config::JWT_PUBLIC_KEYS,
+            settings.signing.kid(),
+            platform::config::JWT_SIGNING_KEY,
+        );
+    }
+    let keys = config.jwt_keys.clone();
     let mailer = mail::mailer(&settings.mail)?;
     let development_admin = settings.development_admin.clone();
     let service = service::UserService::new(repository, mailer, keys, settings).await?;

@@ -108,7 +108,7 @@ impl UserService {
         })
     }
 
-    /// The keys access tokens are signed and verified with.
+    /// The keys access tokens are verified with.
     #[must_use]
     pub fn keys(&self) -> &JwtKeys {
         &self.keys
@@ -281,13 +281,14 @@ impl UserService {
         now: DateTime<Utc>,
         refresh_token: String,
     ) -> Result<TokenPair, ApiError> {
-        let (access_token, _) = self
-            .keys
-            .issue(user.id, user.effective_role(), now.timestamp())?;
+        let (access_token, _) =
+            self.settings
+                .signing
+                .issue(user.id, user.effective_role(), now.timestamp())?;
         Ok(TokenPair {
             access_token,
             token_type: "Bearer".to_owned(),
-            expires_in: self.keys.access_ttl.as_secs(),
+            expires_in: self.settings.signing.access_ttl.as_secs(),
             refresh_token,
         })
     }

@@ -7,7 +7,6 @@ use axum::http::StatusCode;
 use platform::ServiceConfig;
 use platform::auth::{JwtKeys, Role};
 use platform::config::AppEnv;
-use platform::config::DEV_JWT_SECRET;
 use platform::health::Readiness;
 use serde_json::{Value, json};
 use shared_events::{InMemoryEventBus, UserRegistered, topics};
@@ -36,7 +35,7 @@ async fn harness_with(settings: Settings) -> Harness {
     let service = UserService::new(
         Arc::new(InMemoryUserRepository::new(Arc::new(bus.clone()))),
         mailer.clone(),
-        JwtKeys::new(DEV_JWT_SECRET.as_bytes()),
+        JwtKeys::development(),
         settings,
     )
     .await
@@ -55,10 +54,7 @@ async fn harness() -> Harness {
 
 /// The role an access token carries.
 fn role_of(access: &str) -> Role {
-    JwtKeys::new(DEV_JWT_SECRET.as_bytes())
-        .verify(access)
-        .unwrap()
-        .role
+    JwtKeys::development().verify(access).unwrap().role
 }
 
 impl Harness {
@@ -272,9 +268,7 @@ async fn login_returns_a_bearer_pair_whose_access_token_identifies_the_user() {
     assert_eq!(tokens["expires_in"], 900);
     assert_eq!(tokens["refresh_token"].as_str().unwrap().len(), 64);
     let access = tokens["access_token"].as_str().unwrap();
-    let claims = JwtKeys::new(DEV_JWT_SECRET.as_bytes())
-        .verify(access)
-        .unwrap();
+    let claims = JwtKeys::development().verify(access).unwrap();
     assert_eq!(claims.sub.to_string(), user["id"].as_str().unwrap());
     assert_eq!(claims.role, Role::Customer);
 

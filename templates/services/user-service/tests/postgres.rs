@@ -9,7 +9,6 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use platform::ServiceConfig;
 use platform::auth::{JwtKeys, Role};
-use platform::config::DEV_JWT_SECRET;
 use platform::health::Readiness;
 use platform::topology::USER_SERVICE;
 use serde_json::{Value, json};
@@ -35,7 +34,7 @@ async fn instance(pool: &PgPool, mailer: Arc<CapturingMailer>) -> (UserService, 
     let service = UserService::new(
         Arc::new(PostgresUserRepository::new(pool.clone())),
         mailer,
-        JwtKeys::new(DEV_JWT_SECRET.as_bytes()),
+        JwtKeys::development(),
         settings(),
     )
     .await
@@ -498,7 +497,7 @@ async fn create_admin_makes_one_verified_admin_on_database_url_and_never_takes_a
     let (_, client) = instance(&pool, Arc::default()).await;
     let (status, tokens) = login(&client, "ops@example.com", password).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
-    let claims = JwtKeys::new(DEV_JWT_SECRET.as_bytes())
+    let claims = JwtKeys::development()
         .verify(tokens["access_token"].as_str().unwrap())
         .unwrap();
     assert_eq!(claims.role, Role::Admin);

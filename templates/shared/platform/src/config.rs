@@ -6,6 +6,7 @@ use std::fmt::Display;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::str::FromStr;
 
+use crate::auth::{JwtKeys, JwtSigner};
 use crate::chaos::ChaosConfig;
 use crate::topology::Unit;
 
@@ -77,7 +78,7 @@ pub enum AppEnv {
     /// `APP_ENV=production` or unset: every secret and store must be configured, demo data is
     /// off, CORS allows only the listed origins.
     Production,
-    /// `APP_ENV=development`: the development signing secret, in-memory storage and bus, demo
+    /// `APP_ENV=development`: the public development signing key, in-memory storage and bus, demo
     /// data and any CORS origin, each announced in the start-up log.
     Development,
 }
@@ -138,42 +139,65 @@ impl FromStr for AppEnv {
     }
 }
 
-/// The secret that signs tokens in development when `JWT_SECRET` is unset. It is public (it is
-/// in this file), so production refuses to start with it or without a secret.
-pub const DEV_JWT_SECRET: &str = "dev-only-secret-change-me-in-every-real-deployment";
+/// The variable holding the public keys access tokens are verified with (a JWK set).
+pub const JWT_PUBLIC_KEYS: &str = "JWT_PUBLIC_KEYS";
+/// The variable holding the user service's signing key (Ed25519, PKCS#8 PEM).
+pub const JWT_SIGNING_KEY: &str = "JWT_SIGNING_KEY";
 
-/// The shortest `JWT_SECRET` production accepts: 32 bytes, the output size of HS256's SHA-256
-/// (RFC 7518 §3.2 requires a key at least that long).
-pub const MIN_JWT_SECRET_BYTES: usize = 32;
-
-/// The signing secret from `JWT_SECRET` (`value`) for `env`.
-fn jwt_secret(env: AppEnv, value: Option<String>) -> Result<String, ConfigError> {
-    let refuse = |value: String, reason: &str| ConfigError {
-        key: "JWT_SECRET".to_owned(),
-        value: if value.is_empty() {
-            value
-        } else {
-            "<hidden>".to_owned()
-        },
-        reason: reason.to_owned(),
+/// The verification keys from `JWT_PUBLIC_KEYS` (`value`) for `env`: required in production,
+/// where the public development key is refused; the development key when unset in development.
+pub fn jwt_public_keys(env: AppEnv, value: Option<String>) -> Result<JwtKeys, ConfigError> {
+    let refuse = |value: &str, reason: String| ConfigError {
+        key: JWT_PUBLIC_KEYS.to_owned(),
+        value: value.to_owned(),
+        reason,
     };
-    match (env, value.filter(|value| !value.is_empty())) {
-        (AppEnv::Development, None) => Ok(DEV_JWT_SECRET.to_owned()),
-        (AppEnv::Production, None) => Err(refuse(
-            String::new(),
-            "unset, and production needs a signing secret: set it to at least 32 random bytes (e.g. `openssl rand -base64 48`), or set APP_ENV=development to use the public development secret",
-        )),
-        (AppEnv::Production, Some(secret)) if secret == DEV_JWT_SECRET => Err(refuse(
-            secret,
-            "is the public development secret; production needs a secret of its own",
-        )),
-        (AppEnv::Production, Some(secret)) if secret.len() < MIN_JWT_SECRET_BYTES => Err(refuse(
-            secret,
-            "is shorter than 32 bytes; production needs at least 32 random bytes",
-        )),
-        (_, Some(secret)) => Ok(secret),
+    let value = env.require(
+        JWT_PUBLIC_KEYS,
+        value.filter(|value| !value.trim().is_empty()),
+        "the JWK set of the user service's signing keys, e.g. the output of `user-service public-key`",
+    )?;
+    let Some(value) = value else {
+        return Ok(JwtKeys::development());
+    };
+    let keys = JwtKeys::from_jwks(&value).map_err(|reason| refuse(&value, reason))?;
+    if env == AppEnv::Production && keys.accept_the_development_key() {
+        return Err(refuse(
+            &value,
+            "holds the public development key, with which anyone can sign tokens; production needs keys of its own (`user-service generate-signing-key`)".to_owned(),
+        ));
     }
+    Ok(keys)
 }
+
+/// The signing key from `JWT_SIGNING_KEY` (`value`) for `env`: required in production, where
+/// the public development key is refused. Only the user service signs.
+pub fn jwt_signing_key(env: AppEnv, value: Option<String>) -> Result<JwtSigner, ConfigError> {
+    // The key is a secret: an error never repeats it.
+    let refuse = |reason: String| ConfigError {
+        key: JWT_SIGNING_KEY.to_owned(),
+        value: "<hidden>".to_owned(),
+        reason,
+    };
+    let value = env.require(
+        JWT_SIGNING_KEY,
+        value.filter(|value| !value.trim().is_empty()),
+        "the Ed25519 key access tokens are signed with; make one with `user-service generate-signing-key`",
+    )?;
+    let Some(value) = value else {
+        return Ok(JwtSigner::development());
+    };
+    let signer = JwtSigner::from_pem(&value).map_err(refuse)?;
+    if env == AppEnv::Production && signer.is_development() {
+        return Err(refuse(
+            "is the public development key; production needs a key of its own (`user-service generate-signing-key`)".to_owned(),
+        ));
+    }
+    Ok(signer)
+}
+
+/// The variable of the symmetric secret earlier versions signed with.
+const RETIRED_JWT_SECRET: &str = "JWT_SECRET";
 
 /// What a unit needs to start.
 #[derive(Debug, Clone)]
@@ -183,13 +207,14 @@ pub struct ServiceConfig {
     pub log_format: LogFormat,
     /// Which defaults apply (`APP_ENV`).
     pub env: AppEnv,
-    pub jwt_secret: String,
+    /// The keys access tokens are verified with (`JWT_PUBLIC_KEYS`).
+    pub jwt_keys: JwtKeys,
     pub chaos: ChaosConfig,
 }
 
 impl ServiceConfig {
     /// Reads `APP_ENV` (default production), `HOST`, `<PREFIX>_PORT`, `LOG_FORMAT`,
-    /// `JWT_SECRET` and the chaos variables. Timeouts and retries of calls to other units are
+    /// `JWT_PUBLIC_KEYS` and the chaos variables. Timeouts and retries of calls to other units are
     /// not configuration: they come from the architecture model (`topology::CALLS`, used by
     /// `client::ServiceClient::for_call`).
     pub fn from_env(unit: Unit) -> Result<Self, ConfigError> {
@@ -201,12 +226,21 @@ impl ServiceConfig {
     pub fn from_env_in(unit: Unit, env: AppEnv) -> Result<Self, ConfigError> {
         let host: IpAddr = env_or("HOST", IpAddr::V4(Ipv4Addr::LOCALHOST))?;
         let port = env_or(&format!("{}_PORT", unit.env_prefix), unit.port)?;
+        if std::env::var_os(RETIRED_JWT_SECRET).is_some() {
+            return Err(ConfigError {
+                key: RETIRED_JWT_SECRET.to_owned(),
+                value: "<hidden>".to_owned(),
+                reason: format!(
+                    "no longer read: access tokens are signed with Ed25519 keys; unset it, give every unit {JWT_PUBLIC_KEYS} and the user service {JWT_SIGNING_KEY} (docs/SECURITY.md, \"Keys\")"
+                ),
+            });
+        }
         Ok(Self {
             unit,
             bind: SocketAddr::new(host, port),
             log_format: env_or("LOG_FORMAT", LogFormat::Pretty)?,
             env,
-            jwt_secret: jwt_secret(env, std::env::var("JWT_SECRET").ok())?,
+            jwt_keys: jwt_public_keys(env, std::env::var(JWT_PUBLIC_KEYS).ok())?,
             chaos: ChaosConfig::from_env(unit)?,
         })
     }
@@ -219,7 +253,7 @@ impl ServiceConfig {
             bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
             log_format: LogFormat::Pretty,
             env: AppEnv::Development,
-            jwt_secret: DEV_JWT_SECRET.to_owned(),
+            jwt_keys: JwtKeys::development(),
             chaos: ChaosConfig::default(),
         }
     }
@@ -228,6 +262,7 @@ impl ServiceConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::DEV_SIGNING_KEY;
 
     #[test]
     fn app_env_is_production_unless_development_is_named() {
@@ -238,37 +273,43 @@ mod tests {
     }
 
     #[test]
-    fn production_refuses_a_missing_public_or_short_jwt_secret() {
+    fn production_refuses_missing_or_public_token_keys_without_echoing_the_signing_key() {
+        let development = JwtSigner::development();
         for (value, says) in [
             (None, "unset"),
             (Some(String::new()), "unset"),
-            (Some(DEV_JWT_SECRET.to_owned()), "public development secret"),
-            (Some("short-secret".to_owned()), "shorter than 32 bytes"),
+            (Some(development.jwks()), "public development key"),
+            (Some("{}".to_owned()), "not a JWK set"),
         ] {
-            let err = jwt_secret(AppEnv::Production, value).unwrap_err();
+            let err = jwt_public_keys(AppEnv::Production, value).unwrap_err();
             assert!(err.to_string().contains(says), "{err}");
+        }
+        let secret_pem = JwtSigner::generate().unwrap();
+        for (value, says) in [
+            (None, "unset"),
+            (Some(DEV_SIGNING_KEY.to_owned()), "public development key"),
+            (Some(secret_pem.replace('M', "N")), "PKCS#8"),
+        ] {
+            let err = jwt_signing_key(AppEnv::Production, value)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(says), "{err}");
             assert!(
-                !err.to_string().contains("short-secret"),
-                "the secret is not echoed: {err}"
+                !err.contains("PRIVATE KEY-----\n"),
+                "the key is not echoed: {err}"
             );
         }
-        let strong = "k".repeat(MIN_JWT_SECRET_BYTES);
-        assert_eq!(
-            jwt_secret(AppEnv::Production, Some(strong.clone())).unwrap(),
-            strong
-        );
+        let signer = jwt_signing_key(AppEnv::Production, Some(secret_pem)).unwrap();
+        let keys = jwt_public_keys(AppEnv::Production, Some(signer.jwks())).unwrap();
+        assert!(keys.verify_tokens_of(&signer));
     }
 
     #[test]
-    fn development_falls_back_to_the_public_secret() {
-        assert_eq!(
-            jwt_secret(AppEnv::Development, None).unwrap(),
-            DEV_JWT_SECRET
-        );
-        assert_eq!(
-            jwt_secret(AppEnv::Development, Some("mine".to_owned())).unwrap(),
-            "mine"
-        );
+    fn development_falls_back_to_the_public_development_key() {
+        let signer = jwt_signing_key(AppEnv::Development, None).unwrap();
+        assert!(signer.is_development());
+        let keys = jwt_public_keys(AppEnv::Development, None).unwrap();
+        assert!(keys.verify_tokens_of(&signer));
     }
 
     #[test]

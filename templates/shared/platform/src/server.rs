@@ -117,15 +117,25 @@ pub type StartFn<F> =
 pub type CommandFuture = std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>>>>;
 
 /// A command of one unit's binary, run instead of serving when its name is the first
-/// argument (the user service's `create-admin`). It gets the unit's configuration and the
-/// arguments after its name; logs are set up before it runs.
+/// argument (the user service's `create-admin`). It gets the arguments after its name and,
+/// when it asks for it, the unit's configuration; logs are set up before it runs.
 #[derive(Clone, Copy)]
 pub struct UnitCommand {
     /// The first argument that selects it, e.g. `create-admin`.
     pub name: &'static str,
     /// What it does, completing "`<name>` to …" in the error for an unknown argument.
     pub purpose: &'static str,
-    pub run: fn(ServiceConfig, Vec<String>) -> CommandFuture,
+    pub run: CommandRun,
+}
+
+/// How a [`UnitCommand`] runs.
+#[derive(Clone, Copy)]
+pub enum CommandRun {
+    /// With the unit's configuration, which production requires in full (e.g. its database).
+    Configured(fn(ServiceConfig, Vec<String>) -> CommandFuture),
+    /// Without reading the unit's configuration, so that it works anywhere (e.g. making a
+    /// key on an operator's machine); it writes its result to standard output.
+    Standalone(fn(&[String]) -> anyhow::Result<()>),
 }
 
 impl std::fmt::Debug for UnitCommand {
@@ -170,26 +180,38 @@ pub async fn run_with<F>(
 where
     F: Future<Output = anyhow::Result<Router>>,
 {
-    let config = ServiceConfig::from_env(unit)?;
-    crate::telemetry::init(config.log_format);
+    crate::telemetry::init(crate::config::env_or(
+        "LOG_FORMAT",
+        crate::config::LogFormat::Pretty,
+    )?);
+    // The commands that need only their own variables do not read the unit's configuration:
+    // a migration Job has no signing keys.
     match Command::parse(std::env::args().skip(1), commands)? {
         Command::Migrate => return migrate_only(unit, migrator).await,
-        Command::Healthcheck => return healthcheck(&config),
         Command::CreateTopics => return create_topics(unit).await,
         Command::DeadLetters => return crate::dead_letters::list(unit).await,
         Command::ReplayDeadLetters(selection) => {
             return crate::dead_letters::replay(unit, &selection).await;
         }
-        Command::Unit(command, args) => return (command.run)(config, args).await,
+        Command::Unit(command, args) => {
+            return match command.run {
+                CommandRun::Standalone(run) => run(&args),
+                CommandRun::Configured(run) => run(ServiceConfig::from_env(unit)?, args).await,
+            };
+        }
+        Command::Healthcheck => return healthcheck(&ServiceConfig::from_env(unit)?),
         Command::Serve => {}
     }
+    let config = ServiceConfig::from_env(unit)?;
     if config.env.is_development() {
         tracing::warn!(
             service = unit.name,
             "APP_ENV=development: development defaults apply (never expose this unit)"
         );
-        if config.jwt_secret == crate::config::DEV_JWT_SECRET {
-            tracing::warn!("JWT_SECRET is unset: signing with the public development secret");
+        if config.jwt_keys.accept_the_development_key() {
+            tracing::warn!(
+                "accepting access tokens signed with the public development key (JWT_PUBLIC_KEYS is unset or holds it)"
+            );
         }
     }
     let bus = crate::bus::from_env(unit).await?;
@@ -373,7 +395,7 @@ mod tests {
         let own = [UnitCommand {
             name: "create-admin",
             purpose: "create an admin",
-            run: nothing,
+            run: CommandRun::Configured(nothing),
         }];
         let Command::Unit(command, args) =
             parse_with(&["create-admin", "--email", "ops@example.com"], &own).unwrap()

@@ -1,16 +1,16 @@
-//! Access tokens signed with [`platform::config::DEV_JWT_SECRET`], the secret every unit runs
-//! with in tests.
+//! Access tokens signed with the development key ([`platform::auth::DEV_SIGNING_KEY`]), the key
+//! every unit accepts in tests.
 
-use platform::auth::{JwtKeys, Role};
+use platform::auth::{JwtSigner, Role};
 use shared_types::UserId;
 
 /// A token for `user` with `role`, issued at `issued_at` (seconds since the epoch); a time
 /// far enough in the past gives an expired token.
 #[must_use]
 pub fn issued_at(user: UserId, role: Role, issued_at: i64) -> String {
-    JwtKeys::new(platform::config::DEV_JWT_SECRET.as_bytes())
+    JwtSigner::development()
         .issue(user, role, issued_at)
-        .expect("the dev secret signs")
+        .expect("the development key signs")
         .0
 }
 
@@ -35,12 +35,12 @@ pub fn admin() -> String {
 
 #[cfg(test)]
 mod tests {
+    use platform::auth::JwtKeys;
+
     use super::*;
 
     fn verify(token: &str) -> platform::auth::Claims {
-        JwtKeys::new(platform::config::DEV_JWT_SECRET.as_bytes())
-            .verify(token)
-            .expect("a valid token")
+        JwtKeys::development().verify(token).expect("a valid token")
     }
 
     #[test]
@@ -63,10 +63,6 @@ mod tests {
             Role::Customer,
             chrono::Utc::now().timestamp() - 3_600,
         );
-        assert!(
-            JwtKeys::new(platform::config::DEV_JWT_SECRET.as_bytes())
-                .verify(&token)
-                .is_err()
-        );
+        assert!(JwtKeys::development().verify(&token).is_err());
     }
 }
