@@ -1,7 +1,8 @@
 //! The `ArchitectureModel`: the one description of the system every rendered file and every
 //! verification is derived from. It comes from a constructor per shape (`microservices`,
 //! `decision_only`) and goes out serialized to the templates and by reference to `verify`;
-//! it holds facts and planning figures only, never decides or checks anything itself.
+//! it holds facts and planning figures, and what follows from replica counts by fixed rules
+//! (steady-state counts, connection poolers); it never checks anything itself.
 
 mod defaults;
 mod microservices;
@@ -95,8 +96,13 @@ pub struct Unit {
 /// A unit's operational figures; each has a planning default in [`defaults`](self).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Ops {
-    /// Replicas deployed.
+    /// Replicas the peak load needs: the verified count, and the autoscaler's ceiling.
     pub replicas: u32,
+    /// Replicas at steady load: what a deployment starts with and the autoscaler's floor
+    /// ([`Ops::steady_for`] of `replicas`).
+    pub steady_replicas: u32,
+    /// Database connections one replica's pool opens at most.
+    pub pool_size: u32,
     /// Replicas that must be up for the unit to be up.
     pub min_up: u32,
     /// Median own processing time, downstream calls and stores excluded.
@@ -111,6 +117,20 @@ pub struct Ops {
     pub error_rate: f64,
     /// Cost of one replica-month in cents.
     pub cost_cents: u64,
+}
+
+impl Ops {
+    /// The steady-state count for a peak count of `replicas`: the peak's share at steady load
+    /// ([`PEAK_TO_STEADY`]), but never fewer than two (one restarts while the other
+    /// serves) or `min_up`, and never more than the peak.
+    #[must_use]
+    pub fn steady_for(replicas: u32, min_up: u32) -> u32 {
+        replicas
+            .div_ceil(PEAK_TO_STEADY)
+            .max(min_up)
+            .max(2)
+            .min(replicas)
+    }
 }
 
 /// HTTP method of a call.
@@ -280,6 +300,22 @@ pub struct Store {
     pub inbox: bool,
     /// Expiry of entries, if any.
     pub ttl_seconds: Option<u64>,
+    /// Connections the server accepts (`PostgreSQL`'s `max_connections`; 0 where connections
+    /// are not counted).
+    pub max_connections: u32,
+    /// The connection pooler in front of it, where the units' pools would exceed its
+    /// connections ([`ArchitectureModel::fit_connections`]).
+    pub pooler: Option<Pooler>,
+}
+
+/// A connection pooler (`PgBouncer` in transaction mode) between a store's users and the store:
+/// many client connections share a few server connections, one per transaction in flight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pooler {
+    /// Client connections it accepts: every pool of every replica at the autoscaler's ceiling.
+    pub client_connections: u32,
+    /// Server connections it opens: what the store accepts less the reserved ones.
+    pub server_connections: u32,
 }
 
 /// Which request rate an entry path sees.
@@ -587,10 +623,44 @@ impl ArchitectureModel {
         for (name, count) in replicas {
             if let Some(unit) = model.unit_mut(name) {
                 unit.ops.replicas = *count;
+                unit.ops.steady_replicas = Ops::steady_for(*count, unit.ops.min_up);
                 model.overridden.insert(format!("{name}.replicas"));
             }
         }
+        model.fit_connections();
         model
+    }
+
+    /// The connections every replica's pool may open against `store` at the autoscaler's
+    /// ceiling: the sum over its users of replicas × pool size.
+    #[must_use]
+    pub fn connection_demand(&self, store: &Store) -> u32 {
+        self.units
+            .iter()
+            .filter(|u| u.stores.contains(&store.name))
+            .map(|u| u.ops.replicas.saturating_mul(u.ops.pool_size))
+            .fold(0, u32::saturating_add)
+    }
+
+    /// Puts a pooler in front of every store whose users' pools would exceed the connections it
+    /// accepts (less the reserved ones), and takes it away where the pools fit: a pooler adds a
+    /// hop and a part to run, so only where it is needed.
+    pub fn fit_connections(&mut self) {
+        let demands: Vec<u32> = self
+            .stores
+            .iter()
+            .map(|s| self.connection_demand(s))
+            .collect();
+        for (store, demand) in self.stores.iter_mut().zip(demands) {
+            if store.max_connections == 0 {
+                continue;
+            }
+            let usable = store.max_connections.saturating_sub(RESERVED_CONNECTIONS);
+            store.pooler = (demand > usable).then_some(Pooler {
+                client_connections: demand,
+                server_connections: usable,
+            });
+        }
     }
 
     /// Every planning figure not marked measured, in model order.

@@ -50,6 +50,8 @@ pub enum Property {
     Staleness,
     /// The busiest unit or store primary keeps up.
     Throughput,
+    /// Every replica's database pool fits the connections its store (or pooler) accepts.
+    Connections,
     /// An entry path is up often enough.
     Availability,
     /// An entry path fails rarely enough.
@@ -78,6 +80,7 @@ impl Property {
             Self::FlowTime => "flow time",
             Self::Staleness => "staleness",
             Self::Throughput => "throughput",
+            Self::Connections => "connections",
             Self::Availability => "availability",
             Self::ErrorRate => "error rate",
             Self::Failover => "failover (RTO)",
@@ -102,6 +105,8 @@ pub enum Figure {
     Rps(u64),
     /// Cents.
     Cents(u64),
+    /// Database connections.
+    Connections(u64),
 }
 
 /// One row of the report.
@@ -254,6 +259,7 @@ fn model_checks(model: &ArchitectureModel, req: &Requirements) -> Vec<Check> {
     checks.extend(flows::flows(model, req));
     checks.extend(flows::staleness(model, req));
     checks.push(capacity::throughput(model, req));
+    checks.extend(deployment::connections(model));
     checks.extend(capacity::availability(model, req));
     checks.extend(paths::error_rates(model, req));
     checks.push(deployment::failover(model, req));

@@ -22,7 +22,13 @@ mod reference;
 use reference::validators::{assert_success, find_tool, run, tool};
 
 /// Variables every unit gets whatever the model says.
-const COMMON_ENV: &[&str] = &["APP_ENV", "HOST", "LOG_FORMAT", "RUST_LOG", "JWT_PUBLIC_KEYS"];
+const COMMON_ENV: &[&str] = &[
+    "APP_ENV",
+    "HOST",
+    "LOG_FORMAT",
+    "RUST_LOG",
+    "JWT_PUBLIC_KEYS",
+];
 
 /// The generated reference project (kept for the whole run) and its model as JSON.
 struct Generated {
@@ -303,7 +309,11 @@ fn each_unit_gets_exactly_its_datastores_broker_and_callees() {
             // Its mail server and sender come from .env; unset, its mail stays in the container.
             // So do its signing key (unset: the development key) and its mail server and sender
             // (unset: its mail stays in the container).
-            for var in ["JWT_SIGNING_KEY", "USER_SERVICE_SMTP_URL", "USER_SERVICE_MAIL_FROM"] {
+            for var in [
+                "JWT_SIGNING_KEY",
+                "USER_SERVICE_SMTP_URL",
+                "USER_SERVICE_MAIL_FROM",
+            ] {
                 expected.insert(var.into(), format!("${{{var}:-}}"));
             }
         }

@@ -39,8 +39,31 @@ struct Built {
 /// Generates the reference project once, builds the overlays, and derives its model.
 fn built() -> &'static Built {
     static BUILT: OnceLock<Built> = OnceLock::new();
+    BUILT.get_or_init(|| build(reference::generate()))
+}
+
+/// The same for the largest case, whose peak needs hundreds of replicas (and poolers).
+fn built_at_peak() -> &'static Built {
+    static BUILT: OnceLock<Built> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let reference = reference::generate();
+        build(reference::generate_with(&[
+            "--project-type",
+            "microservice",
+            "--complexity",
+            "complex",
+            "--team-size",
+            "15-50",
+            "--scalability",
+            "extreme",
+            "--security",
+            "critical",
+        ]))
+    })
+}
+
+/// Builds `reference`'s overlays.
+fn build(reference: reference::Reference) -> Built {
+    {
         let kubernetes = reference.root.join("infrastructure/kubernetes");
         let prod = kubernetes.join("overlays/prod");
         let dev_yaml = kustomize(&kubernetes.join("overlays/dev"));
@@ -55,7 +78,7 @@ fn built() -> &'static Built {
             release_yaml,
             model: reference.model,
         }
-    })
+    }
 }
 
 /// What the deploy workflow's `kustomize edit set image <unit>=ghcr.io/<owner>/<unit>@<digest>`
@@ -530,7 +553,21 @@ fn services_read_their_secrets_by_reference_and_migrate_before_serving() {
         if postgres {
             assert_eq!(inits.len(), 1, "{}: one migrate init container", unit.name);
             assert_eq!(inits[0]["args"], serde_json::json!(["migrate"]));
-            assert_eq!(secret_env(&inits[0], "DATABASE_URL"), database);
+            // Behind a pooler, migrations connect directly: their lock is session-level.
+            let pooled = stores_of_kind(model, unit, StoreKind::Postgres)
+                .iter()
+                .any(|s| model.store(s).unwrap().pooler.is_some());
+            let key = if pooled {
+                "direct-database-url"
+            } else {
+                "database-url"
+            };
+            assert_eq!(
+                secret_env(&inits[0], "DATABASE_URL"),
+                Some((own.clone(), key.to_owned())),
+                "{}",
+                unit.name
+            );
         } else {
             assert!(inits.is_empty(), "{} has no database to migrate", unit.name);
         }
@@ -538,7 +575,7 @@ fn services_read_their_secrets_by_reference_and_migrate_before_serving() {
 }
 
 #[test]
-fn prod_runs_the_models_replicas_and_dev_one_each_with_smaller_requests() {
+fn prod_starts_at_the_models_steady_count_and_dev_one_each_with_smaller_requests() {
     let Built {
         model, dev, prod, ..
     } = built();
@@ -546,7 +583,7 @@ fn prod_runs_the_models_replicas_and_dev_one_each_with_smaller_requests() {
         let prod_deployment = named(prod, "Deployment", &unit.name);
         let dev_deployment = named(dev, "Deployment", &unit.name);
         assert_eq!(
-            prod_deployment["spec"]["replicas"], unit.ops.replicas,
+            prod_deployment["spec"]["replicas"], unit.ops.steady_replicas,
             "{}",
             unit.name
         );
@@ -566,25 +603,101 @@ fn autoscalers_and_disruption_budgets_carry_the_models_figures() {
         let hpa = &named(prod, "HorizontalPodAutoscaler", &unit.name)["spec"];
         assert_eq!(hpa["scaleTargetRef"]["kind"], "Deployment");
         assert_eq!(hpa["scaleTargetRef"]["name"], unit.name.as_str());
-        assert_eq!(hpa["minReplicas"], unit.ops.replicas, "{}", unit.name);
-        let max = hpa["maxReplicas"].as_u64().unwrap();
-        assert_eq!(max, u64::from(unit.ops.replicas) * 3, "{}", unit.name);
+        // From the steady-state count up to the count verified for the peak.
+        assert_eq!(
+            hpa["minReplicas"], unit.ops.steady_replicas,
+            "{}",
+            unit.name
+        );
+        assert_eq!(hpa["maxReplicas"], unit.ops.replicas, "{}", unit.name);
+        assert!(unit.ops.steady_replicas < unit.ops.replicas || unit.ops.replicas <= 2);
         assert_eq!(hpa["metrics"][0]["resource"]["name"], "cpu");
 
         let pdb = &named(prod, "PodDisruptionBudget", &unit.name)["spec"];
         assert_eq!(pdb["minAvailable"], unit.ops.min_up, "{}", unit.name);
         assert_eq!(pdb["selector"]["matchLabels"][NAME], unit.name.as_str());
 
-        // Every replica's pool together stays within one PostgreSQL's 100 connections.
-        if let Some(pool) = config(prod, unit).get("DATABASE_MAX_CONNECTIONS") {
-            let pool: u64 = pool.as_str().unwrap().parse().unwrap();
-            assert!(
-                (2..=10).contains(&pool) && (pool * max <= 90 || pool == 2),
-                "{}: {pool} connections x {max} replicas",
-                unit.name
-            );
+        // The pool the model's connection check counts.
+        let pool = config(prod, unit).get("DATABASE_MAX_CONNECTIONS").cloned();
+        let expected = (!stores_of_kind(model, unit, StoreKind::Postgres).is_empty())
+            .then(|| Value::from(unit.ops.pool_size.to_string()));
+        assert_eq!(pool, expected, "{}", unit.name);
+    }
+}
+
+#[test]
+fn every_pool_at_the_autoscalers_ceiling_fits_its_database_directly_or_through_its_pooler() {
+    for (case, Built { model, prod, .. }) in [("default", built()), ("peak", built_at_peak())] {
+        let poolers = pools_fit(model, prod);
+        // The default case's pools fit every database; the peak's do not without PgBouncer.
+        assert_eq!(poolers > 0, case == "peak", "{case}: {poolers} poolers");
+    }
+}
+
+/// Checks every store's connections in `prod` and answers how many poolers it has.
+fn pools_fit(model: &ArchitectureModel, prod: &[Value]) -> usize {
+    let mut poolers = 0;
+    for store in model
+        .stores
+        .iter()
+        .filter(|s| s.kind == StoreKind::Postgres)
+    {
+        // What the rendered manifests open: HPA maximum x DATABASE_MAX_CONNECTIONS per user.
+        let demand: u64 = model
+            .units
+            .iter()
+            .filter(|u| u.stores.contains(&store.name))
+            .map(|u| {
+                let max = named(prod, "HorizontalPodAutoscaler", &u.name)["spec"]["maxReplicas"]
+                    .as_u64()
+                    .unwrap();
+                let pool: u64 = config(prod, u)["DATABASE_MAX_CONNECTIONS"]
+                    .as_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                max * pool
+            })
+            .sum();
+        let usable = u64::from(store.max_connections) - 10;
+        match store.pooler {
+            None => assert!(demand <= usable, "{}: {demand} > {usable}", store.name),
+            Some(pooler) => {
+                poolers += 1;
+                assert!(
+                    demand <= u64::from(pooler.client_connections),
+                    "{}",
+                    store.name
+                );
+                assert!(
+                    u64::from(pooler.server_connections) <= usable,
+                    "{}",
+                    store.name
+                );
+                // The units may reach the pooler, and it the database, and nothing else.
+                let policy = named(prod, "NetworkPolicy", &format!("pooler-{}", store.name));
+                let egress: BTreeSet<Option<String>> = rules(policy, "egress")
+                    .iter()
+                    .flat_map(|rule| peers(rule, "egress"))
+                    .map(|peer| local_pod(peer, INSTANCE))
+                    .collect();
+                assert!(egress.contains(&Some(store.name.clone())), "{}", store.name);
+                let clients: BTreeSet<String> = rules(policy, "ingress")
+                    .iter()
+                    .flat_map(|rule| peers(rule, "ingress"))
+                    .filter_map(|peer| local_pod(peer, NAME))
+                    .collect();
+                let owners: BTreeSet<String> = model
+                    .units
+                    .iter()
+                    .filter(|u| u.stores.contains(&store.name))
+                    .map(|u| u.name.clone())
+                    .collect();
+                assert_eq!(clients, owners, "{} pooler clients", store.name);
+            }
         }
     }
+    poolers
 }
 
 #[test]
@@ -690,6 +803,13 @@ fn no_unit_can_reach_a_datastore_it_does_not_own() {
                         assert_eq!(tcp_ports(rule), BTreeSet::from([6379]), "{store}");
                         continue;
                     }
+                    // A database's pooler, only for a database the unit owns that has one.
+                    if let Some(database) = store.strip_suffix("-pooler") {
+                        assert!(model.store(database).unwrap().pooler.is_some(), "{store}");
+                        assert!(owned_datastores(model, unit).contains(database), "{store}");
+                        assert_eq!(tcp_ports(rule), BTreeSet::from([6432]), "{store}");
+                        continue;
+                    }
                     let kind = model.store(&store).unwrap().kind;
                     assert_eq!(tcp_ports(rule), BTreeSet::from([port_of(kind)]), "{store}");
                     reached.insert(store);
@@ -766,6 +886,10 @@ fn only_its_owners_reach_a_datastore() {
                 if let Some(unit) = local_pod(peer, NAME) {
                     assert_eq!(tcp_ports(rule), BTreeSet::from([port_of(store.kind)]));
                     clients.insert(unit);
+                } else if store.pooler.is_some()
+                    && local_pod(peer, INSTANCE) == Some(format!("{}-pooler", store.name))
+                {
+                    assert_eq!(tcp_ports(rule), BTreeSet::from([5432]));
                 } else {
                     assert_eq!(local_pod(peer, INSTANCE).as_ref(), Some(&store.name));
                 }

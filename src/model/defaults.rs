@@ -6,6 +6,16 @@
 pub const REPLICAS: u32 = 2;
 /// Replicas that must be up for a unit to be up (k of r); one unless a unit needs quorum.
 pub const MIN_UP: u32 = 1;
+/// Peak load over steady-state load: a deployment starts at a third of the replicas the peak
+/// needs and lets the autoscaler add the rest (retail traffic's daily peak runs at about three
+/// times its daily mean).
+pub const PEAK_TO_STEADY: u32 = 3;
+/// Database connections one replica's pool opens at most (`DATABASE_MAX_CONNECTIONS`).
+pub const POOL_SIZE: u32 = 10;
+/// Connections a `PostgreSQL` server accepts: its default `max_connections`.
+pub const POSTGRES_MAX_CONNECTIONS: u32 = 100;
+/// Of those, kept free for migrations, administrators and monitoring, outside every pool.
+pub const RESERVED_CONNECTIONS: u32 = 10;
 /// Median time a service spends on a request itself (downstream calls and stores excluded).
 pub const SERVICE_P50_MS: u64 = 10;
 /// 99th-percentile time a service spends on a request itself.

@@ -450,6 +450,8 @@ fn service(
         consumes: strings(consumes),
         ops: Ops {
             replicas: d::REPLICAS,
+            steady_replicas: Ops::steady_for(d::REPLICAS, d::MIN_UP),
+            pool_size: d::POOL_SIZE,
             min_up: d::MIN_UP,
             p50_ms: d::SERVICE_P50_MS,
             p99_ms: d::SERVICE_P99_MS,
@@ -546,6 +548,12 @@ fn store(name: &str, kind: StoreKind, summary: &str, ttl_seconds: Option<u64>) -
         outbox: false,
         inbox: false,
         ttl_seconds,
+        max_connections: if kind == StoreKind::Postgres {
+            d::POSTGRES_MAX_CONNECTIONS
+        } else {
+            0
+        },
+        pooler: None,
     }
 }
 

@@ -1,7 +1,8 @@
 //! Properties of the deployment as a whole: failover time against the RTO, writes lost on
-//! failover against the RPO, and the itemised monthly bill against the budget.
+//! failover against the RPO, database connections against what each store accepts, and the
+//! itemised monthly bill against the budget.
 
-use crate::model::{ArchitectureModel, Replication};
+use crate::model::{ArchitectureModel, RESERVED_CONNECTIONS, Replication};
 use crate::requirements::Requirements;
 
 use super::{Check, CostItem, Figure, Property, dollars, ms};
@@ -58,6 +59,66 @@ pub(super) fn data_loss(model: &ArchitectureModel, req: &Requirements) -> Check 
     );
     Check::new(Property::DataLoss, "systems of record", holds, detail)
         .figures(Figure::Ms(worst.1), Figure::Ms(req.rpo_ms))
+}
+
+/// Per store that counts connections: every pool of every replica at the autoscaler's ceiling
+/// (replicas × pool size, summed over the store's users) against what the store accepts less
+/// the reserved connections, or, behind a pooler, against the pooler's client connections with
+/// the pooler's server connections within the store's.
+pub(super) fn connections(model: &ArchitectureModel) -> Vec<Check> {
+    model
+        .stores
+        .iter()
+        .filter(|s| s.max_connections > 0)
+        .filter_map(|store| {
+            let demand = model.connection_demand(store);
+            if demand == 0 {
+                return None;
+            }
+            let parts: Vec<String> = model
+                .units
+                .iter()
+                .filter(|u| u.stores.contains(&store.name))
+                .map(|u| format!("{} {} x {}", u.name, u.ops.replicas, u.ops.pool_size))
+                .collect();
+            let reserved = RESERVED_CONNECTIONS;
+            let usable = store.max_connections.saturating_sub(reserved);
+            let server = format!("{usable} ({} max_connections - {reserved} reserved)", store.max_connections);
+            let (holds, detail, bound) = match store.pooler {
+                None => {
+                    let holds = demand <= usable;
+                    let verb = if holds { "<=" } else { ">" };
+                    (holds, format!("{demand} {verb} {server}, direct"), usable)
+                }
+                Some(pooler) => {
+                    let holds = demand <= pooler.client_connections
+                        && pooler.server_connections <= usable;
+                    let detail = format!(
+                        "{demand} {} {} client connections of the pooler, whose {} server connections {} {server}",
+                        if demand <= pooler.client_connections { "<=" } else { ">" },
+                        pooler.client_connections,
+                        pooler.server_connections,
+                        if pooler.server_connections <= usable { "<=" } else { ">" },
+                    );
+                    (holds, detail, pooler.client_connections)
+                }
+            };
+            let check = Check::new(Property::Connections, &store.name, holds, detail)
+                .figures(
+                    Figure::Connections(u64::from(demand)),
+                    Figure::Connections(u64::from(bound)),
+                );
+            Some(if holds {
+                check
+            } else {
+                check.evidence(vec![format!(
+                    "{}: {} = {demand} connections at the autoscaler's ceiling",
+                    store.name,
+                    parts.join(" + ")
+                )])
+            })
+        })
+        .collect()
 }
 
 /// The monthly bill, line by line.

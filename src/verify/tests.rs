@@ -754,3 +754,100 @@ proptest! {
         }
     }
 }
+
+/// The platform with `inventory-service` at `replicas` (and every other unit as it is).
+fn inventory_at(replicas: u32) -> ArchitectureModel {
+    platform().with_replicas(&BTreeMap::from([(
+        "inventory-service".to_owned(),
+        replicas,
+    )]))
+}
+
+#[test]
+fn pools_that_exceed_a_databases_connections_without_a_pooler_fail_with_the_sum() {
+    let r = extreme_critical();
+    // 9 replicas x 10 = 90 connections: exactly what 100 less 10 reserved allows.
+    let fits = inventory_at(9);
+    let store = fits
+        .stores
+        .iter()
+        .find(|s| s.name == "inventory-db")
+        .unwrap();
+    assert_eq!(store.pooler, None, "no pooler where the pools fit");
+    let c = check(&verify(&fits, &r), Property::Connections, "inventory-db").clone();
+    assert_eq!(c.verdict, Verdict::Proved, "{}", c.detail);
+    assert_eq!(
+        (c.value, c.bound),
+        (Some(Figure::Connections(90)), Some(Figure::Connections(90)))
+    );
+
+    let mut over = inventory_at(10);
+    for store in &mut over.stores {
+        store.pooler = None;
+    }
+    let c = check(&verify(&over, &r), Property::Connections, "inventory-db").clone();
+    assert_eq!(c.verdict, Verdict::Failed, "{}", c.detail);
+    assert!(c.detail.starts_with("100 > 90"), "{}", c.detail);
+    assert!(
+        c.evidence[0].contains("inventory-service 10 x 10 = 100"),
+        "{:?}",
+        c.evidence
+    );
+}
+
+#[test]
+fn sizing_puts_a_pooler_in_front_of_a_database_only_while_the_pools_exceed_it() {
+    let r = extreme_critical();
+    let big = inventory_at(178);
+    let store = big
+        .stores
+        .iter()
+        .find(|s| s.name == "inventory-db")
+        .unwrap();
+    let pooler = store.pooler.expect("1,780 connections need a pooler");
+    assert_eq!(
+        (pooler.client_connections, pooler.server_connections),
+        (1_780, 90)
+    );
+    assert_eq!(
+        verdict_of(&big, &r, Property::Connections, "inventory-db"),
+        Verdict::Proved
+    );
+    // A pooler whose server side outgrows the database fails too.
+    let mut greedy = big.clone();
+    for store in &mut greedy.stores {
+        if let Some(pooler) = &mut store.pooler {
+            pooler.server_connections = 95;
+        }
+    }
+    assert_eq!(
+        verdict_of(&greedy, &r, Property::Connections, "inventory-db"),
+        Verdict::Failed
+    );
+    // Sized down again, the pooler goes.
+    let small = big.with_replicas(&BTreeMap::from([("inventory-service".to_owned(), 2)]));
+    let store = small
+        .stores
+        .iter()
+        .find(|s| s.name == "inventory-db")
+        .unwrap();
+    assert_eq!(store.pooler, None);
+}
+
+#[test]
+fn a_deployment_starts_at_a_third_of_the_peak_count_but_never_below_two_or_min_up() {
+    use crate::model::Ops;
+    assert_eq!(Ops::steady_for(178, 1), 60);
+    assert_eq!(Ops::steady_for(12, 1), 4);
+    assert_eq!(Ops::steady_for(3, 1), 2);
+    assert_eq!(Ops::steady_for(2, 1), 2);
+    assert_eq!(Ops::steady_for(1, 1), 1, "never above the peak count");
+    assert_eq!(Ops::steady_for(9, 5), 5);
+    let sized = inventory_at(178);
+    let unit = sized
+        .units
+        .iter()
+        .find(|u| u.name == "inventory-service")
+        .unwrap();
+    assert_eq!((unit.ops.steady_replicas, unit.ops.replicas), (60, 178));
+}

@@ -25,12 +25,18 @@ pub struct Reference {
 
 /// Runs `arch-init --name ecommerce-platform --yes` into a temporary directory.
 pub fn generate() -> Reference {
+    generate_with(&[])
+}
+
+/// The same with `answers` (flags such as `--scalability extreme`) added.
+pub fn generate_with(answers: &[&str]) -> Reference {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join(PROJECT);
     cargo_bin_cmd!("arch-init")
         .current_dir(dir.path())
         .args(["--name", PROJECT, "--yes", "--no-git", "--output"])
         .arg(&root)
+        .args(answers)
         .assert()
         .success();
     let model = model_of(&root);
