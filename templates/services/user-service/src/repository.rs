@@ -39,7 +39,8 @@ pub trait UserRepository: Send + Sync {
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>, RepoError>;
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>, RepoError>;
     /// Changes name and/or email; a new email must not belong to someone else. A changed
-    /// email is unverified, and the answer names the address it replaced.
+    /// email is unverified, the reset tokens mailed to the old address are spent, and the
+    /// answer names the address it replaced.
     async fn update_profile(
         &self,
         id: UserId,
@@ -62,8 +63,9 @@ pub trait UserRepository: Send + Sync {
     async fn revoke_refresh(&self, hash: &str, user: UserId) -> Result<bool, RepoError>;
     /// Stores a newly issued reset token.
     async fn store_reset(&self, token: OneTimeToken) -> Result<(), RepoError>;
-    /// Redeems the reset token hashed `hash`: marks it used, sets the owner's password hash,
-    /// and revokes all the owner's refresh tokens — all or nothing.
+    /// Redeems the reset token hashed `hash`: marks it and every other outstanding reset token
+    /// of the owner used, sets the owner's password hash, and revokes all the owner's refresh
+    /// tokens — all or nothing.
     async fn redeem_reset(
         &self,
         hash: &str,
@@ -105,6 +107,13 @@ impl Store {
     fn revoke_all_refresh(&mut self, user: UserId) {
         for token in self.refresh.values_mut().filter(|t| t.user_id == user) {
             token.revoked = true;
+        }
+    }
+
+    /// Spends every reset token of `user` not yet used.
+    fn spend_all_resets(&mut self, user: UserId) {
+        for token in self.reset.values_mut().filter(|t| t.user_id == user) {
+            token.used = true;
         }
     }
 }
@@ -194,8 +203,12 @@ impl UserRepository for InMemoryUserRepository {
             user.email_verified = false;
             std::mem::replace(&mut user.email, email)
         });
+        let user = user.clone();
+        if previous_email.is_some() {
+            store.spend_all_resets(id);
+        }
         Ok(ProfileUpdate {
-            user: user.clone(),
+            user,
             previous_email,
         })
     }
@@ -259,6 +272,7 @@ impl UserRepository for InMemoryUserRepository {
         let user = store.users.get_mut(&owner).ok_or(TokenError::Unknown)?;
         user.password_hash = new_password_hash;
         store.revoke_all_refresh(owner);
+        store.spend_all_resets(owner);
         Ok(owner)
     }
 

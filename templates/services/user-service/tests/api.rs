@@ -751,6 +751,46 @@ async fn a_reset_sets_the_password_once_and_revokes_every_refresh_token() {
 }
 
 #[tokio::test]
+async fn a_reset_spends_every_other_reset_token_of_the_account() {
+    let h = harness().await;
+    h.signed_in("ada@example.com").await;
+    let (first, second) = (
+        h.reset_token("ada@example.com").await,
+        h.reset_token("ada@example.com").await,
+    );
+    let (status, _) = h.confirm_reset(&second, "a brand new passphrase").await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    // Whoever holds the older mail cannot take the account back.
+    let (status, problem) = h.confirm_reset(&first, "an attacker's passphrase").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert_eq!(
+        h.login("ada@example.com", "an attacker's passphrase")
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn changing_the_email_spends_the_reset_tokens_mailed_to_the_old_address() {
+    let h = harness().await;
+    let (ada_id, ada_access, _) = h.signed_in("ada@example.com").await;
+    let token = h.reset_token("ada@example.com").await;
+    let (status, ada) = h
+        .patch_user(
+            &ada_id,
+            &ada_access,
+            json!({"email": "ada@new.example", "current_password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{ada}");
+    // The old mailbox (perhaps no longer the owner's) cannot reset the account.
+    let (status, problem) = h.confirm_reset(&token, "an attacker's passphrase").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert_eq!(h.login("ada@new.example", PASSWORD).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn an_expired_or_unknown_reset_token_is_a_400() {
     let h = harness_with(Settings {
         reset_token_ttl: Duration::ZERO,

@@ -297,7 +297,17 @@ async fn a_password_reset_token_is_single_use_and_revokes_refresh_tokens() {
     )
     .await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    let token = mailer.reset_tokens("ada@example.com").remove(0);
+    // A second request: redeeming one spends the other, which an older mail still carries.
+    post(
+        &client,
+        "/api/v1/auth/password-reset",
+        &json!({"email": "ada@example.com"}),
+    )
+    .await;
+    let mut tokens = mailer.reset_tokens("ada@example.com");
+    assert_eq!(tokens.len(), 2);
+    let older = tokens.remove(0);
+    let token = tokens.remove(0);
     let confirm = json!({"token": token, "new_password": "a brand new password"});
     let (_, other_instance) = instance(&pool, Arc::default()).await;
     assert_eq!(
@@ -316,6 +326,22 @@ async fn a_password_reset_token_is_single_use_and_revokes_refresh_tokens() {
             .0,
         StatusCode::BAD_REQUEST,
         "the token is spent"
+    );
+    let older = json!({"token": older, "new_password": "an attacker's password"});
+    assert_eq!(
+        post(&client, "/api/v1/auth/password-reset/confirm", &older)
+            .await
+            .0,
+        StatusCode::BAD_REQUEST,
+        "the older token is spent with it"
+    );
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM password_reset_tokens WHERE used_at IS NULL"
+        )
+        .await,
+        0
     );
     assert_eq!(
         refresh(&client, &before["refresh_token"]).await,

@@ -156,6 +156,10 @@ impl UserRepository for PostgresUserRepository {
         .fetch_one(&mut *tx)
         .await
         .map_err(|err| write_error(&err))?;
+        if changed.is_some() {
+            // The reset tokens went to the old address: they no longer reach the owner.
+            spend_all_resets(&mut tx, id.0, Utc::now()).await?;
+        }
         tx.commit().await.map_err(|err| write_error(&err))?;
         let user = user_from_row(row)?;
         let previous_email = match changed {
@@ -313,6 +317,7 @@ impl UserRepository for PostgresUserRepository {
         .execute(&mut *tx)
         .await
         .map_err(|err| storage(&err))?;
+        spend_all_resets(&mut tx, owner, now).await?;
         tx.commit().await.map_err(|err| storage(&err))?;
         Ok(UserId(owner))
     }
@@ -380,4 +385,21 @@ impl UserRepository for PostgresUserRepository {
             Err(TokenError::Revoked.into())
         }
     }
+}
+
+/// Spends every reset token of `user` not yet used, in `tx`.
+async fn spend_all_resets(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    user: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), RepoError> {
+    sqlx::query(
+        "UPDATE password_reset_tokens SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL",
+    )
+    .bind(user)
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map_err(|err| storage(&err))?;
+    Ok(())
 }
