@@ -1,6 +1,6 @@
 //! HTTP API under `/api/v1/cart`. Every route acts on the cart of the bearer token's user.
 
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
 use axum::{Json, Router};
@@ -147,9 +147,10 @@ async fn add_item(
 async fn set_quantity(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     body: Result<Json<SetQuantity>, JsonRejection>,
 ) -> Result<Json<CartView>, ApiError> {
+    let Path(id) = id?;
     let id = product_id(&id)?;
     let Json(body) = body?;
     Ok(Json(
@@ -177,8 +178,9 @@ async fn set_quantity(
 async fn remove_item(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<CartView>, ApiError> {
+    let Path(id) = id?;
     let id = product_id(&id)?;
     Ok(Json(state.service.remove_item(user.claims.sub, id).await?))
 }

@@ -4,7 +4,7 @@
 
 use std::str::FromStr;
 
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
 use axum::{Json, Router};
@@ -98,8 +98,9 @@ pub struct ReleaseResponse {
 )]
 async fn stock(
     State(state): State<AppState>,
-    Path(product_id): Path<String>,
+    product_id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<StockLevel>, ApiError> {
+    let Path(product_id) = product_id?;
     let product_id: ProductId = parse_id(&product_id, "product id")?;
     Ok(Json(state.service.stock(product_id).await?))
 }
@@ -122,10 +123,11 @@ async fn stock(
 async fn set_stock(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(product_id): Path<String>,
+    product_id: Result<Path<String>, PathRejection>,
     body: Result<Json<SetStock>, JsonRejection>,
 ) -> Result<Json<StockLevel>, ApiError> {
     user.require_admin()?;
+    let Path(product_id) = product_id?;
     let product_id: ProductId = parse_id(&product_id, "product id")?;
     let Json(body) = body?;
     Ok(Json(
@@ -183,9 +185,10 @@ async fn reserve(
 async fn reservation(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(order_id): Path<String>,
+    order_id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Reservation>, ApiError> {
     user.require_admin()?;
+    let Path(order_id) = order_id?;
     let order_id: OrderId = parse_id(&order_id, "order id")?;
     Ok(Json(state.service.reservation(order_id).await?))
 }
@@ -207,9 +210,10 @@ async fn reservation(
 async fn release(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(order_id): Path<String>,
+    order_id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<ReleaseResponse>, ApiError> {
     user.require_admin()?;
+    let Path(order_id) = order_id?;
     let order_id: OrderId = parse_id(&order_id, "order id")?;
     let outcome = state.service.release(order_id).await?;
     Ok(Json(ReleaseResponse {

@@ -1,7 +1,7 @@
 //! HTTP API of the order service under `/api/v1/orders`.
 
 use axum::body::Bytes;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRef, Path, Query, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -192,8 +192,9 @@ async fn list_orders(
 async fn get_order(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Order>, ApiError> {
+    let Path(id) = id?;
     let id = parse_id(&id)?;
     Ok(Json(state.service.get_order(&user.claims, id).await?))
 }
@@ -216,8 +217,9 @@ async fn get_order(
 async fn cancel_order(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Order>, ApiError> {
+    let Path(id) = id?;
     let id = parse_id(&id)?;
     Ok(Json(state.service.cancel_order(&user.claims, id).await?))
 }

@@ -1,6 +1,6 @@
 //! HTTP API under `/api/v1/products`: browsing is public, changes need an admin token.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRef, Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Json, Router};
@@ -153,8 +153,9 @@ async fn search(
 )]
 async fn product(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<ProductDetail>, ApiError> {
+    let Path(id) = id?;
     Ok(Json(state.service.get(product_id(&id)?).await?))
 }
 
@@ -203,10 +204,11 @@ async fn create(
 async fn update(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     body: Result<Json<ProductPatch>, JsonRejection>,
 ) -> Result<Json<Product>, ApiError> {
     user.require_admin()?;
+    let Path(id) = id?;
     let id = product_id(&id)?;
     let Json(patch) = body?;
     Ok(Json(state.service.update(id, patch).await?))

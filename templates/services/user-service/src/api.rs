@@ -1,5 +1,6 @@
 //! HTTP routes under `/api/v1/auth` and `/api/v1/users`.
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
 use axum::{Json, Router};
@@ -336,8 +337,9 @@ async fn me(State(state): State<AppState>, caller: AuthUser) -> Result<Json<User
 async fn profile(
     State(state): State<AppState>,
     caller: AuthUser,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<UserView>, ApiError> {
+    let Path(id) = id?;
     let id = parse_user_id(&id)?;
     Ok(Json(state.service.profile(&caller, id).await?))
 }
@@ -365,9 +367,10 @@ async fn profile(
 async fn update_profile(
     State(state): State<AppState>,
     caller: AuthUser,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     body: Body<ProfileChange>,
 ) -> Result<Json<UserView>, ApiError> {
+    let Path(id) = id?;
     let id = parse_user_id(&id)?;
     let Json(change) = body?;
     Ok(Json(
