@@ -63,7 +63,9 @@ fn parse_id<T: FromStr>(raw: &str, what: &str) -> Result<T, ApiError> {
 /// Body of `PUT /api/v1/inventory/{product_id}`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SetStock {
-    /// Signed so that a negative count is reported as such rather than as a type error.
+    /// Signed so that a negative count is reported as such rather than as a type error; at
+    /// most `u32::MAX`.
+    #[schema(minimum = 0, maximum = 4_294_967_295_i64)]
     pub available: i64,
 }
 
@@ -71,6 +73,8 @@ pub struct SetStock {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ReserveRequest {
     pub order_id: OrderId,
+    /// Lines for the same product are added up.
+    #[schema(min_items = 1)]
     pub lines: Vec<ReservationLine>,
 }
 
