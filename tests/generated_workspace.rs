@@ -135,6 +135,11 @@ fn the_generated_platform_is_formatted_lint_clean_and_passes_its_own_tests() {
             "a_customer_registers_browses_buys_and_is_notified",
         ],
     );
+    // The API document is held to what the running platform answers (docs/api/README.md).
+    assert_ran(
+        &stdout,
+        &["generated_requests_get_only_the_answers_the_document_lists"],
+    );
 
     // The tests that need real servers are ignored in a plain `cargo test`; run them against
     // the PostgreSQL, Redis and Kafka broker that `.ci/run` starts, and fail loudly if they are

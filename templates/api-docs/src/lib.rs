@@ -2,7 +2,8 @@
 //! routes with their `#[utoipa::path]` documentation (the same list its router serves), put
 //! together as clients see them through the gateway. The gateway adds what it does to every
 //! request: a bearer token on each route it does not let through publicly, rate limiting, a
-//! body size limit, and answers for an upstream that is down or slow.
+//! body size limit, and answers for an upstream that is down or slow. Every operation with a
+//! required JSON body also gets the platform's answers to a body it cannot read (415, 400, 422).
 //!
 //! `cargo run -p api-docs -- --write` rewrites the file; a test fails while file and code differ.
 
@@ -18,7 +19,8 @@ use utoipa::openapi::schema::{Object, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::tag::TagBuilder;
 use utoipa::openapi::{
-    ContentBuilder, HeaderBuilder, InfoBuilder, OpenApi, OpenApiBuilder, Ref, RefOr, ServerBuilder,
+    ContentBuilder, HeaderBuilder, InfoBuilder, OpenApi, OpenApiBuilder, Ref, RefOr, Required,
+    ServerBuilder,
 };
 use utoipa::{PartialSchema, ToSchema};
 
@@ -160,7 +162,7 @@ pub fn document() -> OpenApi {
     schemas.insert(Problem::name().into_owned(), Problem::schema());
     let components = doc.components.get_or_insert_with(Default::default);
     components.schemas = schemas;
-    components.responses = gateway_responses();
+    components.responses = shared_responses();
     components.add_security_scheme(
         BEARER,
         SecurityScheme::Http(
@@ -219,11 +221,27 @@ fn through_gateway(method: &str, path: &str, operation: &mut Operation) {
             .entry("401".to_owned())
             .or_insert_with(|| Ref::from_response_name("Unauthorized").into());
     }
-    if operation.request_body.is_some() {
+    if let Some(body) = &operation.request_body {
         responses.insert(
             "413".to_owned(),
             Ref::from_response_name("PayloadTooLarge").into(),
         );
+        // A required body is read with axum's `Json`, whose refusals `platform::ApiError`
+        // serves as problem+json: 415 without `Content-Type: application/json`, 400 for
+        // malformed JSON, 422 for JSON of another shape. (The checkout's optional body is read
+        // by hand, whatever its declared type.)
+        if body.required == Some(Required::True) {
+            responses.insert(
+                "415".to_owned(),
+                Ref::from_response_name("UnsupportedMediaType").into(),
+            );
+            responses
+                .entry("400".to_owned())
+                .or_insert_with(|| Ref::from_response_name("MalformedJson").into());
+            responses
+                .entry("422".to_owned())
+                .or_insert_with(|| Ref::from_response_name("InvalidBody").into());
+        }
     }
     responses.insert(
         "429".to_owned(),
@@ -243,8 +261,9 @@ fn bearer() -> SecurityRequirement {
     SecurityRequirement::new(BEARER, Vec::<String>::new())
 }
 
-/// The answers the gateway gives itself, shared by every operation.
-fn gateway_responses() -> BTreeMap<String, RefOr<Response>> {
+/// The answers many operations share: the gateway's own, and the platform's to a JSON body it
+/// cannot read.
+fn shared_responses() -> BTreeMap<String, RefOr<Response>> {
     let problem = |description: &str| {
         ResponseBuilder::new().description(description).content(
             platform::PROBLEM_JSON,
@@ -261,6 +280,15 @@ fn gateway_responses() -> BTreeMap<String, RefOr<Response>> {
         (
             "PayloadTooLarge",
             problem("The body is larger than the gateway accepts").build(),
+        ),
+        (
+            "UnsupportedMediaType",
+            problem("The body is not declared as `Content-Type: application/json`").build(),
+        ),
+        ("MalformedJson", problem("The body is not JSON").build()),
+        (
+            "InvalidBody",
+            problem("The body is JSON but not of the documented shape").build(),
         ),
         (
             "TooManyRequests",

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use api_docs::{REGENERATE, document, document_path, operations_mut, yaml};
 use api_gateway::policy;
+use utoipa::openapi::Required;
 
 #[test]
 fn the_committed_document_is_the_one_the_code_generates() {
@@ -75,6 +76,30 @@ fn the_routes_the_gateway_lets_through_without_a_token_are_documented_without_on
         policy::PUBLIC_POSTS.len() + 3,
         "the public posts and the three catalogue reads"
     );
+}
+
+#[test]
+fn every_operation_with_a_required_body_documents_the_answers_to_one_it_cannot_read() {
+    let mut doc = document();
+    let mut bodies = 0;
+    for (path, item) in &mut doc.paths.paths {
+        for (method, operation) in operations_mut(item) {
+            let required = operation
+                .request_body
+                .as_ref()
+                .is_some_and(|body| body.required == Some(Required::True));
+            if required {
+                bodies += 1;
+                for status in ["400", "413", "415", "422"] {
+                    assert!(
+                        operation.responses.responses.contains_key(status),
+                        "{method} {path} takes a JSON body but does not document {status}"
+                    );
+                }
+            }
+        }
+    }
+    assert_eq!(bodies, 14, "the operations that read a JSON body");
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! HTTP API under `/api/v1/cart`. Every route acts on the cart of the bearer token's user.
 
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
 use axum::{Json, Router};
@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::models::CartView;
+use crate::models::{CartView, MAX_LINE_QUANTITY};
 use crate::service::CartService;
 
 /// What the handlers share.
@@ -55,15 +55,20 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub struct AddItem {
     pub product_id: ProductId,
     /// Units to add to the line (the line holds 1 to 99).
+    #[schema(minimum = 1, maximum = 99)]
     pub quantity: u32,
 }
 
 /// Body of `PUT /api/v1/cart/items/{product_id}`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SetQuantity {
-    /// The line's new quantity (0 removes it, at most 99).
+    /// The line's new quantity (0 removes it).
+    #[schema(minimum = 0, maximum = 99)]
     pub quantity: u32,
 }
+
+// utoipa takes only literals as bounds: the document's must be the code's.
+const _: () = assert!(MAX_LINE_QUANTITY == 99);
 
 fn product_id(raw: &str) -> Result<ProductId, ApiError> {
     raw.parse()
@@ -147,9 +152,10 @@ async fn add_item(
 async fn set_quantity(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     body: Result<Json<SetQuantity>, JsonRejection>,
 ) -> Result<Json<CartView>, ApiError> {
+    let Path(id) = id?;
     let id = product_id(&id)?;
     let Json(body) = body?;
     Ok(Json(
@@ -177,8 +183,9 @@ async fn set_quantity(
 async fn remove_item(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<CartView>, ApiError> {
+    let Path(id) = id?;
     let id = product_id(&id)?;
     Ok(Json(state.service.remove_item(user.claims.sub, id).await?))
 }

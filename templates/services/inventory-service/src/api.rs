@@ -4,7 +4,7 @@
 
 use std::str::FromStr;
 
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
 use axum::{Json, Router};
@@ -63,7 +63,9 @@ fn parse_id<T: FromStr>(raw: &str, what: &str) -> Result<T, ApiError> {
 /// Body of `PUT /api/v1/inventory/{product_id}`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SetStock {
-    /// Signed so that a negative count is reported as such rather than as a type error.
+    /// Signed so that a negative count is reported as such rather than as a type error; at
+    /// most `u32::MAX`.
+    #[schema(minimum = 0, maximum = 4_294_967_295_i64)]
     pub available: i64,
 }
 
@@ -71,6 +73,8 @@ pub struct SetStock {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ReserveRequest {
     pub order_id: OrderId,
+    /// Lines for the same product are added up.
+    #[schema(min_items = 1)]
     pub lines: Vec<ReservationLine>,
 }
 
@@ -98,8 +102,9 @@ pub struct ReleaseResponse {
 )]
 async fn stock(
     State(state): State<AppState>,
-    Path(product_id): Path<String>,
+    product_id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<StockLevel>, ApiError> {
+    let Path(product_id) = product_id?;
     let product_id: ProductId = parse_id(&product_id, "product id")?;
     Ok(Json(state.service.stock(product_id).await?))
 }
@@ -122,10 +127,11 @@ async fn stock(
 async fn set_stock(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(product_id): Path<String>,
+    product_id: Result<Path<String>, PathRejection>,
     body: Result<Json<SetStock>, JsonRejection>,
 ) -> Result<Json<StockLevel>, ApiError> {
     user.require_admin()?;
+    let Path(product_id) = product_id?;
     let product_id: ProductId = parse_id(&product_id, "product id")?;
     let Json(body) = body?;
     Ok(Json(
@@ -183,9 +189,10 @@ async fn reserve(
 async fn reservation(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(order_id): Path<String>,
+    order_id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Reservation>, ApiError> {
     user.require_admin()?;
+    let Path(order_id) = order_id?;
     let order_id: OrderId = parse_id(&order_id, "order id")?;
     Ok(Json(state.service.reservation(order_id).await?))
 }
@@ -207,9 +214,10 @@ async fn reservation(
 async fn release(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(order_id): Path<String>,
+    order_id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<ReleaseResponse>, ApiError> {
     user.require_admin()?;
+    let Path(order_id) = order_id?;
     let order_id: OrderId = parse_id(&order_id, "order id")?;
     let outcome = state.service.release(order_id).await?;
     Ok(Json(ReleaseResponse {

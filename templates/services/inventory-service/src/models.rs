@@ -18,6 +18,8 @@ pub struct StockLevel {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReservationLine {
     pub product_id: ProductId,
+    // Any u32; utoipa would document it as an int32, whose range is narrower.
+    #[schema(value_type = i64, minimum = 1, maximum = 4_294_967_295_i64)]
     pub quantity: u32,
 }
 

@@ -52,15 +52,20 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 #[into_params(parameter_in = Query)]
 struct ListQuery {
     /// The page, from 1 (default 1).
-    #[param(minimum = 1)]
+    // Any u32; utoipa would document it as an int32, whose range is narrower.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4_294_967_295_i64)]
     page: Option<u32>,
-    /// Notifications per page (default 20, at most 100, unless configured otherwise).
-    #[param(minimum = 1)]
+    /// Notifications per page (default 20, at most `NOTIFICATION_SERVICE_MAX_PER_PAGE`, 100
+    /// unless changed).
+    #[param(minimum = 1, maximum = 100)]
     per_page: Option<u32>,
     /// Whose notifications (default the caller's; another user's only for an admin).
     #[param(value_type = Option<UserId>)]
     user_id: Option<String>,
 }
+
+// utoipa takes only literals as bounds: the document's must be the code's.
+const _: () = assert!(crate::config::DEFAULT_MAX_PER_PAGE == 100);
 
 /// The notifications sent to a user, newest first.
 #[utoipa::path(

@@ -3,6 +3,10 @@
 use platform::config::{AppEnv, ConfigError, env_or};
 use platform::db::Database;
 
+/// Largest page a client may ask for unless `NOTIFICATION_SERVICE_MAX_PER_PAGE` says
+/// otherwise; the API document states this one.
+pub const DEFAULT_MAX_PER_PAGE: u32 = 100;
+
 /// Everything the notification service needs beyond [`platform::ServiceConfig`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -19,7 +23,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             default_per_page: 20,
-            max_per_page: 100,
+            max_per_page: DEFAULT_MAX_PER_PAGE,
             database: None,
         }
     }

@@ -1,7 +1,7 @@
 //! HTTP API of the order service under `/api/v1/orders`.
 
 use axum::body::Bytes;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRef, Path, Query, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -85,7 +85,8 @@ fn parse_id(raw: &str) -> Result<OrderId, ApiError> {
         saga reserves stock and charges the payment. A repeated `Idempotency-Key` with the same \
         body gets the first answer again, marked `Idempotent-Replayed: true`.",
     params(
-        ("Idempotency-Key" = String, Header, description = "Makes a retried checkout place one order; 1 to 255 visible ASCII characters"),
+        ("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$",
+            description = "Makes a retried checkout place one order; 1 to 255 visible ASCII characters"),
     ),
     request_body(content = PlaceOrderRequest, description = "Optional: the total the customer saw"),
     security(("bearer" = [])),
@@ -134,12 +135,18 @@ async fn place_order(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct PageQuery {
-    /// The page, from 1 (default 1).
+    /// The page, from 1 (default 1; 0 is taken as 1).
+    // Any u32; utoipa would document it as an int32, whose range is narrower.
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 4_294_967_295_i64)]
     page: Option<u32>,
-    /// Orders per page (default 20, at most the configured maximum, 100 unless changed).
-    #[param(minimum = 1)]
+    /// Orders per page (default 20, at most `ORDER_SERVICE_MAX_PAGE_SIZE`, 100 unless changed).
+    #[param(minimum = 1, maximum = 100)]
     per_page: Option<u32>,
 }
+
+// utoipa takes only literals as bounds: the document's must be the code's.
+const _: () = assert!(crate::config::DEFAULT_MAX_PAGE_SIZE == 100);
+const _: () = assert!(crate::service::MAX_IDEMPOTENCY_KEY_LEN == 255);
 
 /// The caller's orders, newest first.
 #[utoipa::path(
@@ -192,8 +199,9 @@ async fn list_orders(
 async fn get_order(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Order>, ApiError> {
+    let Path(id) = id?;
     let id = parse_id(&id)?;
     Ok(Json(state.service.get_order(&user.claims, id).await?))
 }
@@ -216,8 +224,9 @@ async fn get_order(
 async fn cancel_order(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Order>, ApiError> {
+    let Path(id) = id?;
     let id = parse_id(&id)?;
     Ok(Json(state.service.cancel_order(&user.claims, id).await?))
 }

@@ -7,6 +7,10 @@ use platform::config::{AppEnv, ConfigError, env_or};
 use platform::db::Database;
 use platform::topology;
 
+/// Largest page a listing returns unless `ORDER_SERVICE_MAX_PAGE_SIZE` says otherwise; the
+/// API document states this one.
+pub const DEFAULT_MAX_PAGE_SIZE: u32 = 100;
+
 /// What the order service needs beyond the common `ServiceConfig`.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -37,7 +41,7 @@ impl Default for Settings {
             cart_service_url: topology::CART_SERVICE.base_url(),
             idempotency_wait: Duration::from_secs(10),
             idempotency_lease: Duration::from_secs(30),
-            max_page_size: 100,
+            max_page_size: DEFAULT_MAX_PAGE_SIZE,
             order_timeout: topology::ORDER_TIMEOUT,
             database: None,
         }

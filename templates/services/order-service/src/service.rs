@@ -189,6 +189,12 @@ pub fn parse_body(body: &[u8]) -> Result<(PlaceOrderRequest, String), ApiError> 
         serde_json::from_slice(body)
             .map_err(|err| ApiError::bad_request(format!("invalid JSON body: {err}")))?
     };
+    // serde would also take a struct from an array of its fields (`[]` for this one).
+    if !value.is_object() {
+        return Err(ApiError::unprocessable(
+            "invalid order request: the body must be a JSON object",
+        ));
+    }
     let request: PlaceOrderRequest = serde_json::from_value(value.clone())
         .map_err(|err| ApiError::unprocessable(format!("invalid order request: {err}")))?;
     let digest = Sha256::digest(value.to_string().as_bytes());
@@ -540,6 +546,7 @@ mod tests {
                 .as_u16(),
             422
         );
+        assert_eq!(parse_body(b"[]").unwrap_err().status.as_u16(), 422);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! would let any customer charge any amount against any order id, collide with the saga's key
 //! and freeze that checkout, and test stolen cards against the provider.
 
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRef, Path, Query, State};
 use axum::{Json, Router};
 use platform::auth::{AuthUser, JwtKeys};
@@ -117,8 +117,9 @@ async fn list(
 async fn get_one(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Payment>, ApiError> {
+    let Path(id) = id?;
     let id = parse_id(&id)?;
     Ok(Json(state.service.get(&user.claims, id).await?))
 }
@@ -142,9 +143,10 @@ async fn get_one(
 async fn refund(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Payment>, ApiError> {
     user.require_admin()?;
+    let Path(id) = id?;
     let id = parse_id(&id)?;
     Ok(Json(state.service.refund(id).await?))
 }

@@ -1,6 +1,6 @@
 //! HTTP API under `/api/v1/products`: browsing is public, changes need an admin token.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRef, Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Json, Router};
@@ -13,7 +13,7 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::models::{NewProduct, PageRequest, Product, ProductPatch};
+use crate::models::{MAX_PER_PAGE, NewProduct, PageRequest, Product, ProductPatch};
 use crate::service::{ProductDetail, ProductService};
 
 /// What the handlers share.
@@ -55,10 +55,11 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// The page, from 1 (default 1).
-    #[param(minimum = 1)]
+    // Any u32; utoipa would document it as an int32, whose range is narrower.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4_294_967_295_i64)]
     pub page: Option<u32>,
-    /// Products per page (default 20, at most 100).
-    #[param(minimum = 1)]
+    /// Products per page (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<u32>,
     /// Only products of this category.
     pub category: Option<String>,
@@ -68,16 +69,21 @@ pub struct ListParams {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SearchParams {
-    /// Words to find in the name or description.
+    /// Words to find in the name or description; must not be blank.
     #[serde(default)]
+    #[param(required = true, min_length = 1, pattern = r"\S")]
     pub q: String,
     /// The page, from 1 (default 1).
-    #[param(minimum = 1)]
+    // Any u32; utoipa would document it as an int32, whose range is narrower.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4_294_967_295_i64)]
     pub page: Option<u32>,
-    /// Products per page (default 20, at most 100).
-    #[param(minimum = 1)]
+    /// Products per page (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<u32>,
 }
+
+// utoipa takes only literals as bounds: the document's must be the code's.
+const _: () = assert!(MAX_PER_PAGE == 100);
 
 fn query<T>(params: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     params
@@ -153,8 +159,9 @@ async fn search(
 )]
 async fn product(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<ProductDetail>, ApiError> {
+    let Path(id) = id?;
     Ok(Json(state.service.get(product_id(&id)?).await?))
 }
 
@@ -203,10 +210,11 @@ async fn create(
 async fn update(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     body: Result<Json<ProductPatch>, JsonRejection>,
 ) -> Result<Json<Product>, ApiError> {
     user.require_admin()?;
+    let Path(id) = id?;
     let id = product_id(&id)?;
     let Json(patch) = body?;
     Ok(Json(state.service.update(id, patch).await?))

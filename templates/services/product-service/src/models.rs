@@ -10,6 +10,9 @@ pub const MAX_NAME_CHARS: usize = 200;
 pub const DEFAULT_PER_PAGE: u32 = 20;
 /// Largest page a client may ask for.
 pub const MAX_PER_PAGE: u32 = 100;
+/// Highest price, in minor units (1,000,000,000.00): far above any product, and low enough
+/// that no cart's or order's total in integer cents can overflow.
+pub const MAX_PRICE_MINOR: i64 = 100_000_000_000;
 
 /// A catalogue entry. Inactive products are kept (orders refer to them) but are not listed and
 /// cannot be added to a cart.
@@ -37,6 +40,8 @@ pub enum ValidationError {
     EmptyCategory,
     #[error("price must be greater than zero, got {0}")]
     NonPositivePrice(Money),
+    #[error("price must be at most {max}, got {0}", max = Money::new(MAX_PRICE_MINOR, .0.currency))]
+    PriceTooHigh(Money),
 }
 
 fn valid_name(name: &str) -> Result<String, ValidationError> {
@@ -61,22 +66,44 @@ fn valid_category(category: &str) -> Result<String, ValidationError> {
 }
 
 fn valid_price(price: Money) -> Result<Money, ValidationError> {
-    if price.amount_minor > 0 {
-        Ok(price)
-    } else {
+    if price.amount_minor <= 0 {
         Err(ValidationError::NonPositivePrice(price))
+    } else if price.amount_minor > MAX_PRICE_MINOR {
+        Err(ValidationError::PriceTooHigh(price))
+    } else {
+        Ok(price)
     }
 }
 
 /// A product to create.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct NewProduct {
+    /// Stored trimmed; must not be blank.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
     #[serde(default)]
     pub description: String,
+    /// Stored trimmed and lower-cased; must not be blank.
+    #[schema(min_length = 1, pattern = r"\S")]
     pub category: String,
+    #[schema(value_type = Price)]
     pub price: Money,
 }
+
+// How the API document shows the `price` of `NewProduct` and `ProductPatch`: `Money` with the
+// catalogue's rule on its amount (`valid_price`).
+/// A price: `amount_minor` cents of `currency`, more than nothing and at most 1,000,000,000.00.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code, reason = "a schema for the API document, never built")]
+pub struct Price {
+    /// The amount in the currency's minor unit (cents).
+    #[schema(minimum = 1, maximum = 100_000_000_000_i64)]
+    amount_minor: i64,
+    currency: shared_types::Currency,
+}
+
+// utoipa takes only literals as bounds: the document's must be the code's.
+const _: () = assert!(MAX_NAME_CHARS == 200 && MAX_PRICE_MINOR == 100_000_000_000);
 
 impl NewProduct {
     /// The product, validated and normalised, on sale, with a new id.
@@ -96,9 +123,14 @@ impl NewProduct {
 /// A change to a product: only the given fields change.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 pub struct ProductPatch {
+    /// Stored trimmed; must not be blank.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: Option<String>,
     pub description: Option<String>,
+    /// Stored trimmed and lower-cased; must not be blank.
+    #[schema(min_length = 1, pattern = r"\S")]
     pub category: Option<String>,
+    #[schema(value_type = Option<Price>)]
     pub price: Option<Money>,
     pub active: Option<bool>,
 }
@@ -213,7 +245,7 @@ mod tests {
     }
 
     #[test]
-    fn a_new_product_needs_a_name_and_a_positive_price() {
+    fn a_new_product_needs_a_name_and_a_price_in_range() {
         assert_eq!(
             new_product("   ", 100).into_product(),
             Err(ValidationError::EmptyName)
@@ -226,6 +258,14 @@ mod tests {
             new_product(&"x".repeat(MAX_NAME_CHARS + 1), 1)
                 .into_product()
                 .is_err()
+        );
+        assert!(new_product("Lamp", MAX_PRICE_MINOR).into_product().is_ok());
+        assert_eq!(
+            new_product("Lamp", MAX_PRICE_MINOR + 1)
+                .into_product()
+                .unwrap_err()
+                .to_string(),
+            "price must be at most 1000000000.00 USD, got 1000000000.01 USD"
         );
         let product = new_product(" Lamp ", 100).into_product().unwrap();
         assert_eq!(product.name, "Lamp");

@@ -1,5 +1,6 @@
 //! HTTP routes under `/api/v1/auth` and `/api/v1/users`.
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
 use axum::{Json, Router};
@@ -13,7 +14,9 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::models::UserView;
+use crate::models::{
+    MAX_EMAIL_LEN, MAX_NAME_CHARS, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, UserView,
+};
 use crate::service::{ProfileChange, TokenPair, UserService};
 
 /// What every handler can reach.
@@ -69,10 +72,24 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// Body of `POST /api/v1/auth/register`.
 #[derive(Debug, Deserialize, ToSchema)]
 struct RegisterRequest {
+    /// Compared trimmed and lower-cased.
+    #[schema(format = Email, max_length = 254)]
     email: String,
+    #[schema(min_length = 12, max_length = 256)]
     password: String,
+    /// Stored trimmed; must not be blank.
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     name: String,
 }
+
+// utoipa takes only literals as bounds: the document's (here and on `ProfileChange`) must be
+// the code's.
+const _: () = assert!(
+    MAX_EMAIL_LEN == 254
+        && MIN_PASSWORD_CHARS == 12
+        && MAX_PASSWORD_CHARS == 256
+        && MAX_NAME_CHARS == 100
+);
 
 /// Creates a customer account with an unverified email address and mails it a verification
 /// token.
@@ -218,6 +235,7 @@ async fn request_reset(
 #[derive(Debug, Deserialize, ToSchema)]
 struct ConfirmResetRequest {
     token: String,
+    #[schema(min_length = 12, max_length = 256)]
     new_password: String,
 }
 
@@ -336,8 +354,9 @@ async fn me(State(state): State<AppState>, caller: AuthUser) -> Result<Json<User
 async fn profile(
     State(state): State<AppState>,
     caller: AuthUser,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<UserView>, ApiError> {
+    let Path(id) = id?;
     let id = parse_user_id(&id)?;
     Ok(Json(state.service.profile(&caller, id).await?))
 }
@@ -365,9 +384,10 @@ async fn profile(
 async fn update_profile(
     State(state): State<AppState>,
     caller: AuthUser,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     body: Body<ProfileChange>,
 ) -> Result<Json<UserView>, ApiError> {
+    let Path(id) = id?;
     let id = parse_user_id(&id)?;
     let Json(change) = body?;
     Ok(Json(

@@ -55,9 +55,12 @@ pub struct TokenPair {
 /// A profile change; absent fields stay as they are.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProfileChange {
+    /// Stored trimmed; must not be blank.
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: Option<String>,
     /// A new address: unverified until a token mailed to it comes back; the old address is
-    /// told of the change.
+    /// told of the change. Compared trimmed and lower-cased.
+    #[schema(format = Email, max_length = 254)]
     pub email: Option<String>,
     /// The caller's current password: required to change `email`.
     pub current_password: Option<String>,

@@ -99,6 +99,12 @@ impl From<axum::extract::rejection::JsonRejection> for ApiError {
     }
 }
 
+impl From<axum::extract::rejection::PathRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::PathRejection) -> Self {
+        Self::new(rejection.status(), rejection.body_text())
+    }
+}
+
 impl From<shared_types::MoneyError> for ApiError {
     fn from(err: shared_types::MoneyError) -> Self {
         Self::unprocessable(err.to_string())
