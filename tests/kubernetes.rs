@@ -393,6 +393,60 @@ fn every_deployment_is_probed_limited_and_locked_down() {
     }
 }
 
+/// The longest a unit may still be busy once it stops accepting work, in ms: its slowest
+/// outgoing call with every retry and backoff, or its slowest event handler, whichever is
+/// longer (a request waits on the first; leaving the consumer groups on the second).
+fn longest_work_ms(model: &ArchitectureModel) -> u64 {
+    let calls = model.calls.iter().map(|call| {
+        let backoffs: u64 = (0..call.attempts.saturating_sub(1))
+            .map(|retry| call.backoff_ms << retry)
+            .sum();
+        u64::from(call.attempts) * call.timeout_ms + backoffs
+    });
+    let handlers = model
+        .topics
+        .iter()
+        .flat_map(|topic| &topic.subscriptions)
+        .map(|subscription| subscription.handler_timeout_ms);
+    calls.chain(handlers).max().unwrap_or(0)
+}
+
+#[test]
+fn every_deployment_drains_before_it_stops_and_its_grace_period_outlasts_the_drain() {
+    let Built {
+        model, dev, prod, ..
+    } = built();
+    let work_secs = longest_work_ms(model).div_ceil(1000);
+    assert!(work_secs > 0, "the model has calls and handlers");
+    for docs in [dev, prod] {
+        for unit in &model.units {
+            let deployment = named(docs, "Deployment", &unit.name);
+            let app = container(deployment, &unit.name);
+            let drain = app["env"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|var| var["name"] == "SHUTDOWN_DRAIN_SECS")
+                .unwrap_or_else(|| panic!("{}: no SHUTDOWN_DRAIN_SECS", unit.name));
+            let drain: u64 = drain["value"].as_str().unwrap().parse().unwrap();
+            assert!(
+                drain >= 1,
+                "{}: endpoints need time to go before the pod stops accepting",
+                unit.name
+            );
+            let grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{}: no terminationGracePeriodSeconds", unit.name));
+            assert!(
+                grace >= drain + work_secs,
+                "{}: a {grace} s grace period leaves no room after the {drain} s drain for \
+                 {work_secs} s of in-flight work",
+                unit.name
+            );
+        }
+    }
+}
+
 #[test]
 fn images_come_from_the_registry_with_a_moving_dev_tag_and_a_pinned_prod_tag() {
     let Built {

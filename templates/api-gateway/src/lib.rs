@@ -94,6 +94,11 @@ pub async fn routers(
 ) -> anyhow::Result<Routers> {
     let keys = config.jwt_keys.clone();
     let gateway = proxy::Gateway::new(settings, keys).await?;
+    // `/ready` registers no dependency check here. The services behind the gateway each have
+    // their own readiness and circuit breaker: a failing one answers 503 for its routes while
+    // the others work, and would make every replica of the front door unready at once if it
+    // counted. The rate-limit Redis has a stand-in (each replica's own limiter), so the
+    // gateway serves without it too.
     let app = platform::server::app(
         config.unit.name,
         proxy::router(gateway),

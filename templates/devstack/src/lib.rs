@@ -611,7 +611,7 @@ impl Devstack {
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let deadline = Instant::now() + self.drain_timeout;
         for server in &self.servers {
-            server.readiness.set(false);
+            server.readiness.set_serving(false);
         }
         self.stop.send_replace(true);
         let mut failures = Vec::new();

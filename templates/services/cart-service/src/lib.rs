@@ -79,6 +79,7 @@ pub async fn start_with_dependencies(
     let (repository, prices): (Arc<dyn CartRepository>, Arc<dyn PriceBook>) =
         if let Some(url) = &settings.redis {
             let redis = redis_store::connect(url).await?;
+            readiness.add_check(redis_store::readiness_check(&redis));
             let prefix = &settings.redis_prefix;
             tracing::info!(%prefix, "storage: Redis");
             (

@@ -271,6 +271,35 @@ async fn redis_app(prefix: &str, catalog: Arc<FakeCatalog>) -> (TestClient, InMe
 
 #[tokio::test]
 #[ignore = "needs Redis: set TEST_REDIS_URL or run one on 127.0.0.1:6379, then cargo test -- --ignored"]
+async fn on_redis_the_service_is_ready_while_redis_answers() {
+    let readiness = Readiness::default();
+    let router = start_with_dependencies(
+        ServiceConfig::for_tests(CART_SERVICE),
+        Settings {
+            redis: Some(testing::redis::url()),
+            redis_prefix: testing::redis::unique_prefix("cart"),
+            ..Settings::default()
+        },
+        Arc::new(InMemoryEventBus::default()),
+        readiness.clone(),
+        Dependencies {
+            catalog: Arc::new(FakeCatalog::default()),
+            clock: Arc::new(SystemClock),
+        },
+    )
+    .await
+    .expect("the service starts on Redis");
+    readiness.set_serving(true);
+    let ready = TestClient::new(router).get("/ready").send().await;
+    assert_eq!(ready.status, 200);
+    assert_eq!(
+        ready.json(),
+        json!({ "status": "ready", "serving": true, "checks": { "redis": "ok" } })
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs Redis: set TEST_REDIS_URL or run one on 127.0.0.1:6379, then cargo test -- --ignored"]
 async fn concurrent_confirmations_for_one_cart_each_take_out_their_units() {
     let store = store(&testing::redis::unique_prefix("cart"), WEEK).await;
     let user = UserId::new();

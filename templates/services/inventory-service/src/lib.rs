@@ -51,7 +51,12 @@ pub async fn start_with(
     readiness: Readiness,
 ) -> anyhow::Result<Router> {
     let pool = platform::db::open(settings.database.as_ref(), &MIGRATOR).await?;
-    platform::db::start_storage(config.unit.name, pool.as_ref(), Some(bus.clone()));
+    platform::db::start_storage(
+        config.unit.name,
+        pool.as_ref(),
+        Some(bus.clone()),
+        &readiness,
+    );
     let repository: Arc<dyn InventoryRepository> = match pool {
         Some(pool) => Arc::new(PostgresInventoryRepository::new(pool)),
         None => Arc::new(InMemoryInventoryRepository::new(bus.clone())),

@@ -58,7 +58,7 @@ pub async fn start_with_pool(
     bus: Arc<dyn EventBus>,
     readiness: Readiness,
 ) -> anyhow::Result<Router> {
-    platform::db::start_storage(config.unit.name, pool.as_ref(), None);
+    platform::db::start_storage(config.unit.name, pool.as_ref(), None, &readiness);
     let repository: Arc<dyn NotificationRepository> = match pool {
         Some(pool) => Arc::new(PostgresNotificationRepository::new(pool, config.unit.name)),
         None => Arc::new(repository::InMemoryNotificationRepository::default()),

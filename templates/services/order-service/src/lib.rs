@@ -79,7 +79,12 @@ pub async fn start_with_storage(
     readiness: Readiness,
 ) -> anyhow::Result<Router> {
     let pool = storage.into_pool();
-    platform::db::start_storage(config.unit.name, pool.as_ref(), Some(bus.clone()));
+    platform::db::start_storage(
+        config.unit.name,
+        pool.as_ref(),
+        Some(bus.clone()),
+        &readiness,
+    );
     let repo: Arc<dyn OrderRepository> = match pool {
         None => Arc::new(InMemoryOrderRepository::new(bus.clone())),
         Some(pool) => Arc::new(

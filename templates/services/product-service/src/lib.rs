@@ -64,7 +64,12 @@ pub async fn start_with_pool(
     bus: Arc<dyn EventBus>,
     readiness: Readiness,
 ) -> anyhow::Result<Router> {
-    platform::db::start_storage(config.unit.name, pool.as_ref(), Some(bus.clone()));
+    platform::db::start_storage(
+        config.unit.name,
+        pool.as_ref(),
+        Some(bus.clone()),
+        &readiness,
+    );
     let repository: Arc<dyn ProductRepository> = match pool {
         Some(pool) => Arc::new(PostgresProductRepository::new(pool)),
         None => Arc::new(InMemoryProductRepository::new(bus)),

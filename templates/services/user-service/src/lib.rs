@@ -74,7 +74,12 @@ pub async fn start_with_pool(
             config::SMTP_URL
         );
     }
-    platform::db::start_storage(config.unit.name, pool.as_ref(), Some(bus.clone()));
+    platform::db::start_storage(
+        config.unit.name,
+        pool.as_ref(),
+        Some(bus.clone()),
+        &readiness,
+    );
     let repository: Arc<dyn UserRepository> = match pool {
         Some(pool) => Arc::new(PostgresUserRepository::new(pool)),
         None => Arc::new(repository::InMemoryUserRepository::new(bus)),

@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use krafka::admin::{CreateTopicsOptions, NewTopic};
+use krafka::admin::{CreateTopicsOptions, ListTopicsOptions, NewTopic};
 use krafka::consumer::{
     AutoOffsetReset, Consumer, ConsumerRecord, OffsetAndMetadata, TopicPartition,
 };
@@ -232,6 +232,27 @@ impl KafkaEventBus {
         }
         created.sort();
         Ok(created)
+    }
+
+    /// Whether a broker answers now, within `timeout`: one metadata request on the bus's own
+    /// connections (what a readiness check asks; it opens no connection of its own while the
+    /// broker is up, and its answer lists this system's few topics).
+    pub async fn ping(&self, timeout: Duration) -> Result<(), BusError> {
+        let admin = self.inner.kafka.admin();
+        let asked = tokio::time::timeout(
+            timeout,
+            admin.list_topics(ListTopicsOptions::default().timeout(timeout)),
+        )
+        .await;
+        let _closed = admin.close().await;
+        match asked {
+            Ok(Ok(_topics)) => Ok(()),
+            Ok(Err(err)) => Err(self.inner.config.unavailable(&err)),
+            Err(_) => Err(self
+                .inner
+                .config
+                .unavailable(&format!("no answer within {timeout:?}"))),
+        }
     }
 
     /// Where and as whom this bus connects.
@@ -915,5 +936,25 @@ mod tests {
             topics::delivery(topics::INVENTORY_RESERVED, "someone-else"),
             Delivery::DEFAULT
         );
+    }
+
+    #[tokio::test]
+    async fn ping_answers_while_a_broker_does_and_fails_within_its_bound_once_it_is_gone() {
+        let broker = krafka::testing::FakeBroker::start().await.unwrap();
+        let mut config = KafkaConfig::new(broker.bootstrap_servers(), "ping-test");
+        config.connect_timeout = Duration::from_secs(2);
+        let bus = KafkaEventBus::connect(config).await.unwrap();
+        bus.ping(Duration::from_secs(2)).await.unwrap();
+
+        drop(broker);
+        let bound = Duration::from_millis(300);
+        let started = std::time::Instant::now();
+        let err = bus.ping(bound).await.unwrap_err();
+        assert!(
+            started.elapsed() < bound + Duration::from_millis(200),
+            "took {:?}",
+            started.elapsed()
+        );
+        assert!(err.to_string().contains("Kafka at 127.0.0.1:"), "{err}");
     }
 }

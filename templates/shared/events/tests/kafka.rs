@@ -200,6 +200,14 @@ async fn read_raw(topic: &str, count: usize) -> Vec<ConsumerRecord> {
 
 #[tokio::test]
 #[ignore = "needs Kafka: set TEST_KAFKA_BROKERS (e.g. 127.0.0.1:9092)"]
+async fn a_running_broker_answers_a_ping() {
+    let bus = connect("shared-events-ping").await;
+    bus.ping(Duration::from_secs(2)).await.unwrap();
+    bus.close().await;
+}
+
+#[tokio::test]
+#[ignore = "needs Kafka: set TEST_KAFKA_BROKERS (e.g. 127.0.0.1:9092)"]
 async fn an_event_arrives_keyed_with_its_headers_and_its_trace_continues() {
     let topic = unique("round-trip");
     let bus = bus_with_topics(&[&topic]).await;

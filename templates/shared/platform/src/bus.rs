@@ -10,14 +10,16 @@ use shared_events::{
     BusError, EventBus, EventEnvelope, InMemoryEventBus, KafkaConfig, KafkaEventBus,
 };
 
-use crate::topology::Unit;
+use crate::health::{Check, Readiness};
+use crate::topology::{PROBE_TIMEOUT, Unit};
 
 /// The variable naming the Kafka bootstrap servers (`host:port`, comma-separated).
 pub const KAFKA_BROKERS: &str = "KAFKA_BROKERS";
 
 /// The event bus for `unit`, chosen from the environment: Kafka at `KAFKA_BROKERS` (connected
-/// now, so an unreachable broker stops the start-up), in memory when it is unset or empty.
-pub async fn from_env(unit: Unit) -> anyhow::Result<Arc<dyn EventBus>> {
+/// now, so an unreachable broker stops the start-up, and reported by `/ready` from then on:
+/// [`readiness_check`]), in memory when it is unset or empty (always there: no check).
+pub async fn from_env(unit: Unit, readiness: &Readiness) -> anyhow::Result<Arc<dyn EventBus>> {
     let Some(config) = kafka_config_from_env(unit.name) else {
         tracing::info!(
             service = unit.name,
@@ -28,7 +30,24 @@ pub async fn from_env(unit: Unit) -> anyhow::Result<Arc<dyn EventBus>> {
     let brokers = config.brokers.clone();
     let bus = connect(config).await?;
     tracing::info!(service = unit.name, %brokers, "event bus: Kafka");
+    readiness.add_check(readiness_check(&bus));
     Ok(Arc::new(bus))
+}
+
+/// `/ready`'s `broker` check: one metadata round trip to the Kafka brokers. It is *reported*,
+/// not required: with a database, every event waits in the outbox until the broker answers
+/// again, and consumers pull from Kafka whatever the unit's readiness, so taking replicas out
+/// of the Service would only add an HTTP outage to a broker outage. Each unit still shows the
+/// broker's state in `/ready`'s body and logs when it stops answering.
+#[must_use]
+pub fn readiness_check(bus: &KafkaEventBus) -> Check {
+    let bus = bus.clone();
+    Check::reported("broker", move || {
+        let bus = bus.clone();
+        // The round cancels it after `CHECK_TIMEOUT` and reports `timeout`; this longer bound
+        // only keeps the call finite on its own.
+        async move { bus.ping(PROBE_TIMEOUT).await }
+    })
 }
 
 /// The Kafka settings of `KAFKA_BROKERS` for a client named `client_id`; `None` when it is

@@ -1,7 +1,7 @@
 //! `PostgreSQL`: where a unit's database is (`DATABASE_URL` and pool settings), connecting to it,
 //! and applying its migrations. A unit without `DATABASE_URL` keeps its in-memory storage.
 //! [`open`] and [`start_storage`] are a service's storage start-up: connect and migrate, then log
-//! the choice and run the outbox relay.
+//! the choice, make readiness require the database and run the outbox relay.
 
 use std::fmt;
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 
 use crate::config::{AppEnv, ConfigError, env_or};
+use crate::health::{Check, Readiness};
 use crate::outbox::{self, Relay};
 
 /// How to reach a unit's `PostgreSQL` database. `Debug` hides the password.
@@ -163,10 +164,16 @@ pub async fn open(
 }
 
 /// Puts `service` on `pool` (`PostgreSQL`, migrated) or, for `None`, on memory: logs which, once,
-/// and on `PostgreSQL` with `relay_to` (a service that publishes through its outbox) spawns the
-/// outbox relay publishing to it, and on `PostgreSQL` always the pruning of rows past the
-/// model's retention ([`crate::retention`]); both run for the life of the process.
-pub fn start_storage(service: &str, pool: Option<&PgPool>, relay_to: Option<Arc<dyn EventBus>>) {
+/// and on `PostgreSQL` makes `/ready` require the database ([`readiness_check`]), with
+/// `relay_to` (a service that publishes through its outbox) spawns the outbox relay publishing
+/// to it, and always the pruning of rows past the model's retention ([`crate::retention`]);
+/// both run for the life of the process.
+pub fn start_storage(
+    service: &str,
+    pool: Option<&PgPool>,
+    relay_to: Option<Arc<dyn EventBus>>,
+    readiness: &Readiness,
+) {
     let Some(pool) = pool else {
         tracing::info!(
             service,
@@ -185,11 +192,26 @@ pub fn start_storage(service: &str, pool: Option<&PgPool>, relay_to: Option<Arc<
         ),
         "storage: PostgreSQL"
     );
+    readiness.add_check(readiness_check(pool));
     if let Some(bus) = relay_to {
         // Dropping the handle does not stop the relay.
         Relay::spawn(pool.clone(), bus, outbox::POLL_INTERVAL);
     }
     crate::retention::spawn(pool.clone(), crate::topology::RETENTION);
+}
+
+/// `/ready`'s `database` check: one `SELECT 1` on a connection of `pool` (a reused one when one
+/// is free), so a probe costs the database a round trip, not a login. A pool so busy that no
+/// connection frees up within the check's bound reads as not ready too: that replica could not
+/// start a new request in time either, and it takes the probe's failure threshold in a row
+/// before the orchestrator stops sending.
+#[must_use]
+pub fn readiness_check(pool: &PgPool) -> Check {
+    let pool = pool.clone();
+    Check::required("database", move || {
+        let pool = pool.clone();
+        async move { sqlx::query("SELECT 1").execute(&pool).await.map(drop) }
+    })
 }
 
 /// `server_url` with its database name replaced by `database` (query parameters kept).
@@ -312,7 +334,9 @@ mod tests {
     async fn without_a_database_a_unit_stores_in_memory() {
         static NO_MIGRATIONS: Migrator = Migrator::DEFAULT;
         assert!(open(None, &NO_MIGRATIONS).await.unwrap().is_none());
-        start_storage("test-service", None, None);
+        let readiness = Readiness::default();
+        start_storage("test-service", None, None, &readiness);
+        assert!(readiness.check_names().is_empty(), "memory needs no check");
     }
 
     #[tokio::test]

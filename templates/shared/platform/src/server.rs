@@ -1,8 +1,11 @@
 //! Server boot: wraps a unit's API routes with health, readiness, metrics, request ids, traces
-//! and chaos, binds its port, serves until SIGINT/SIGTERM, and drains in-flight requests.
+//! and chaos, binds its port, serves until SIGINT/SIGTERM, then keeps serving for the drain
+//! delay while `/ready` answers 503 (so load balancers stop sending first), and finishes
+//! in-flight requests.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::Router;
 use axum::http::HeaderName;
@@ -13,7 +16,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::chaos::{self, ChaosConfig};
-use crate::config::ServiceConfig;
+use crate::config::{AppEnv, ConfigError, ServiceConfig, env_or};
 use crate::health::{self, Readiness};
 use crate::metrics::{self, Metrics};
 
@@ -71,7 +74,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let addr: SocketAddr = listener.local_addr()?;
     tracing::info!(service = name, %addr, "listening");
-    readiness.set(true);
+    readiness.set_serving(true);
     let draining = readiness.clone();
     axum::serve(
         listener,
@@ -79,11 +82,51 @@ pub async fn serve(
     )
     .with_graceful_shutdown(async move {
         shutdown.await;
-        draining.set(false);
+        draining.set_serving(false);
     })
     .await?;
     tracing::info!(service = name, "stopped");
     Ok(())
+}
+
+/// The variable setting how long a unit keeps serving after SIGTERM ([`drain_from_env`]).
+pub const SHUTDOWN_DRAIN_SECS: &str = "SHUTDOWN_DRAIN_SECS";
+
+/// The drain delay in production unless `SHUTDOWN_DRAIN_SECS` says otherwise. Kubernetes
+/// removes a terminating pod from its Service's endpoints when it sends SIGTERM, but every
+/// node's kube-proxy and the ingress controller learn it a moment later (about a second, more
+/// on a busy cluster): 5 s covers that with room, and adds only 5 s to each replica's
+/// replacement in a rolling deploy.
+pub const DEFAULT_DRAIN: Duration = Duration::from_secs(5);
+
+/// How long to keep serving after the shutdown signal: `SHUTDOWN_DRAIN_SECS`, by default
+/// [`DEFAULT_DRAIN`] in production and 0 in development (Ctrl-C stops at once).
+pub fn drain_from_env(env: AppEnv) -> Result<Duration, ConfigError> {
+    let default = default_drain(env).as_secs();
+    Ok(Duration::from_secs(env_or(SHUTDOWN_DRAIN_SECS, default)?))
+}
+
+fn default_drain(env: AppEnv) -> Duration {
+    if env.is_development() {
+        Duration::ZERO
+    } else {
+        DEFAULT_DRAIN
+    }
+}
+
+/// Completes `drain` after `signal` does: readiness turns false at once (so `/ready` answers
+/// 503) and the unit keeps serving meanwhile, so requests routed before the load balancers
+/// noticed are answered instead of refused. Pass it to [`serve`] as the shutdown future.
+pub async fn drain_after(signal: impl Future<Output = ()>, readiness: Readiness, drain: Duration) {
+    signal.await;
+    readiness.set_serving(false);
+    if !drain.is_zero() {
+        tracing::info!(
+            ?drain,
+            "not ready: serving for the drain delay, then finishing in-flight requests"
+        );
+        tokio::time::sleep(drain).await;
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM (what Kubernetes and compose send).
@@ -214,11 +257,13 @@ where
             );
         }
     }
-    let bus = crate::bus::from_env(unit).await?;
+    let drain = drain_from_env(config.env)?;
     let readiness = Readiness::default();
+    let bus = crate::bus::from_env(unit, &readiness).await?;
     let listener = bind(&config).await?;
     let router = start(config, bus.clone(), readiness.clone()).await?;
-    let served = serve(unit.name, listener, router, readiness, shutdown_signal()).await;
+    let shutdown = drain_after(shutdown_signal(), readiness.clone(), drain);
+    let served = serve(unit.name, listener, router, readiness, shutdown).await;
     // Leave the consumer groups now rather than when the broker notices the silence.
     bus.close().await;
     served
@@ -448,7 +493,7 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        readiness.set(false);
+        readiness.set_serving(false);
         let probe = config.clone();
         let err = tokio::task::spawn_blocking(move || healthcheck(&probe))
             .await
@@ -458,6 +503,61 @@ mod tests {
         stop.send(()).unwrap();
         server.await.unwrap().unwrap();
         assert!(healthcheck(&config).is_err());
+    }
+
+    #[test]
+    fn production_drains_by_default_and_development_stops_at_once() {
+        assert_eq!(default_drain(AppEnv::Production), DEFAULT_DRAIN);
+        assert_eq!(default_drain(AppEnv::Development), Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn after_the_signal_the_unit_answers_not_ready_but_serves_until_the_drain_ends() {
+        let readiness = Readiness::default();
+        let api = Router::new().route("/work", get(|| async { "done" }));
+        let router = app("drain", api, ChaosConfig::default(), readiness.clone());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (signal, signalled) = oneshot::channel::<()>();
+        let drain = Duration::from_millis(600);
+        let shutdown = drain_after(
+            async move {
+                let _ = signalled.await;
+            },
+            readiness.clone(),
+            drain,
+        );
+        let server = tokio::spawn(serve(
+            "drain",
+            listener,
+            router,
+            readiness.clone(),
+            shutdown,
+        ));
+        // A new client per request: new connections are accepted during the drain too.
+        let get = |path: &str| {
+            let url = format!("{url}{path}");
+            async move {
+                let http = reqwest::Client::builder().no_proxy().build().unwrap();
+                http.get(url).send().await.unwrap()
+            }
+        };
+        assert_eq!(get("/ready").await.status(), 200);
+
+        signal.send(()).unwrap();
+        let signalled_at = std::time::Instant::now();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(get("/ready").await.status(), 503, "not ready at once");
+        let work = get("/work").await;
+        assert_eq!(work.status(), 200, "still serving while draining");
+        assert_eq!(work.text().await.unwrap(), "done");
+
+        server.await.unwrap().unwrap();
+        assert!(
+            signalled_at.elapsed() >= drain,
+            "stopped after {:?}, before the drain ended",
+            signalled_at.elapsed()
+        );
     }
 
     #[tokio::test]
@@ -489,9 +589,9 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(peer, "127.0.0.1");
-        assert!(readiness.is_ready());
+        assert!(readiness.is_serving());
         stop.send(()).unwrap();
         server.await.unwrap().unwrap();
-        assert!(!readiness.is_ready());
+        assert!(!readiness.is_serving());
     }
 }

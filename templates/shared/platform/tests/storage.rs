@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use platform::db::{self, Database, create_database};
+use platform::health::Readiness;
 use platform::outbox;
 use shared_events::{EventEnvelope, InMemoryEventBus, OrderCancelled};
 use shared_types::{OrderId, UserId};
@@ -59,7 +60,14 @@ async fn open_migrates_the_database_and_start_storage_relays_its_outbox() {
     assert!(replica.is_some());
 
     let bus = InMemoryEventBus::default();
-    db::start_storage("order-service", Some(&pool), Some(Arc::new(bus.clone())));
+    let readiness = Readiness::default();
+    db::start_storage(
+        "order-service",
+        Some(&pool),
+        Some(Arc::new(bus.clone())),
+        &readiness,
+    );
+    assert_eq!(readiness.check_names(), ["database"]);
     let event = enqueue(&pool, "storage start-up check").await;
     tokio::time::timeout(Duration::from_secs(10), async {
         while bus.published().is_empty() {
@@ -77,7 +85,7 @@ async fn start_storage_without_a_bus_runs_no_relay() {
     let (database, migrator) = order_database().await;
     let pool = db::open(Some(&database), migrator).await.unwrap().unwrap();
 
-    db::start_storage("order-service", Some(&pool), None);
+    db::start_storage("order-service", Some(&pool), None, &Readiness::default());
     enqueue(&pool, "nobody relays this").await;
     tokio::time::sleep(outbox::POLL_INTERVAL * 5).await;
     let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")

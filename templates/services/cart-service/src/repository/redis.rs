@@ -11,6 +11,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use platform::health::Check;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands as _, Script};
 use shared_types::{EventId, ProductId, UserId};
@@ -64,6 +65,17 @@ pub async fn connect(url: &str) -> anyhow::Result<ConnectionManager> {
     ConnectionManager::new_with_config(client, config)
         .await
         .map_err(|err| anyhow::anyhow!("cannot connect to Redis: {err}"))
+}
+
+/// `/ready`'s `redis` check: one `PING` on the connection the carts use. Carts live only in
+/// Redis, so the service cannot serve without it.
+#[must_use]
+pub fn readiness_check(redis: &ConnectionManager) -> Check {
+    let redis = redis.clone();
+    Check::required("redis", move || {
+        let mut redis = redis.clone();
+        async move { redis::cmd("PING").query_async::<()>(&mut redis).await }
+    })
 }
 
 fn storage(err: &redis::RedisError) -> CartStoreError {
