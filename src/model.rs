@@ -304,7 +304,7 @@ pub struct Store {
     /// are not counted).
     pub max_connections: u32,
     /// The connection pooler in front of it, where the units' pools would exceed its
-    /// connections ([`ArchitectureModel::fit_connections`]).
+    /// connections (set by [`ArchitectureModel::with_replicas`]).
     pub pooler: Option<Pooler>,
 }
 
@@ -645,7 +645,7 @@ impl ArchitectureModel {
     /// Puts a pooler in front of every store whose users' pools would exceed the connections it
     /// accepts (less the reserved ones), and takes it away where the pools fit: a pooler adds a
     /// hop and a part to run, so only where it is needed.
-    pub fn fit_connections(&mut self) {
+    fn fit_connections(&mut self) {
         let demands: Vec<u32> = self
             .stores
             .iter()

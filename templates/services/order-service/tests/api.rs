@@ -540,6 +540,25 @@ async fn a_payment_before_its_reservation_confirms_the_order_and_the_late_reserv
     );
 }
 
+/// Order-service over HTTP against `cart_service` (a stub of its routes, served on a free port
+/// until the test ends), with the bus it publishes to.
+async fn against_cart_service(cart_service: axum::Router) -> (TestClient, InMemoryEventBus) {
+    let (cart_service_url, _server) = stub::serve(cart_service).await;
+    let bus = InMemoryEventBus::default();
+    let router = order_service::start_with(
+        ServiceConfig::for_tests(topology::ORDER_SERVICE),
+        Settings {
+            cart_service_url,
+            ..Settings::default()
+        },
+        Arc::new(bus.clone()),
+        Readiness::default(),
+    )
+    .await
+    .unwrap();
+    (TestClient::new(router), bus)
+}
+
 #[tokio::test]
 async fn the_cart_is_read_from_cart_service_with_the_callers_token() {
     let (user, token) = customer();
@@ -564,21 +583,8 @@ async fn the_cart_is_read_from_cart_service_with_the_callers_token() {
             }
         }),
     );
-    let (cart_service_url, _server) = stub::serve(cart_service).await;
-
-    let bus = InMemoryEventBus::default();
-    let router = order_service::start_with(
-        ServiceConfig::for_tests(topology::ORDER_SERVICE),
-        Settings {
-            cart_service_url,
-            ..Settings::default()
-        },
-        Arc::new(bus.clone()),
-        Readiness::default(),
-    )
-    .await
-    .unwrap();
-    let (status, body) = place(&TestClient::new(router), &token, Some("http"), "")
+    let (client, bus) = against_cart_service(cart_service).await;
+    let (status, body) = place(&client, &token, Some("http"), "")
         .send()
         .await
         .status_and_json();
@@ -630,20 +636,7 @@ async fn a_line_cart_service_reports_discontinued_is_refused_and_current_prices_
             }
         }),
     );
-    let (cart_service_url, _server) = stub::serve(cart_service).await;
-    let bus = InMemoryEventBus::default();
-    let router = order_service::start_with(
-        ServiceConfig::for_tests(topology::ORDER_SERVICE),
-        Settings {
-            cart_service_url,
-            ..Settings::default()
-        },
-        Arc::new(bus.clone()),
-        Readiness::default(),
-    )
-    .await
-    .unwrap();
-    let client = TestClient::new(router);
+    let (client, bus) = against_cart_service(cart_service).await;
 
     let (status, problem) = place(&client, &token, Some("first"), "")
         .send()

@@ -78,6 +78,21 @@ async fn post(client: &TestClient, path: &str, body: &Value) -> StatusCode {
     client.post(path).json(body).send().await.status
 }
 
+/// Registers ada@example.com (a verification mail) and asks for a reset of her password (a
+/// reset mail); both requests succeed whatever becomes of the mails.
+async fn register_and_ask_for_a_reset(client: &TestClient) {
+    let register = json!({"email": "ada@example.com", "password": PASSWORD, "name": "Ada"});
+    assert_eq!(
+        post(client, "/api/v1/auth/register", &register).await,
+        StatusCode::CREATED
+    );
+    let reset = json!({"email": "ada@example.com"});
+    assert_eq!(
+        post(client, "/api/v1/auth/password-reset", &reset).await,
+        StatusCode::ACCEPTED
+    );
+}
+
 /// The 64-hex-digit token on a line of its own in `text`.
 fn token_in(text: &str) -> String {
     text.lines()
@@ -106,16 +121,7 @@ async fn the_outbox_gets_a_readable_mail_with_the_token_and_the_log_only_where_i
     let log = CapturedLog::default();
     let _capture = log.install();
     let client = service(MailSettings::outbox(dir.clone())).await;
-    let register = json!({"email": "ada@example.com", "password": PASSWORD, "name": "Ada"});
-    assert_eq!(
-        post(&client, "/api/v1/auth/register", &register).await,
-        StatusCode::CREATED
-    );
-    let reset = json!({"email": "ada@example.com"});
-    assert_eq!(
-        post(&client, "/api/v1/auth/password-reset", &reset).await,
-        StatusCode::ACCEPTED
-    );
+    register_and_ask_for_a_reset(&client).await;
 
     let mails = mails_in(&dir);
     assert_eq!(mails.len(), 2, "a verification mail, then the reset mail");
@@ -240,16 +246,7 @@ async fn smtp_hands_the_mail_to_the_server_and_the_log_names_only_the_server() {
     let log = CapturedLog::default();
     let _capture = log.install();
     let client = service(mail).await;
-    let register = json!({"email": "ada@example.com", "password": PASSWORD, "name": "Ada"});
-    assert_eq!(
-        post(&client, "/api/v1/auth/register", &register).await,
-        StatusCode::CREATED
-    );
-    let reset = json!({"email": "ada@example.com"});
-    assert_eq!(
-        post(&client, "/api/v1/auth/password-reset", &reset).await,
-        StatusCode::ACCEPTED
-    );
+    register_and_ask_for_a_reset(&client).await;
 
     let sessions = sessions.lock().unwrap().clone();
     assert_eq!(sessions.len(), 2, "one connection per mail: {sessions:?}");
@@ -308,16 +305,7 @@ async fn a_mail_server_that_is_down_fails_no_request_and_the_log_keeps_the_token
     let log = CapturedLog::default();
     let _capture = log.install();
     let client = service(mail).await;
-    let register = json!({"email": "ada@example.com", "password": PASSWORD, "name": "Ada"});
-    assert_eq!(
-        post(&client, "/api/v1/auth/register", &register).await,
-        StatusCode::CREATED
-    );
-    let reset = json!({"email": "ada@example.com"});
-    assert_eq!(
-        post(&client, "/api/v1/auth/password-reset", &reset).await,
-        StatusCode::ACCEPTED
-    );
+    register_and_ask_for_a_reset(&client).await;
     let logged = log.text();
     assert!(logged.contains("mail not sent"), "{logged}");
     assert!(

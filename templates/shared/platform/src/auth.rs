@@ -16,7 +16,7 @@ use axum::http::request::Parts;
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, KeypairBytes};
 use jsonwebtoken::jwk::{
-    AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse, ThumbprintHash,
+    AlgorithmParameters, EllipticCurve, Jwk, JwkSet, PublicKeyUse, ThumbprintHash,
 };
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -75,6 +75,8 @@ impl Claims {
 #[derive(Clone)]
 pub struct JwtKeys {
     keys: Arc<HashMap<String, PublicKey>>,
+    /// What a token must be: `EdDSA`, for this system, from the user service, unexpired.
+    validation: Arc<Validation>,
 }
 
 /// One verification key: the decoding key and its `x` (to recognise the development key).
@@ -124,8 +126,14 @@ impl JwtKeys {
                 return Err(format!("holds two keys with the `kid` `{kid}`"));
             }
         }
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.leeway = 0;
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         Ok(Self {
             keys: Arc::new(keys),
+            validation: Arc::new(validation),
         })
     }
 
@@ -172,12 +180,7 @@ impl JwtKeys {
             .keys
             .get(&kid)
             .ok_or_else(|| invalid("signed with an unknown key".to_owned()))?;
-        let mut validation = Validation::new(Algorithm::EdDSA);
-        validation.leeway = 0;
-        validation.set_issuer(&[ISSUER]);
-        validation.set_audience(&[AUDIENCE]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation)
+        jsonwebtoken::decode::<Claims>(token, &key.decoding, &self.validation)
             .map(|data| data.claims)
             .map_err(|err| invalid(err.to_string()))
     }
@@ -187,6 +190,8 @@ impl JwtKeys {
 #[derive(Clone)]
 pub struct JwtSigner {
     key: Arc<EncodingKey>,
+    /// The public key as a JWK, with its id and use.
+    public: Arc<Jwk>,
     /// The key's id: its RFC 7638 thumbprint.
     kid: String,
     /// The public key (base64url), as a JWK's `x`.
@@ -220,18 +225,22 @@ impl JwtSigner {
         .to_pkcs8_der()
         .map_err(|err| format!("cannot be encoded: {err}"))?;
         let key = EncodingKey::from_ed_der(der.as_bytes());
-        let jwk = Jwk::from_encoding_key(&key, Algorithm::EdDSA)
+        let mut public = Jwk::from_encoding_key(&key, Algorithm::EdDSA)
             .map_err(|err| format!("has no public key: {err}"))?;
-        let AlgorithmParameters::OctetKeyPair(params) = &jwk.algorithm else {
+        let AlgorithmParameters::OctetKeyPair(params) = &public.algorithm else {
             return Err("is not an Ed25519 key".to_owned());
         };
-        let kid = jwk
+        let x = params.x.clone();
+        let kid = public
             .thumbprint(ThumbprintHash::SHA256)
             .map_err(|err| format!("has no thumbprint: {err}"))?;
+        public.common.key_id = Some(kid.clone());
+        public.common.public_key_use = Some(PublicKeyUse::Signature);
         Ok(Self {
             key: Arc::new(key),
+            public: Arc::new(public),
             kid,
-            x: params.x.clone(),
+            x,
             access_ttl: Duration::from_secs(15 * 60),
         })
     }
@@ -282,22 +291,8 @@ impl JwtSigner {
     /// Never: a JWK set of strings always serializes.
     #[must_use]
     pub fn jwks(&self) -> String {
-        let jwk = Jwk {
-            common: jsonwebtoken::jwk::CommonParameters {
-                public_key_use: Some(PublicKeyUse::Signature),
-                key_algorithm: Some(KeyAlgorithm::EdDSA),
-                key_id: Some(self.kid.clone()),
-                ..jsonwebtoken::jwk::CommonParameters::default()
-            },
-            algorithm: AlgorithmParameters::OctetKeyPair(
-                jsonwebtoken::jwk::OctetKeyPairParameters {
-                    key_type: jsonwebtoken::jwk::OctetKeyPairType::OctetKeyPair,
-                    curve: EllipticCurve::Ed25519,
-                    x: self.x.clone(),
-                },
-            ),
-        };
-        serde_json::to_string(&JwkSet { keys: vec![jwk] }).expect("a JWK set serializes")
+        let keys = vec![Jwk::clone(&self.public)];
+        serde_json::to_string(&JwkSet { keys }).expect("a JWK set serializes")
     }
 
     /// Signs an access token for `user`, valid from `now` (seconds since the epoch).

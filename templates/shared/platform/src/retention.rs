@@ -118,6 +118,12 @@ mod tests {
     use crate::db::test_support::fresh_database;
 
     const DAY: Duration = Duration::from_secs(86_400);
+    /// A day's retention for every table.
+    const A_DAY_EACH: Retention = Retention {
+        outbox: DAY,
+        inbox: DAY,
+        idempotency: DAY,
+    };
 
     async fn count(pool: &PgPool, sql: &str) -> i64 {
         sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
@@ -186,13 +192,8 @@ mod tests {
             .execute(&pool)
             .await
             .unwrap();
-        let retention = Retention {
-            outbox: DAY,
-            inbox: DAY,
-            idempotency: DAY,
-        };
         assert_eq!(
-            prune_once(&pool, retention).await.unwrap(),
+            prune_once(&pool, A_DAY_EACH).await.unwrap(),
             Pruned::default()
         );
     }
@@ -211,12 +212,7 @@ mod tests {
         .execute(&pool)
         .await
         .unwrap();
-        let retention = Retention {
-            outbox: DAY,
-            inbox: DAY,
-            idempotency: DAY,
-        };
-        assert_eq!(prune_once(&pool, retention).await.unwrap().idempotency, 1);
+        assert_eq!(prune_once(&pool, A_DAY_EACH).await.unwrap().idempotency, 1);
         let left: Vec<String> = sqlx::query_scalar("SELECT key FROM idempotency_keys")
             .fetch_all(&pool)
             .await
