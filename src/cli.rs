@@ -50,6 +50,10 @@ pub enum Command {
         /// Verify this paradigm's model instead of the recommended one.
         #[arg(long, value_name = "PARADIGM")]
         arch: Option<Paradigm>,
+        /// Also compare a load run's `report.json` (the generated repository's `make load`)
+        /// with the requirements and the model's predictions; exit 1 if a measured figure fails.
+        #[arg(long, value_name = "REPORT")]
+        measured: Option<PathBuf>,
         /// Output format: human-readable text or the stable JSON document (see docs/json.md).
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,

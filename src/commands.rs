@@ -18,6 +18,7 @@ use crate::plan::{FilePlan, Mode};
 use crate::recommend::recommend as score;
 use crate::requirements::Requirements;
 use crate::templates::{Origin, TERA_SUFFIX, TemplateSet};
+use crate::verify::{Comparison, Measurement, compare};
 use crate::{input, present};
 
 /// `arch-init recommend`: the ranking and its explanation on stdout.
@@ -37,28 +38,67 @@ pub fn verify(
     args: &AnswerArgs,
     name: &ProjectName,
     arch: Option<Paradigm>,
+    measured: Option<&Path>,
     format: Format,
 ) -> Result<(), Error> {
     let input = input::load(args)?;
+    let measurement = measured.map(read_measurement).transpose()?;
     let ctx = ProjectContext::from_answers(&input.answers);
     let catalog = Catalog::builtin();
     let rec = score(catalog, &ctx);
     let decision = Decision::new(catalog, &rec, arch.or(input.arch));
     let requirements = Requirements::derive(ctx.scalability, ctx.security, &input.requirements);
-    let (_, report) = crate::project::model_and_report(name.as_str(), &decision, &requirements);
+    let (model, report) = crate::project::model_and_report(name.as_str(), &decision, &requirements);
+    let comparison = match (&measurement, measured) {
+        (Some(m), Some(path)) => {
+            let known: Vec<&str> = model.entries.iter().map(|e| e.name.as_str()).collect();
+            if !m.entries.iter().any(|e| known.contains(&e.name.as_str())) {
+                return Err(Error::BadMeasurement {
+                    path: path.to_owned(),
+                    reason: format!(
+                        "it names no request path of this model (it has: {})",
+                        known.join(", ")
+                    ),
+                });
+            }
+            Some(compare(&model, &requirements, &report, m))
+        }
+        _ => None,
+    };
     match format {
-        Format::Json => print_json(
-            &json!({ "decision": decision, "requirements": requirements, "verification": report }),
-        )?,
+        Format::Json => print_json(&json!({
+            "decision": decision,
+            "requirements": requirements,
+            "verification": report,
+            "measured": comparison,
+        }))?,
         Format::Text if report.checks.is_empty() => print_text(present::NOTHING_TO_VERIFY)?,
-        Format::Text => print_text(&report.to_text())?,
+        Format::Text => {
+            let mut text = report.to_text();
+            if let Some(c) = &comparison {
+                text.push('\n');
+                text.push_str(&c.to_text());
+            }
+            print_text(&text)?;
+        }
     }
-    if report.has_failures() {
-        return Err(Error::VerificationFailed {
-            count: report.failures(),
-        });
+    let failures = report.failures() + comparison.as_ref().map_or(0, Comparison::failures);
+    if failures > 0 {
+        return Err(Error::VerificationFailed { count: failures });
     }
     Ok(())
+}
+
+/// Reads a load run's `report.json`.
+fn read_measurement(path: &Path) -> Result<Measurement, Error> {
+    let text = std::fs::read_to_string(path).map_err(|err| Error::BadMeasurement {
+        path: path.to_owned(),
+        reason: format!("cannot read it: {err}"),
+    })?;
+    serde_json::from_str(&text).map_err(|err| Error::BadMeasurement {
+        path: path.to_owned(),
+        reason: format!("not a load report ({err}); pass the report.json `make load` writes"),
+    })
 }
 
 /// `arch-init paradigms`: the catalog.

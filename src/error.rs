@@ -75,6 +75,9 @@ pub enum Error {
     #[error("export directory `{path}` exists and is not empty: choose an empty or new directory", path = path.display())]
     ExportNotEmpty { path: PathBuf },
 
+    #[error("measurement `{path}`: {reason}", path = path.display())]
+    BadMeasurement { path: PathBuf, reason: String },
+
     #[error("{count} propert{ies} FAILED verification; change the requirements or the architecture", ies = if *count == 1 { "y" } else { "ies" })]
     VerificationFailed { count: usize },
 
@@ -109,7 +112,8 @@ impl Error {
             | Self::TargetNotDirectory { .. }
             | Self::BadTemplatesDir { .. }
             | Self::BadTemplate { .. }
-            | Self::ExportNotEmpty { .. } => 2,
+            | Self::ExportNotEmpty { .. }
+            | Self::BadMeasurement { .. } => 2,
             Self::Interrupted => 130,
             Self::Render { .. }
             | Self::VerificationFailed { .. }

@@ -47,8 +47,15 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             answers,
             name,
             arch,
+            measured,
             format,
-        }) => commands::verify(&answers, &ProjectName::parse(&name)?, arch, format),
+        }) => commands::verify(
+            &answers,
+            &ProjectName::parse(&name)?,
+            arch,
+            measured.as_deref(),
+            format,
+        ),
         Some(Command::Paradigms { format }) => commands::paradigms(format),
         Some(Command::Templates { action }) => commands::templates(&action),
         Some(Command::Completions { shell }) => {

@@ -41,6 +41,10 @@ pub struct ArchitectureModel {
     /// the defaults).
     #[serde(default)]
     pub retention: Retention,
+    /// How many retries every client may add on top of its first attempts (absent in models
+    /// written before it: the default).
+    #[serde(default)]
+    pub retry_budget: RetryBudget,
     /// Figures set from measurement or by the optimiser (`"order-service.replicas"`); every
     /// other figure is a planning default and reported as assumed.
     pub overridden: BTreeSet<String>,
@@ -89,6 +93,10 @@ pub struct Unit {
     pub publishes: Vec<String>,
     /// Topics it consumes.
     pub consumes: Vec<String>,
+    /// Stores whose read replicas serve this unit's `replica_reads` (through
+    /// `DATABASE_READ_URL`; set by [`ArchitectureModel::with_read_replicas`]).
+    #[serde(default)]
+    pub reads_replicas_of: Vec<String>,
     /// Planning figures.
     pub ops: Ops,
 }
@@ -194,6 +202,10 @@ pub struct Topic {
     pub outbox_poll_ms: u64,
     /// 99th-percentile publish-to-delivery time at the broker.
     pub delivery_p99_ms: u64,
+    /// The most rows one pass of the publisher's outbox relay publishes (absent in models
+    /// written before it: the default).
+    #[serde(default = "default_outbox_batch")]
+    pub outbox_batch: u64,
     /// Who consumes it and how.
     pub subscriptions: Vec<Subscription>,
 }
@@ -306,6 +318,13 @@ pub struct Store {
     /// The connection pooler in front of it, where the units' pools would exceed its
     /// connections (set by [`ArchitectureModel::with_replicas`]).
     pub pooler: Option<Pooler>,
+    /// Read replicas that serve the reads of hops marked `replica_reads`, where the primary
+    /// alone cannot carry the load (set by [`ArchitectureModel::with_read_replicas`]).
+    #[serde(default)]
+    pub read_replicas: u32,
+    /// How far a read replica may trail the primary: the staleness of what it serves.
+    #[serde(default = "default_replica_lag_ms")]
+    pub replica_lag_ms: u64,
 }
 
 /// A connection pooler (`PgBouncer` in transaction mode) between a store's users and the store:
@@ -357,6 +376,10 @@ pub struct Hop {
     pub stores: Vec<String>,
     /// Downstream calls in stages: stages run in order, hops within a stage in parallel.
     pub stages: Vec<Vec<Hop>>,
+    /// Whether this hop's reads may be served by its stores' read replicas (stale by up to
+    /// their lag), where the stores have any.
+    #[serde(default)]
+    pub replica_reads: bool,
 }
 
 /// A flow that finishes asynchronously after an entry path returns.
@@ -476,6 +499,14 @@ pub struct Retention {
     pub idempotency_hours: u64,
 }
 
+fn default_outbox_batch() -> u64 {
+    OUTBOX_BATCH
+}
+
+fn default_replica_lag_ms() -> u64 {
+    REPLICA_LAG_MS
+}
+
 fn default_idempotency_hours() -> u64 {
     IDEMPOTENCY_RETENTION_HOURS
 }
@@ -488,6 +519,39 @@ impl Default for Retention {
             outbox_hours: OUTBOX_RETENTION_HOURS,
             idempotency_hours: IDEMPOTENCY_RETENTION_HOURS,
         }
+    }
+}
+
+/// A retry budget (Finagle's and Envoy's): a client may retry at most `percent` of the
+/// requests it made recently, plus `min_per_second` retries a second so a quiet client can
+/// still retry at all. Beyond it a failure is answered at once instead of retried, so a
+/// failing dependency sees its load grow by that fraction, not multiply by the attempts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryBudget {
+    /// Retries allowed per hundred first attempts.
+    pub percent: u32,
+    /// Retries allowed per second whatever the traffic, per client (one per replica).
+    pub min_per_second: u32,
+}
+
+impl Default for RetryBudget {
+    fn default() -> Self {
+        Self {
+            percent: RETRY_BUDGET_PERCENT,
+            min_per_second: RETRY_BUDGET_MIN_PER_SECOND,
+        }
+    }
+}
+
+impl RetryBudget {
+    /// The most retries a second that `clients` clients making `rate` first attempts a second
+    /// with up to `attempts` attempts each can add: the budget, never more than every attempt.
+    #[must_use]
+    pub fn retries(self, rate: u64, attempts: u32, clients: u32) -> u64 {
+        let unbounded = rate.saturating_mul(u64::from(attempts.max(1) - 1));
+        let budget = (rate.saturating_mul(u64::from(self.percent))).div_ceil(100)
+            + u64::from(self.min_per_second) * u64::from(clients);
+        unbounded.min(budget)
     }
 }
 
@@ -522,6 +586,7 @@ impl ArchitectureModel {
             views: Vec::new(),
             deployment: Deployment::default(),
             retention: Retention::default(),
+            retry_budget: RetryBudget::default(),
             overridden: BTreeSet::new(),
         }
     }
@@ -631,15 +696,70 @@ impl ArchitectureModel {
         model
     }
 
+    /// The same model with the given read replicas per store (a store not named has none),
+    /// marked as chosen rather than assumed.
+    #[must_use]
+    pub fn with_read_replicas(&self, read_replicas: &BTreeMap<String, u32>) -> Self {
+        let mut model = self.clone();
+        for store in &mut model.stores {
+            store.read_replicas = read_replicas.get(&store.name).copied().unwrap_or(0);
+            if store.read_replicas > 0 {
+                model
+                    .overridden
+                    .insert(format!("{}.read_replicas", store.name));
+            }
+        }
+        let readers: Vec<Vec<String>> = model
+            .units
+            .iter()
+            .map(|u| {
+                model
+                    .stores
+                    .iter()
+                    .filter(|s| model.reads_replicas(&u.name, s))
+                    .map(|s| s.name.clone())
+                    .collect()
+            })
+            .collect();
+        for (unit, stores) in model.units.iter_mut().zip(readers) {
+            unit.reads_replicas_of = stores;
+        }
+        model.fit_connections();
+        model
+    }
+
     /// The connections every replica's pool may open against `store` at the autoscaler's
-    /// ceiling: the sum over its users of replicas × pool size.
+    /// ceiling: the sum over its users of replicas × pool size. A unit that reads the store's
+    /// replicas opens a second pool of the same size to them, through the same pooler.
     #[must_use]
     pub fn connection_demand(&self, store: &Store) -> u32 {
         self.units
             .iter()
             .filter(|u| u.stores.contains(&store.name))
-            .map(|u| u.ops.replicas.saturating_mul(u.ops.pool_size))
+            .map(|u| {
+                let pools = if self.reads_replicas(&u.name, store) {
+                    2
+                } else {
+                    1
+                };
+                u.ops.replicas.saturating_mul(u.ops.pool_size * pools)
+            })
             .fold(0, u32::saturating_add)
+    }
+
+    /// Whether `unit` reads `store` from its read replicas: the store has some and a hop of
+    /// `unit` on an entry path reads it with `replica_reads`.
+    #[must_use]
+    pub fn reads_replicas(&self, unit: &str, store: &Store) -> bool {
+        fn reads(hop: &Hop, unit: &str, store: &str) -> bool {
+            (hop.unit == unit && hop.replica_reads && hop.stores.iter().any(|s| s == store))
+                || hop.stages.iter().flatten().any(|c| reads(c, unit, store))
+        }
+        store.read_replicas > 0
+            && self
+                .entries
+                .iter()
+                .any(|e| reads(&e.root, unit, &store.name))
     }
 
     /// Puts a pooler in front of every store whose users' pools would exceed the connections it
@@ -684,6 +804,9 @@ impl ArchitectureModel {
             all.push((format!("{n}.p99_ms"), s.p99_ms.to_string()));
             all.push((format!("{n}.capacity_rps"), s.capacity_rps.to_string()));
             all.push((format!("{n}.cost_cents"), s.cost_cents.to_string()));
+            if s.read_replicas > 0 {
+                all.push((format!("{n}.replica_lag_ms"), s.replica_lag_ms.to_string()));
+            }
         }
         for t in &self.topics {
             all.push((
@@ -695,6 +818,10 @@ impl ArchitectureModel {
                 t.delivery_p99_ms.to_string(),
             ));
             all.push((format!("{}.per_order", t.name), t.per_order.to_string()));
+            all.push((
+                format!("{}.outbox_batch", t.name),
+                t.outbox_batch.to_string(),
+            ));
         }
         let d = &self.deployment;
         all.push(("deployment.switch_ms".into(), d.switch_ms.to_string()));
@@ -801,6 +928,7 @@ mod tests {
                 "views",
                 "deployment",
                 "retention",
+                "retry_budget",
                 "overridden"
             ]
         );

@@ -30,7 +30,9 @@ pub fn model_and_report(
     };
     let optimum = optimise(&model, requirements);
     let model = match optimum.sizing() {
-        Some(sizing) => model.with_replicas(&sizing.replicas),
+        Some(sizing) => model
+            .with_replicas(&sizing.replicas)
+            .with_read_replicas(&sizing.read_replicas),
         None => model,
     };
     let report = check(&model, requirements);

@@ -8,6 +8,7 @@
 mod capacity;
 mod deployment;
 mod flows;
+mod measured;
 mod optimise;
 mod paths;
 mod render;
@@ -20,6 +21,7 @@ use serde::Serialize;
 use crate::model::{ArchitectureModel, AssumedFigure};
 use crate::requirements::Requirements;
 
+pub use measured::{Comparison, Measurement, compare};
 pub use optimise::{EXTRA_REPLICAS, optimise};
 
 /// The outcome of one check.
@@ -34,6 +36,8 @@ pub enum Verdict {
     Tested,
     /// Not checked; listed so it is not forgotten.
     Unchecked,
+    /// Holds in a load run's measurement (`verify --measured`).
+    Measured,
 }
 
 /// The property a check is about.
@@ -144,6 +148,8 @@ pub struct CostItem {
 pub struct Sizing {
     /// Replicas per unit name.
     pub replicas: BTreeMap<String, u32>,
+    /// Read replicas per store name, for the stores that need any.
+    pub read_replicas: BTreeMap<String, u32>,
     /// Monthly cost of the whole model with these replicas, in cents.
     pub monthly_cost_cents: u64,
 }

@@ -70,6 +70,15 @@ pub const PROVIDER_CAPACITY_RPS: u64 = 5_000;
 
 /// How often each outbox relay polls for unpublished events.
 pub const OUTBOX_POLL_MS: u64 = 100;
+/// The most rows one pass of an outbox relay locks and publishes.
+pub const OUTBOX_BATCH: u64 = 100;
+/// Retries a client may add per hundred first attempts: Finagle's default retry budget.
+pub const RETRY_BUDGET_PERCENT: u32 = 20;
+/// Retries a client may make per second whatever its traffic: Finagle's default floor.
+pub const RETRY_BUDGET_MIN_PER_SECOND: u32 = 10;
+/// How far a `PostgreSQL` read replica (asynchronous streaming replication) may trail its
+/// primary under load.
+pub const REPLICA_LAG_MS: u64 = 1_000;
 /// How long a consumer's handler may run before the message is redelivered.
 pub const HANDLER_TIMEOUT_MS: u64 = 1_000;
 /// Deliveries of one message before it is dead-lettered.

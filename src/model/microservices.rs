@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 
 use super::{
     ArchitectureModel, Dedupe, Deployment, EntryPath, Flow, FlowStep, Freshness, Hop, Method, Ops,
-    Replication, Retention, Shape, Store, StoreKind, Subscription, SyncCall, Topic, Traffic, Unit,
-    UnitKind, View, defaults as d,
+    Replication, Retention, RetryBudget, Shape, Store, StoreKind, Subscription, SyncCall, Topic,
+    Traffic, Unit, UnitKind, View, defaults as d,
 };
 
 /// The platform, dependencies first and the gateway last.
@@ -205,6 +205,7 @@ pub(super) fn platform(project: &str) -> ArchitectureModel {
         }],
         deployment: Deployment::default(),
         retention: Retention::default(),
+        retry_budget: RetryBudget::default(),
         overridden: BTreeSet::new(),
     }
 }
@@ -353,13 +354,11 @@ fn entries() -> Vec<EntryPath> {
         "api-gateway",
         Method::Get,
         &[],
-        vec![vec![hop(
+        vec![vec![replica_read(
             "product-service",
-            Method::Get,
             &["product-db"],
-            vec![vec![hop(
+            vec![vec![replica_read(
                 "inventory-service",
-                Method::Get,
                 &["inventory-db"],
                 vec![],
             )]],
@@ -373,9 +372,8 @@ fn entries() -> Vec<EntryPath> {
             "cart-service",
             Method::Post,
             &["cart-cache"],
-            vec![vec![hop(
+            vec![vec![replica_read(
                 "product-service",
-                Method::Get,
                 &["product-db"],
                 vec![],
             )]],
@@ -448,6 +446,7 @@ fn service(
         stores: strings(stores),
         publishes: strings(publishes),
         consumes: strings(consumes),
+        reads_replicas_of: Vec::new(),
         ops: Ops {
             replicas: d::REPLICAS,
             steady_replicas: Ops::steady_for(d::REPLICAS, d::MIN_UP),
@@ -554,6 +553,8 @@ fn store(name: &str, kind: StoreKind, summary: &str, ttl_seconds: Option<u64>) -
             0
         },
         pooler: None,
+        read_replicas: 0,
+        replica_lag_ms: d::REPLICA_LAG_MS,
     }
 }
 
@@ -564,6 +565,7 @@ fn topic(name: &str, publisher: &str, subscriptions: Vec<Subscription>) -> Topic
         per_order: 1,
         outbox_poll_ms: d::OUTBOX_POLL_MS,
         delivery_p99_ms: d::BROKER_DELIVERY_P99_MS,
+        outbox_batch: d::OUTBOX_BATCH,
         subscriptions,
     }
 }
@@ -587,6 +589,16 @@ fn hop(unit: &str, method: Method, stores: &[&str], stages: Vec<Vec<Hop>>) -> Ho
         method,
         stores: strings(stores),
         stages,
+        replica_reads: false,
+    }
+}
+
+/// A GET hop whose reads the stores' read replicas may serve: the catalogue and stock a
+/// product page shows, and the price a cart line takes (re-priced by `product.updated`).
+fn replica_read(unit: &str, stores: &[&str], stages: Vec<Vec<Hop>>) -> Hop {
+    Hop {
+        replica_reads: true,
+        ..hop(unit, Method::Get, stores, stages)
     }
 }
 

@@ -4,7 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::{ArchitectureModel, Hop, Ops, StoreKind, Traffic, percent};
+use crate::model::{
+    ArchitectureModel, EntryPath, Hop, Ops, RetryBudget, Store, StoreKind, Subscription, Topic,
+    Traffic, Unit, percent,
+};
 use crate::requirements::Requirements;
 
 use super::{Check, Figure, Property, ms, ppm_floor, ppm_percent};
@@ -23,37 +26,207 @@ fn entry_rate(traffic: Traffic, req: &Requirements) -> u64 {
     }
 }
 
-fn add_hop(model: &ArchitectureModel, hop: &Hop, rate: u64, source: &str, loads: &mut Loads) {
+/// The load key of the read replicas of `store`.
+pub(super) fn replicas_key(store: &str) -> String {
+    format!("{store} read replicas")
+}
+
+/// The load key of `unit`'s handler for `topic`.
+pub(super) fn consumer_key(topic: &str, unit: &str) -> String {
+    format!("{topic} -> {unit}")
+}
+
+/// The load key of `unit`'s outbox relay.
+pub(super) fn relay_key(unit: &str) -> String {
+    format!("{unit} outbox relay")
+}
+
+fn push(loads: &mut Loads, key: &str, source: &str, rate: u64) {
     loads
-        .entry(hop.unit.clone())
+        .entry(key.to_owned())
         .or_default()
         .push((source.to_owned(), rate));
+}
+
+fn add_hop(
+    model: &ArchitectureModel,
+    budget: RetryBudget,
+    hop: &Hop,
+    rate: u64,
+    source: &str,
+    loads: &mut Loads,
+) {
+    push(loads, &hop.unit, source, rate);
     for store in &hop.stores {
-        loads
-            .entry(store.clone())
-            .or_default()
-            .push((source.to_owned(), rate));
+        // Reads replicas may serve are counted apart, so that sizing can move them.
+        let key = if hop.replica_reads {
+            replicas_key(store)
+        } else {
+            store.clone()
+        };
+        push(loads, &key, source, rate);
     }
     for child in hop.stages.iter().flatten() {
-        // In a retry storm every attempt is made: retries multiply load.
-        let attempts = model
+        // In a retry storm every client spends its whole retry budget.
+        let retries = model
             .call(&hop.unit, &child.unit, child.method)
-            .map_or(1, |c| u64::from(c.attempts.max(1)));
-        add_hop(model, child, rate * attempts, source, loads);
+            .map_or(0, |c| {
+                let clients = model.unit(&hop.unit).map_or(1, |u| u.ops.replicas);
+                budget.retries(rate, c.attempts, clients)
+            });
+        add_hop(model, budget, child, rate + retries, source, loads);
     }
 }
 
-/// Load from every entry path and every topic (publish, and each delivery attempt).
+/// Mean time one delivery of `s` takes: the unit's median own time and one operation on each
+/// store or provider it touches at that operation's p99 (a handler waits on them in turn).
+#[must_use]
+pub fn handler_ms(model: &ArchitectureModel, s: &Subscription) -> u64 {
+    let own = model.unit(&s.unit).map_or(0, |u| u.ops.p50_ms);
+    let stores: u64 = s
+        .touches
+        .iter()
+        .filter_map(|n| model.store(n))
+        .map(|st| st.p99_ms)
+        .sum();
+    (own + stores).max(1)
+}
+
+/// Deliveries a second one replica's consumer of `s` completes: `concurrency` in flight, each
+/// for [`handler_ms`].
+#[must_use]
+pub fn consumer_capacity(model: &ArchitectureModel, s: &Subscription) -> u64 {
+    u64::from(s.concurrency) * 1_000 / handler_ms(model, s)
+}
+
+/// How long one pass of the outbox relay publishing `t` takes when it never waits: the poll
+/// interval (its bound when idle), a database round trip and a broker acknowledgement.
+#[must_use]
+pub fn relay_pass_ms(model: &ArchitectureModel, t: &Topic) -> u64 {
+    let store_ms = model
+        .unit(&t.publisher)
+        .and_then(|u| {
+            u.stores
+                .iter()
+                .filter_map(|n| model.store(n))
+                .find(|s| s.outbox)
+        })
+        .map_or(0, |s| s.p99_ms);
+    let broker_ms = model
+        .stores
+        .iter()
+        .find(|s| s.kind == StoreKind::Kafka)
+        .map_or(0, |s| s.p99_ms);
+    (t.outbox_poll_ms + store_ms + broker_ms).max(1)
+}
+
+/// Rows a second one replica's outbox relay publishes: `outbox_batch` rows a pass.
+#[must_use]
+pub fn relay_capacity(model: &ArchitectureModel, t: &Topic) -> u64 {
+    t.outbox_batch * 1_000 / relay_pass_ms(model, t)
+}
+
+/// The fewest replicas of `unit` that carry its load: its requests, each subscription's
+/// deliveries and its outbox relay's rows; at least `min_up` and one.
+pub(super) fn replicas_needed(
+    model: &ArchitectureModel,
+    loads: &Loads,
+    unit: &Unit,
+) -> Result<u32, String> {
+    let mut need = vec![(
+        total(loads, &unit.name),
+        unit.ops.capacity_rps,
+        unit.name.clone(),
+    )];
+    for t in &model.topics {
+        for s in t.subscriptions.iter().filter(|s| s.unit == unit.name) {
+            let key = consumer_key(&t.name, &s.unit);
+            need.push((total(loads, &key), consumer_capacity(model, s), key));
+        }
+    }
+    if let Some(t) = model.topics.iter().find(|t| t.publisher == unit.name) {
+        let key = relay_key(&unit.name);
+        need.push((total(loads, &key), relay_capacity(model, t), key));
+    }
+    let mut most = unit.ops.min_up.max(1);
+    for (load, per_replica, what) in need {
+        if load == 0 {
+            continue;
+        }
+        if per_replica == 0 {
+            return Err(format!("{what} has no capacity but {load} req/s of load"));
+        }
+        most = most.max(u32::try_from(load.div_ceil(per_replica)).unwrap_or(u32::MAX));
+    }
+    Ok(most)
+}
+
+/// Whether a hop of the tree under `hop` reads `store` from its read replicas when it has any.
+pub(super) fn reads_from_replicas(hop: &Hop, store: &str) -> bool {
+    (hop.replica_reads && hop.stores.iter().any(|s| s == store))
+        || hop
+            .stages
+            .iter()
+            .flatten()
+            .any(|child| reads_from_replicas(child, store))
+}
+
+/// Load on `store`'s primary: all of it, less the reads its read replicas serve if it has any.
+pub(super) fn primary_load(loads: &Loads, store: &Store) -> u64 {
+    let reads = total(loads, &replicas_key(&store.name));
+    total(loads, &store.name) + if store.read_replicas > 0 { 0 } else { reads }
+}
+
+/// Read replicas per store whose primary cannot carry its whole load: as many as the reads
+/// replicas may serve need. A store its primary can carry gets none (a replica is a part to run
+/// and pay for, so only where it is needed).
+pub(super) fn read_replicas_needed(
+    model: &ArchitectureModel,
+    loads: &Loads,
+) -> BTreeMap<String, u32> {
+    let mut out = BTreeMap::new();
+    for s in model
+        .stores
+        .iter()
+        .filter(|s| s.kind == StoreKind::Postgres && s.capacity_rps > 0)
+    {
+        let reads = total(loads, &replicas_key(&s.name));
+        if reads > 0 && total(loads, &s.name) + reads > s.capacity_rps {
+            let n = u32::try_from(reads.div_ceil(s.capacity_rps)).unwrap_or(u32::MAX);
+            out.insert(s.name.clone(), n);
+        }
+    }
+    out
+}
+
+/// Load from every entry path, every topic (publish, and each delivery with the retries the
+/// budget allows) and every outbox relay (its publishes, and its polls on its database).
 pub(super) fn loads(model: &ArchitectureModel, req: &Requirements) -> Loads {
+    loads_at(
+        model,
+        |e| entry_rate(e.traffic, req),
+        req.orders_per_second,
+        1,
+    )
+}
+
+/// [`loads`] with each entry path at `rate_of` it and `orders` orders a second, all in units of
+/// 1/`scale` request a second (the fixed per-second figures, retry floors and relay polls,
+/// are scaled to match).
+pub(super) fn loads_at(
+    model: &ArchitectureModel,
+    rate_of: impl Fn(&EntryPath) -> u64,
+    orders: u64,
+    scale: u64,
+) -> Loads {
     let mut loads = Loads::new();
+    let budget = RetryBudget {
+        percent: model.retry_budget.percent,
+        min_per_second: u32::try_from(u64::from(model.retry_budget.min_per_second) * scale)
+            .unwrap_or(u32::MAX),
+    };
     for e in &model.entries {
-        add_hop(
-            model,
-            &e.root,
-            entry_rate(e.traffic, req),
-            &e.name,
-            &mut loads,
-        );
+        add_hop(model, budget, &e.root, rate_of(e), &e.name, &mut loads);
     }
     let broker = model
         .stores
@@ -61,27 +234,47 @@ pub(super) fn loads(model: &ArchitectureModel, req: &Requirements) -> Loads {
         .find(|s| s.kind == StoreKind::Kafka)
         .map(|s| s.name.clone());
     for t in &model.topics {
-        let rate = req.orders_per_second * t.per_order;
+        let rate = orders * t.per_order;
+        push(&mut loads, &relay_key(&t.publisher), &t.name, rate);
         let mut messages = rate;
         for s in &t.subscriptions {
-            let deliveries = rate * u64::from(s.attempts.max(1));
+            let clients = model.unit(&s.unit).map_or(1, |u| u.ops.replicas);
+            let deliveries = rate + budget.retries(rate, s.attempts, clients);
             messages += deliveries;
-            loads
-                .entry(s.unit.clone())
-                .or_default()
-                .push((t.name.clone(), deliveries));
+            push(&mut loads, &s.unit, &t.name, deliveries);
+            push(
+                &mut loads,
+                &consumer_key(&t.name, &s.unit),
+                &t.name,
+                deliveries,
+            );
             for store in &s.touches {
-                loads
-                    .entry(store.clone())
-                    .or_default()
-                    .push((t.name.clone(), deliveries));
+                push(&mut loads, store, &t.name, deliveries);
             }
         }
         if let Some(b) = &broker {
-            loads
-                .entry(b.clone())
-                .or_default()
-                .push((t.name.clone(), messages));
+            push(&mut loads, b, &t.name, messages);
+        }
+    }
+    for u in &model.units {
+        let Some(poll_ms) = model
+            .topics
+            .iter()
+            .filter(|t| t.publisher == u.name)
+            .map(|t| t.outbox_poll_ms)
+            .min()
+        else {
+            continue;
+        };
+        if let Some(outbox) = u
+            .stores
+            .iter()
+            .filter_map(|n| model.store(n))
+            .find(|s| s.outbox)
+        {
+            // An idle relay polls once an interval on every replica.
+            let polls = u64::from(u.ops.replicas) * 1_000 * scale / poll_ms.max(1);
+            push(&mut loads, &outbox.name, "outbox polls", polls);
         }
     }
     loads
@@ -94,38 +287,96 @@ pub(super) fn total(loads: &Loads, name: &str) -> u64 {
         .map_or(0, |parts| parts.iter().map(|(_, r)| r).sum())
 }
 
-/// The bottleneck: the unit or store primary with the highest utilisation.
-pub(super) fn throughput(model: &ArchitectureModel, req: &Requirements) -> Check {
-    let loads = loads(model, req);
-    let mut rows: Vec<(String, u64, u64, String)> = Vec::new();
+/// One part of the system against its capacity: name, load, capacity and how the capacity is
+/// made up.
+pub(super) struct Row {
+    pub(super) name: String,
+    pub(super) load: u64,
+    pub(super) capacity: u64,
+    pub(super) basis: String,
+}
+
+/// Every part that carries load: units, store primaries and read replicas, each topic's
+/// consumers and each publisher's outbox relay.
+pub(super) fn rows(model: &ArchitectureModel, loads: &Loads) -> Vec<Row> {
+    let mut rows = Vec::new();
     for u in &model.units {
-        let cap = u64::from(u.ops.replicas) * u.ops.capacity_rps;
-        rows.push((
-            u.name.clone(),
-            total(&loads, &u.name),
-            cap,
-            format!("{} x {} req/s", u.ops.replicas, u.ops.capacity_rps),
-        ));
+        rows.push(Row {
+            name: u.name.clone(),
+            load: total(loads, &u.name),
+            capacity: u64::from(u.ops.replicas) * u.ops.capacity_rps,
+            basis: format!("{} x {} req/s", u.ops.replicas, u.ops.capacity_rps),
+        });
     }
     for s in &model.stores {
-        rows.push((
-            s.name.clone(),
-            total(&loads, &s.name),
-            s.capacity_rps,
-            "primary".to_owned(),
-        ));
+        rows.push(Row {
+            name: s.name.clone(),
+            load: primary_load(loads, s),
+            capacity: s.capacity_rps,
+            basis: "primary".to_owned(),
+        });
+        if s.read_replicas > 0 {
+            let name = replicas_key(&s.name);
+            rows.push(Row {
+                load: total(loads, &name),
+                capacity: u64::from(s.read_replicas) * s.capacity_rps,
+                basis: format!("{} x {} req/s", s.read_replicas, s.capacity_rps),
+                name,
+            });
+        }
     }
+    for t in &model.topics {
+        for s in &t.subscriptions {
+            let replicas = model.unit(&s.unit).map_or(0, |u| u.ops.replicas);
+            let name = consumer_key(&t.name, &s.unit);
+            rows.push(Row {
+                load: total(loads, &name),
+                capacity: u64::from(replicas) * consumer_capacity(model, s),
+                basis: format!(
+                    "{replicas} x {} in flight / {} ms",
+                    s.concurrency,
+                    handler_ms(model, s)
+                ),
+                name,
+            });
+        }
+    }
+    for u in &model.units {
+        let Some(t) = model.topics.iter().find(|t| t.publisher == u.name) else {
+            continue;
+        };
+        let name = relay_key(&u.name);
+        rows.push(Row {
+            load: total(loads, &name),
+            capacity: u64::from(u.ops.replicas) * relay_capacity(model, t),
+            basis: format!(
+                "{} x {} rows a pass / {} ms",
+                u.ops.replicas,
+                t.outbox_batch,
+                relay_pass_ms(model, t)
+            ),
+            name,
+        });
+    }
+    rows
+}
+
+/// The bottleneck: the part with the highest utilisation.
+pub(super) fn throughput(model: &ArchitectureModel, req: &Requirements) -> Check {
+    let loads = loads(model, req);
+    let rows = rows(model, &loads);
     // Utilisation compared exactly as load_a * cap_b against load_b * cap_a.
     let worst = rows.iter().max_by(|a, b| {
-        (u128::from(a.1) * u128::from(b.2.max(1))).cmp(&(u128::from(b.1) * u128::from(a.2.max(1))))
+        (u128::from(a.load) * u128::from(b.capacity.max(1)))
+            .cmp(&(u128::from(b.load) * u128::from(a.capacity.max(1))))
     });
-    let Some((name, load, cap, basis)) = worst.cloned() else {
+    let Some(worst) = worst else {
         return Check::new(Property::Throughput, "bottleneck", true, "nothing deployed");
     };
-    let over: Vec<&(String, u64, u64, String)> = rows.iter().filter(|r| r.1 > r.2).collect();
-    let arithmetic = |n: &str, l: u64, c: u64, b: &str| {
+    let over: Vec<&Row> = rows.iter().filter(|r| r.load > r.capacity).collect();
+    let arithmetic = |r: &Row| {
         let parts = loads
-            .get(n)
+            .get(&r.name)
             .map(|p| {
                 p.iter()
                     .map(|(s, r)| format!("{s} {r}"))
@@ -133,25 +384,30 @@ pub(super) fn throughput(model: &ArchitectureModel, req: &Requirements) -> Check
                     .join(" + ")
             })
             .unwrap_or_default();
-        format!("{n}: {parts} = {l} req/s vs {b} = {c} req/s")
-    };
-    let detail = if over.len() > 1 {
         format!(
-            "{name} at {load} of {cap} req/s ({basis}); {} parts over capacity",
-            over.len()
+            "{}: {parts} = {} req/s vs {} = {} req/s",
+            r.name, r.load, r.basis, r.capacity
         )
-    } else {
-        format!("{name} at {load} of {cap} req/s ({basis})")
     };
+    let detail = format!(
+        "{} at {} of {} req/s ({}){}",
+        worst.name,
+        worst.load,
+        worst.capacity,
+        worst.basis,
+        if over.len() > 1 {
+            format!("; {} parts over capacity", over.len())
+        } else {
+            String::new()
+        }
+    );
     let evidence = if over.is_empty() {
-        vec![arithmetic(&name, load, cap, &basis)]
+        vec![arithmetic(worst)]
     } else {
-        over.iter()
-            .map(|(n, l, c, b)| arithmetic(n, *l, *c, b))
-            .collect()
+        over.iter().map(|r| arithmetic(r)).collect()
     };
     Check::new(Property::Throughput, "bottleneck", over.is_empty(), detail)
-        .figures(Figure::Rps(load), Figure::Rps(cap))
+        .figures(Figure::Rps(worst.load), Figure::Rps(worst.capacity))
         .evidence(evidence)
 }
 

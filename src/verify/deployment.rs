@@ -142,6 +142,17 @@ pub(super) fn bill(model: &ArchitectureModel) -> Vec<CostItem> {
             basis: format!("{} x {regions} region(s)", dollars(s.cost_cents)),
             cents: s.cost_cents * regions,
         });
+        if s.read_replicas > 0 {
+            items.push(CostItem {
+                item: format!("{} read replicas", s.name),
+                basis: format!(
+                    "{} x {} x {regions} region(s)",
+                    s.read_replicas,
+                    dollars(s.cost_cents)
+                ),
+                cents: u64::from(s.read_replicas) * s.cost_cents * regions,
+            });
+        }
     }
     items
 }

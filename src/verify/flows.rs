@@ -5,6 +5,7 @@
 use crate::model::{ArchitectureModel, Freshness, Subscription, Topic};
 use crate::requirements::Requirements;
 
+use super::capacity::reads_from_replicas;
 use super::paths::{need, p99};
 use super::{Check, Figure, Property, Verdict, ms};
 
@@ -146,9 +147,26 @@ pub(super) fn staleness(model: &ArchitectureModel, req: &Requirements) -> Vec<Ch
         .iter()
         .map(|v| {
             let (value, how) = match &v.freshness {
-                Freshness::Synchronous => {
-                    (0, format!("{} reads {} synchronously", v.entry, v.source))
-                }
+                Freshness::Synchronous => match model.store(&v.source) {
+                    Some(store)
+                        if store.read_replicas > 0
+                            && model
+                                .entry(&v.entry)
+                                .is_some_and(|e| reads_from_replicas(&e.root, &store.name)) =>
+                    {
+                        (
+                            store.replica_lag_ms,
+                            format!(
+                                "{} reads {} from its {} read replicas, which trail it by up to {}",
+                                v.entry,
+                                v.source,
+                                store.read_replicas,
+                                ms(store.replica_lag_ms)
+                            ),
+                        )
+                    }
+                    _ => (0, format!("{} reads {} synchronously", v.entry, v.source)),
+                },
                 Freshness::Cache {
                     ttl_ms,
                     invalidated_by: None,

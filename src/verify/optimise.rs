@@ -9,11 +9,50 @@ use std::collections::BTreeMap;
 use crate::model::ArchitectureModel;
 use crate::requirements::Requirements;
 
-use super::capacity::{across_regions, loads, total, touched, unit_availability};
+use super::capacity::{
+    across_regions, loads, read_replicas_needed, replicas_needed, touched, unit_availability,
+};
 use super::{Optimum, Sizing, Verdict, deployment, model_checks, ppm_floor, ppm_percent};
 
 /// Replicas tried above the load minimum of each unit.
 pub const EXTRA_REPLICAS: u32 = 8;
+
+/// The fewest replicas of each unit that carry its load. Some load grows with the replicas
+/// themselves (each client's retry floor, each relay's polls), so the counts are raised until
+/// they carry the load they cause.
+fn load_minimum(model: &ArchitectureModel, req: &Requirements) -> Result<Vec<u32>, String> {
+    let mut lo: Vec<u32> = vec![1; model.units.len()];
+    let mut sized = model.clone();
+    for _ in 0..MINIMUM_ROUNDS {
+        let loads = loads(&sized, req);
+        let next = model
+            .units
+            .iter()
+            .zip(&lo)
+            .map(|(u, &l)| replicas_needed(&sized, &loads, u).map(|n| n.max(l)))
+            .collect::<Result<Vec<u32>, String>>()?;
+        if next == lo {
+            return Ok(lo);
+        }
+        lo = next;
+        sized = model.with_replicas(&counts(model, &lo));
+    }
+    Ok(lo)
+}
+
+/// Rounds of [`load_minimum`]: the load replicas cause is small beside what they carry, so
+/// the counts settle in two or three.
+const MINIMUM_ROUNDS: usize = 8;
+
+/// Replica counts by unit name, in model order.
+fn counts(model: &ArchitectureModel, replicas: &[u32]) -> BTreeMap<String, u32> {
+    model
+        .units
+        .iter()
+        .map(|u| u.name.clone())
+        .zip(replicas.iter().copied())
+        .collect()
+}
 
 /// The search problem: per-unit ranges, costs, and each entry path's availability terms.
 struct Problem {
@@ -28,19 +67,7 @@ struct Problem {
 
 impl Problem {
     fn new(model: &ArchitectureModel, req: &Requirements) -> Result<Self, String> {
-        let loads = loads(model, req);
-        let mut lo = Vec::new();
-        for u in &model.units {
-            let load = total(&loads, &u.name);
-            if u.ops.capacity_rps == 0 && load > 0 {
-                return Err(format!(
-                    "{} has no capacity but {load} req/s of load",
-                    u.name
-                ));
-            }
-            let need = u32::try_from(load.div_ceil(u.ops.capacity_rps.max(1))).unwrap_or(u32::MAX);
-            lo.push(need.max(u.ops.min_up).max(1));
-        }
+        let lo = load_minimum(model, req)?;
         let avail = model
             .units
             .iter()
@@ -172,15 +199,13 @@ pub fn optimise(model: &ArchitectureModel, req: &Requirements) -> Optimum {
             closest: None,
         };
     };
-    let counts: BTreeMap<String, u32> = model
-        .units
-        .iter()
-        .map(|u| u.name.clone())
-        .zip(replicas)
-        .collect();
-    let sized = model.with_replicas(&counts);
+    let replicas = counts(model, &replicas);
+    let sized = model.with_replicas(&replicas);
+    let read_replicas = read_replicas_needed(&sized, &loads(&sized, req));
+    let sized = sized.with_read_replicas(&read_replicas);
     let sizing = Sizing {
-        replicas: counts,
+        replicas,
+        read_replicas,
         monthly_cost_cents: deployment::bill(&sized).iter().map(|i| i.cents).sum(),
     };
     let reasons: Vec<String> = model_checks(&sized, req)

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::{Optimum, Verdict, VerificationReport, dollars};
+use super::{Check, Comparison, Optimum, Verdict, VerificationReport, dollars};
 
 fn verdict(v: Verdict) -> &'static str {
     match v {
@@ -12,6 +12,7 @@ fn verdict(v: Verdict) -> &'static str {
         Verdict::Failed => "FAILED",
         Verdict::Tested => "TESTED",
         Verdict::Unchecked => "UNCHECKED",
+        Verdict::Measured => "MEASURED",
     }
 }
 
@@ -30,11 +31,21 @@ fn assumed_groups(report: &VerificationReport) -> Vec<(String, Vec<String>)> {
 
 fn optimum_lines(report: &VerificationReport) -> Vec<String> {
     let counts = |s: &super::Sizing| {
-        s.replicas
-            .iter()
-            .map(|(u, r)| format!("{u} {r}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        let list = |m: &std::collections::BTreeMap<String, u32>| {
+            m.iter()
+                .map(|(u, r)| format!("{u} {r}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if s.read_replicas.is_empty() {
+            list(&s.replicas)
+        } else {
+            format!(
+                "{}; read replicas: {}",
+                list(&s.replicas),
+                list(&s.read_replicas)
+            )
+        }
     };
     match &report.optimum {
         Optimum::Found(s) => vec![
@@ -60,9 +71,9 @@ fn optimum_lines(report: &VerificationReport) -> Vec<String> {
     }
 }
 
-pub(super) fn text(report: &VerificationReport) -> String {
-    let rows: Vec<[String; 4]> = report
-        .checks
+/// The checks as an aligned table with a header row.
+fn table(checks: &[Check]) -> String {
+    let rows: Vec<[String; 4]> = checks
         .iter()
         .map(|c| {
             [
@@ -82,17 +93,22 @@ pub(super) fn text(report: &VerificationReport) -> String {
             .unwrap_or(0)
     };
     let (w0, w1, w2) = (width(0), width(1), width(2));
-    let mut out = format!("Verification of {}\n\n", report.project);
+    let mut out = String::new();
     for r in [&header].into_iter().chain(&rows) {
         let line = format!("{:w0$}  {:w1$}  {:w2$}  {}", r[0], r[1], r[2], r[3]);
         out.push_str(line.trim_end());
         out.push('\n');
     }
-    let failed: Vec<_> = report
-        .checks
+    out
+}
+
+/// The evidence of each FAILED check that has some, under a heading; empty when none has.
+fn counterexamples(checks: &[Check]) -> String {
+    let failed: Vec<_> = checks
         .iter()
         .filter(|c| c.verdict == Verdict::Failed && !c.evidence.is_empty())
         .collect();
+    let mut out = String::new();
     if !failed.is_empty() {
         out.push_str("\nCounterexamples\n");
         for c in failed {
@@ -102,6 +118,35 @@ pub(super) fn text(report: &VerificationReport) -> String {
             }
         }
     }
+    out
+}
+
+/// A load run's comparison: its checks, counterexamples, the predicted capacity and the
+/// contradicted assumptions.
+pub(super) fn comparison(c: &Comparison) -> String {
+    let mut out = format!("Measured ({})\n\n", c.source);
+    out.push_str(&table(&c.checks));
+    out.push_str(&counterexamples(&c.checks));
+    let _ = writeln!(
+        out,
+        "\nBy the model's capacities, one replica of each unit carries at most {} req/s of this mix.",
+        c.predicted_rps
+    );
+    if c.contradicted.is_empty() {
+        out.push_str("No assumption of the model is contradicted by this run.\n");
+    } else {
+        out.push_str("\nContradicted assumptions (measure and set these figures)\n");
+        for line in &c.contradicted {
+            let _ = writeln!(out, "  - {line}");
+        }
+    }
+    out
+}
+
+pub(super) fn text(report: &VerificationReport) -> String {
+    let mut out = format!("Verification of {}\n\n", report.project);
+    out.push_str(&table(&report.checks));
+    out.push_str(&counterexamples(&report.checks));
     out.push_str("\nMonthly cost\n");
     let iw = report.cost.iter().map(|i| i.item.len()).max().unwrap_or(0);
     let bw = report.cost.iter().map(|i| i.basis.len()).max().unwrap_or(0);

@@ -48,6 +48,7 @@ fn hop(unit: &str, method: Method, stores: &[&str], stages: Vec<Vec<Hop>>) -> Ho
         method,
         stores: stores.iter().map(|s| (*s).to_owned()).collect(),
         stages,
+        replica_reads: false,
     }
 }
 
@@ -582,7 +583,11 @@ fn the_report_serializes_with_stable_field_names_and_integer_figures() {
     assert_eq!(first["property"], "latency");
     assert_eq!(first["verdict"], "PROVED");
     assert_eq!(first["value"], serde_json::json!({ "ms": 122 }));
-    assert_eq!(json["optimum"]["status"], "infeasible");
+    assert_eq!(json["optimum"]["status"], "found");
+    assert_eq!(
+        json["optimum"]["read_replicas"],
+        serde_json::json!({ "inventory-db": 2, "product-db": 2 })
+    );
     assert_eq!(
         serde_json::to_string(&report).unwrap(),
         serde_json::to_string(&verify(&platform(), &extreme_critical())).unwrap()
@@ -850,4 +855,182 @@ fn a_deployment_starts_at_a_third_of_the_peak_count_but_never_below_two_or_min_u
         .find(|u| u.name == "inventory-service")
         .unwrap();
     assert_eq!((unit.ops.steady_replicas, unit.ops.replicas), (60, 178));
+}
+
+#[test]
+fn a_retry_budget_adds_its_share_and_floor_but_never_more_than_every_attempt() {
+    let budget = crate::model::RetryBudget {
+        percent: 20,
+        min_per_second: 10,
+    };
+    // 1,000 first attempts a second from 3 clients: 200 + 30 retries, not 1,000 more.
+    assert_eq!(budget.retries(1_000, 2, 3), 230);
+    // A quiet client: its floor, but never more than one retry per attempt.
+    assert_eq!(budget.retries(5, 2, 1), 5);
+    assert_eq!(budget.retries(5, 3, 1), 10);
+    assert_eq!(budget.retries(1_000, 1, 3), 0, "one attempt: no retry");
+}
+
+#[test]
+fn without_a_retry_budget_retry_storms_overload_the_reference_stores() {
+    let r = extreme_critical();
+    let Optimum::Found(sizing) = optimise(&platform(), &r) else {
+        panic!("the reference case must be satisfiable");
+    };
+    assert_eq!(
+        sizing.read_replicas,
+        BTreeMap::from([("inventory-db".to_owned(), 2), ("product-db".to_owned(), 2)])
+    );
+    // Every attempt made (the budget as large as the attempts): nothing can be sized.
+    let mut unbounded = platform();
+    unbounded.retry_budget.percent = 100;
+    unbounded.retry_budget.min_per_second = 1_000_000;
+    let Optimum::Infeasible { reasons, .. } = optimise(&unbounded, &r) else {
+        panic!("retry storms must overload a store");
+    };
+    assert!(
+        reasons[0].contains("kafka at 62000 of 50000 req/s"),
+        "{reasons:?}"
+    );
+}
+
+#[test]
+fn reads_move_to_replicas_only_where_the_primary_cannot_carry_them() {
+    let model = platform();
+    let moderate = req(Scalability::Moderate, Security::High);
+    let Optimum::Found(sizing) = optimise(&model, &moderate) else {
+        panic!("moderate is satisfiable");
+    };
+    assert!(
+        sizing.read_replicas.is_empty(),
+        "{:?}",
+        sizing.read_replicas
+    );
+    let r = extreme_critical();
+    let Optimum::Found(sizing) = optimise(&model, &r) else {
+        panic!("extreme is satisfiable");
+    };
+    let sized = model
+        .with_replicas(&sizing.replicas)
+        .with_read_replicas(&sizing.read_replicas);
+    let report = verify(&sized, &r);
+    assert!(!report.has_failures(), "{}", report.to_text());
+    let product = sized.unit("product-service").unwrap();
+    assert_eq!(product.reads_replicas_of, ["product-db"]);
+    assert!(
+        sized
+            .unit("order-service")
+            .unwrap()
+            .reads_replicas_of
+            .is_empty()
+    );
+    // Each replica's second pool (to the replicas) counts against the database's pooler.
+    let db = sized.store("product-db").unwrap();
+    assert_eq!(
+        sized.connection_demand(db),
+        product.ops.replicas * product.ops.pool_size * 2
+    );
+    // Without the replicas, product-db's primary is over capacity.
+    let primary_only = sized.with_read_replicas(&BTreeMap::new());
+    let c = check(
+        &verify(&primary_only, &r),
+        Property::Throughput,
+        "bottleneck",
+    )
+    .clone();
+    assert_eq!(c.verdict, Verdict::Failed);
+    assert!(
+        c.evidence.iter().any(|e| e.starts_with("product-db: ")),
+        "{:?}",
+        c.evidence
+    );
+}
+
+#[test]
+fn replicas_lagging_past_the_staleness_bound_fail_the_view() {
+    let r = extreme_critical();
+    let Optimum::Found(sizing) = optimise(&platform(), &r) else {
+        panic!("extreme is satisfiable");
+    };
+    let mut sized = platform()
+        .with_replicas(&sizing.replicas)
+        .with_read_replicas(&sizing.read_replicas);
+    let bound = r.staleness_ms["inventory change visible"];
+    sized.store_mut("inventory-db").unwrap().replica_lag_ms = bound;
+    assert_eq!(
+        verdict_of(&sized, &r, Property::Staleness, "inventory change visible"),
+        Verdict::Proved
+    );
+    sized.store_mut("inventory-db").unwrap().replica_lag_ms = bound + 1;
+    let report = verify(&sized, &r);
+    let c = check(&report, Property::Staleness, "inventory change visible");
+    assert_eq!(c.verdict, Verdict::Failed);
+    assert!(
+        c.detail.contains("from its 2 read replicas"),
+        "{}",
+        c.detail
+    );
+}
+
+#[test]
+fn a_sequential_handler_behind_the_provider_cannot_carry_a_thousand_orders() {
+    let r = extreme_critical();
+    let Optimum::Found(sizing) = optimise(&platform(), &r) else {
+        panic!("extreme is satisfiable");
+    };
+    let sized = platform()
+        .with_replicas(&sizing.replicas)
+        .with_read_replicas(&sizing.read_replicas);
+    let mut sequential = sized.clone();
+    for t in &mut sequential.topics {
+        for s in &mut t.subscriptions {
+            s.concurrency = 1;
+        }
+    }
+    let report = verify(&sequential, &r);
+    let c = check(&report, Property::Throughput, "bottleneck");
+    assert_eq!(c.verdict, Verdict::Failed);
+    // 1,000 charges a second plus retries, one at a time for 10 + 10 + 800 ms each.
+    assert!(
+        c.evidence
+            .iter()
+            .any(|e| e.starts_with("inventory.reserved -> payment-service: ")
+                && e.contains("x 1 in flight / 820 ms")),
+        "{:?}",
+        c.evidence
+    );
+    // The optimiser sizes payment-service for its handlers instead.
+    let Optimum::Infeasible {
+        closest: Some(s), ..
+    } = optimise(&sequential, &r)
+    else {
+        panic!("so many replicas cannot fit the budget");
+    };
+    assert!(s.replicas["payment-service"] > 1_000, "{:?}", s.replicas);
+}
+
+#[test]
+fn a_relay_that_publishes_one_row_a_pass_holds_back_the_orders() {
+    let r = extreme_critical();
+    let Optimum::Found(sizing) = optimise(&platform(), &r) else {
+        panic!("extreme is satisfiable");
+    };
+    let mut slow = platform()
+        .with_replicas(&sizing.replicas)
+        .with_read_replicas(&sizing.read_replicas);
+    for t in &mut slow.topics {
+        t.outbox_batch = 1;
+    }
+    let report = verify(&slow, &r);
+    let c = check(&report, Property::Throughput, "bottleneck");
+    assert_eq!(c.verdict, Verdict::Failed);
+    // order-service publishes three topics at 1,000 orders/s; a pass takes 100 + 10 + 50 ms.
+    assert!(
+        c.evidence
+            .iter()
+            .any(|e| e.starts_with("order-service outbox relay: ")
+                && e.contains("rows a pass / 160 ms")),
+        "{:?}",
+        c.evidence
+    );
 }

@@ -283,9 +283,12 @@ fn another_language_is_decided_for_but_the_code_is_rust() {
 #[test]
 fn strict_refuses_to_write_when_a_property_failed() {
     let tmp = tempfile::tempdir().unwrap();
-    generate(tmp.path(), &[REFERENCE, &["--strict"]].concat())
-        .code(1)
-        .stderr(contains("FAILED verification"));
+    generate(
+        tmp.path(),
+        &[REFERENCE, &["--p99-ms", "100", "--strict"]].concat(),
+    )
+    .code(1)
+    .stderr(contains("FAILED verification"));
     assert_empty(tmp.path());
 }
 

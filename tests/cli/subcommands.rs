@@ -1,5 +1,6 @@
 //! `recommend`, `verify`, `paradigms` and `templates`: data on stdout, nothing written.
 
+use predicates::prelude::*;
 use predicates::str::contains;
 use serde_json::Value;
 
@@ -71,13 +72,76 @@ fn paradigms_lists_the_whole_catalog() {
 #[test]
 fn verify_fails_with_exit_1_when_a_property_fails() {
     let tmp = tempfile::tempdir().unwrap();
+    // No path through the gateway, a service and its database has a p99 of 100 ms.
     arch_init(tmp.path())
         .arg("verify")
         .args(REFERENCE)
+        .args(["--p99-ms", "100"])
         .assert()
         .code(1)
-        .stdout(contains("FAILED"))
+        .stdout(contains("FAILED     122 ms > 100 ms"))
         .stderr(contains("FAILED verification"));
+}
+
+#[test]
+fn verify_measured_compares_a_load_report_with_the_requirements_and_the_model() {
+    let report = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/load-report.json"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    arch_init(tmp.path())
+        .arg("verify")
+        .args(REFERENCE)
+        .args(["--measured", report])
+        .assert()
+        .success()
+        .stdout(contains("Measured (60 s at 75 req/s against http://127.0.0.1:8080)"))
+        .stdout(contains(
+            "checkout (measured)               MEASURED  36 ms <= 200 ms; the model predicts 122 ms",
+        ))
+        .stdout(contains("capacity: the run carried 75 req/s, all settled"));
+    assert_empty(tmp.path());
+    let out = json(&["verify", "--measured", report, "--format", "json"]);
+    assert_eq!(out["measured"]["checks"][0]["verdict"], "MEASURED");
+    assert!(out["measured"]["predicted_rps"].as_u64().is_some());
+    // Held to a 30 ms bound, the same run fails.
+    arch_init(tmp.path())
+        .arg("verify")
+        .args(REFERENCE)
+        .args(["--entry-p99", "checkout=30", "--measured", report])
+        .assert()
+        .code(1)
+        .stdout(contains("36 ms > 30 ms"));
+}
+
+#[test]
+fn verify_measured_refuses_a_file_that_is_not_a_load_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("report.json");
+    for (content, says) in [
+        ("{\"rate\": 1}", "not a load report (missing field `target`"),
+        (
+            r#"{"target": "x", "rate": 1, "duration_s": 1.0, "entries": [{"name": "sign up", "scheduled": 1, "ok": 1, "ok_per_second": 1.0, "latency": {"count": 1, "p99_ms": 1.0}}], "orders": {"placed": 0, "confirmed": 0, "unsettled": 0, "confirmed_time": {"count": 0, "p99_ms": 0.0}}}"#,
+            "it names no request path of this model (it has: checkout, browse, add to cart, login)",
+        ),
+    ] {
+        std::fs::write(&path, content).unwrap();
+        arch_init(tmp.path())
+            .args(["verify", "--measured"])
+            .arg(&path)
+            .assert()
+            .code(2)
+            .stdout("")
+            .stderr(contains("error: measurement `").and(contains(says)));
+    }
+    arch_init(tmp.path())
+        .args(["verify", "--measured", "missing.json"])
+        .assert()
+        .code(2)
+        .stderr(contains(
+            "error: measurement `missing.json`: cannot read it",
+        ));
 }
 
 #[test]

@@ -18,6 +18,8 @@ use axum::routing::any;
 use platform::ApiError;
 use platform::auth::{Claims, JwtKeys};
 use platform::client::CallPolicy;
+use shared_events::RetryBudget;
+use shared_events::topics::RETRY_BUDGET;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::breaker::CircuitBreaker;
@@ -33,6 +35,8 @@ struct Upstream {
     read: CallPolicy,
     write_timeout: Duration,
     breaker: Mutex<CircuitBreaker>,
+    /// Retries this replica may add to its first attempts on this upstream.
+    budget: RetryBudget,
 }
 
 impl Upstream {
@@ -87,6 +91,7 @@ impl Gateway {
                     settings.breaker.failure_threshold,
                     settings.breaker.cool_down,
                 )),
+                budget: RetryBudget::new(RETRY_BUDGET),
             })
             .collect();
         let limiters = Limiters::new(&settings).await?;
@@ -363,7 +368,8 @@ async fn send(
 }
 
 /// Sends through the upstream's breaker; GET and HEAD are retried on transport errors and
-/// transient 5xx answers as the upstream's read policy allows, everything else is sent once.
+/// transient 5xx answers as the upstream's read policy and retry budget allow, everything else
+/// is sent once.
 async fn call_with_retries(
     gateway: &Gateway,
     upstream: &Upstream,
@@ -371,6 +377,7 @@ async fn call_with_retries(
 ) -> Result<Response, Response> {
     let plan = upstream.policy_for(&outgoing.method);
     let mut attempt = 1;
+    upstream.budget.request();
     loop {
         let admitted = upstream.breaker().try_acquire(Instant::now());
         if let Err(wait) = admitted {
@@ -396,7 +403,7 @@ async fn call_with_retries(
             Ok(answer) => policy::is_retryable(answer.status),
             Err(_) => true,
         };
-        if !retryable || attempt >= plan.attempts {
+        if !retryable || attempt >= plan.attempts || !upstream.budget.try_retry() {
             // The transport error names the upstream's URL: for the log, not the client.
             let error = match &outcome {
                 Ok(answer) => answer.status.to_string(),

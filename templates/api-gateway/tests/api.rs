@@ -402,6 +402,36 @@ async fn a_get_gives_up_after_its_attempts_with_the_upstream_answer() {
 }
 
 #[tokio::test]
+async fn retries_to_a_failing_upstream_stay_within_the_retry_budget() {
+    let f = Fixture::new(|s| {
+        read_attempts(s, 3);
+        s.breaker.failure_threshold = u32::MAX;
+    })
+    .await;
+    let orders = f.fake("order-service");
+    orders.fail_next(usize::MAX);
+    let requests = 600;
+    let started = std::time::Instant::now();
+    for _ in 0..requests {
+        let response = f.get("/api/v1/orders").await;
+        assert_eq!(response.status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+    // Without a budget every request would be tried 3 times (1,800 hits). The budget allows
+    // 20% of the requests, and 10 a second in each 10 s window the run spans.
+    let windows = usize::try_from(started.elapsed().as_secs() / 10 + 1).unwrap();
+    let budget = shared_events::topics::RETRY_BUDGET;
+    let most = requests
+        + requests * usize::try_from(budget.percent).unwrap() / 100
+        + usize::try_from(budget.min_per_second).unwrap() * 10 * windows;
+    assert!(
+        (requests..=most).contains(&orders.hits()),
+        "{} hits, at most {most}",
+        orders.hits()
+    );
+    assert!(orders.hits() > requests, "some requests were retried");
+}
+
+#[tokio::test]
 async fn post_patch_and_delete_are_never_retried() {
     let f = Fixture::new(|s| read_attempts(s, 5)).await;
     let orders = f.fake("order-service");

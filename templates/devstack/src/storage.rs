@@ -150,8 +150,10 @@ pub(crate) async fn provision(
         if let Storage::Postgres(postgres) = storage {
             let name = database_name(&postgres.database_prefix, service);
             ensure_database(&postgres.server.url, &name).await?;
+            // One server, no replicas: every read goes to the service's own database.
             *slot = Some(Database {
                 url: url_with_database(&postgres.server.url, &name),
+                read_url: None,
                 ..postgres.server.clone()
             });
         }

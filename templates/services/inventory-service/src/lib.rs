@@ -58,7 +58,13 @@ pub async fn start_with(
         &readiness,
     );
     let repository: Arc<dyn InventoryRepository> = match pool {
-        Some(pool) => Arc::new(PostgresInventoryRepository::new(pool)),
+        Some(pool) => {
+            let reads = match &settings.database {
+                Some(database) => database.connect_reads().await?,
+                None => None,
+            };
+            Arc::new(PostgresInventoryRepository::new(pool).with_reads(reads))
+        }
         None => Arc::new(InMemoryInventoryRepository::new(bus.clone())),
     };
     if settings.seed {

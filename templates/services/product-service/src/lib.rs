@@ -71,7 +71,13 @@ pub async fn start_with_pool(
         &readiness,
     );
     let repository: Arc<dyn ProductRepository> = match pool {
-        Some(pool) => Arc::new(PostgresProductRepository::new(pool)),
+        Some(pool) => {
+            let reads = match &settings.database {
+                Some(database) => database.connect_reads().await?,
+                None => None,
+            };
+            Arc::new(PostgresProductRepository::new(pool).with_reads(reads))
+        }
         None => Arc::new(InMemoryProductRepository::new(bus)),
     };
     if settings.seed {

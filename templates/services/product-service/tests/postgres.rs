@@ -103,6 +103,61 @@ async fn outbox(pool: &PgPool) -> Vec<EventEnvelope> {
 
 #[tokio::test]
 #[ignore = "needs PostgreSQL: set TEST_DATABASE_URL or run one on 127.0.0.1:5432, then cargo test -- --ignored"]
+async fn with_a_read_url_catalogue_reads_go_there_and_writes_to_the_primary() {
+    let (primary, primary_url) = testing::pg::fresh_database("product_service").await;
+    platform::db::migrate(&primary, &MIGRATOR).await.unwrap();
+    // A second database stands in for a replica that has not caught up yet.
+    let (replica, replica_url) = testing::pg::fresh_database("product_service").await;
+    platform::db::migrate(&replica, &MIGRATOR).await.unwrap();
+    let database = platform::db::Database {
+        read_url: Some(replica_url),
+        ..platform::db::Database::new(primary_url)
+    };
+    let router = start_with_pool(
+        ServiceConfig::for_tests(PRODUCT_SERVICE),
+        Settings {
+            seed: false,
+            inventory_url: stub::unreachable_url().await,
+            database: Some(database),
+        },
+        Some(primary.clone()),
+        Arc::new(InMemoryEventBus::default()),
+        Readiness::default(),
+    )
+    .await
+    .expect("the service starts");
+    let app = TestClient::new(router);
+    let lamp = create(&app, "Reading Light", "Clip-on lamp", "office").await;
+    let path = format!("/api/v1/products/{}", lamp["id"].as_str().unwrap());
+    // Written to the primary; the lagging replica does not have it yet.
+    assert_eq!(app.get(&path).send().await.status, StatusCode::NOT_FOUND);
+    assert_eq!(names(&app, "/api/v1/products").await.1, 0);
+    // An update goes to the primary, whatever the replica holds.
+    let renamed = app
+        .patch(&path)
+        .bearer(&admin())
+        .json(&json!({ "name": "Reading Lamp" }))
+        .send()
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK);
+    // Once the replica has the row, reads see it.
+    let id: ProductId = serde_json::from_value(lamp["id"].clone()).unwrap();
+    let product = PostgresProductRepository::new(primary)
+        .get(id)
+        .await
+        .unwrap()
+        .expect("the primary has it");
+    PostgresProductRepository::new(replica)
+        .seed(&[product])
+        .await
+        .unwrap();
+    let (status, body) = app.get(&path).send().await.status_and_json();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["name"], "Reading Lamp");
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set TEST_DATABASE_URL or run one on 127.0.0.1:5432, then cargo test -- --ignored"]
 async fn listing_filter_and_search_on_postgresql_answer_like_the_in_memory_catalogue() {
     let postgres = app(Some(migrated_database().await), false).await;
     let memory = app(None, false).await;

@@ -44,6 +44,7 @@ use crate::bus::{BusError, EventBus, EventHandler};
 use crate::envelope::EventEnvelope;
 use crate::lanes::Lanes;
 use crate::progress::{Partition, Progress};
+use crate::retry::RetryBudget;
 use crate::topics::{self, Delivery};
 use crate::trace::{self, TraceContext};
 
@@ -481,6 +482,7 @@ impl EventBus for KafkaEventBus {
             namespace: config.namespace.clone(),
             handler,
             delivery: config.delivery,
+            budget: RetryBudget::new(topics::RETRY_BUDGET),
         };
         let task = tokio::spawn(worker.run(concurrency, self.inner.stop.subscribe()));
         self.members().push(Member { consumer, task });
@@ -540,6 +542,8 @@ struct Worker {
     namespace: String,
     handler: Arc<dyn EventHandler>,
     delivery: Option<Delivery>,
+    /// Retries this member may add to its first attempts; a retry beyond it waits.
+    budget: RetryBudget,
 }
 
 impl Worker {
@@ -678,6 +682,7 @@ impl Worker {
         let attempts = delivery.attempts.max(1);
         let context = record_trace(record, &envelope);
         let mut error = String::new();
+        self.budget.request();
         for attempt in 1..=attempts {
             let outcome = tokio::select! {
                 _ = stop.changed() => return Err(Stopped),
@@ -693,6 +698,19 @@ impl Worker {
                 tokio::select! {
                     _ = stop.changed() => return Err(Stopped),
                     () = tokio::time::sleep(wait) => {}
+                }
+                // Past the retry budget a retry waits rather than adds load: its lane holds
+                // the record, and the bounded lanes stop the member polling for more.
+                let mut told = false;
+                while !self.budget.try_retry() {
+                    if !told {
+                        tracing::warn!(group = %self.group, event_id = %envelope.event_id, "retry budget spent; the retry waits");
+                        told = true;
+                    }
+                    tokio::select! {
+                        _ = stop.changed() => return Err(Stopped),
+                        () = tokio::time::sleep(wait) => {}
+                    }
                 }
             }
         }

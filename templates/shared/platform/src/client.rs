@@ -5,12 +5,15 @@
 //! answers; other statuses and other methods are never retried. Failures map onto this unit's
 //! errors: a 404 stays a 404, anything else upstream becomes 503 naming the unit.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::http::StatusCode;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
+use shared_events::RetryBudget;
+use shared_events::topics::RETRY_BUDGET;
 
 use crate::error::{ApiError, Problem};
 use crate::topology::{self, Call, Unit};
@@ -87,12 +90,14 @@ fn without_trailing_slash(mut url: String) -> String {
     url
 }
 
-/// A client for one other unit, calling it with one [`CallPolicy`].
+/// A client for one other unit, calling it with one [`CallPolicy`] within one
+/// [`RetryBudget`] (clones share it: a replica's retries to one unit are bounded together).
 #[derive(Debug, Clone)]
 pub struct ServiceClient {
     name: &'static str,
     base_url: String,
     policy: CallPolicy,
+    budget: Arc<RetryBudget>,
     http: reqwest::Client,
 }
 
@@ -152,6 +157,7 @@ impl ServiceClient {
             name,
             base_url: without_trailing_slash(base_url.into()),
             policy,
+            budget: Arc::new(RetryBudget::new(RETRY_BUDGET)),
             http,
         }
     }
@@ -205,8 +211,8 @@ impl ServiceClient {
         })
     }
 
-    /// Sends `method path` until an attempt is not retryable or the attempts for `method` are
-    /// spent; the last answer, or why there was none.
+    /// Sends `method path` until an attempt is not retryable, the attempts for `method` are
+    /// spent or the retry budget is; the last answer, or why there was none.
     async fn call(
         &self,
         method: Method,
@@ -216,9 +222,10 @@ impl ServiceClient {
         let attempts = self.policy.attempts_for(&method);
         let url = format!("{}{path}", self.base_url);
         let mut attempt = 1;
+        self.budget.request();
         loop {
             let outcome = self.attempt(method.clone(), &url, bearer).await;
-            if attempt >= attempts || !outcome.is_retryable() {
+            if attempt >= attempts || !outcome.is_retryable() || !self.budget.try_retry() {
                 return match outcome {
                     Attempt::Answered { status, body } => Ok((status, body)),
                     Attempt::Failed(err) if err.is_timeout() => {
@@ -393,6 +400,35 @@ mod tests {
             "fake answered 503 Service Unavailable: failure 3"
         );
         assert_eq!(hits.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn retries_to_a_failing_unit_stay_within_the_retry_budget_shared_by_clones() {
+        let (url, hits) =
+            spawn_fake(usize::MAX, StatusCode::SERVICE_UNAVAILABLE, Duration::ZERO).await;
+        let client = ServiceClient::with_policy("fake", url, policy(3));
+        let calls = 600;
+        let started = std::time::Instant::now();
+        for i in 0..calls {
+            // Half the calls through a clone: clones share the budget.
+            let caller = if i % 2 == 0 {
+                client.clone()
+            } else {
+                client.clone().with_base_url(client.base_url().to_owned())
+            };
+            assert!(caller.get_json::<Answer>("/x", None).await.is_err());
+        }
+        // Unbounded, 1,800 hits; the budget allows 20% of the calls, and 10 a second in each
+        // 10 s window the run spans.
+        let windows = usize::try_from(started.elapsed().as_secs() / 10 + 1).unwrap();
+        let most = calls
+            + calls * usize::try_from(RETRY_BUDGET.percent).unwrap() / 100
+            + usize::try_from(RETRY_BUDGET.min_per_second).unwrap() * 10 * windows;
+        let hits = hits.load(Ordering::SeqCst);
+        assert!(
+            (calls + 1..=most).contains(&hits),
+            "{hits} hits, at most {most}"
+        );
     }
 
     #[tokio::test]

@@ -27,6 +27,9 @@ pub struct Database {
     pub max_connections: u32,
     /// How long a query waits for a free connection before failing.
     pub acquire_timeout: Duration,
+    /// The read replicas (`DATABASE_READ_URL`), for the reads the architecture model lets them
+    /// serve (a product page's catalogue and stock); `None` reads the primary.
+    pub read_url: Option<String>,
 }
 
 impl Database {
@@ -37,11 +40,13 @@ impl Database {
             url: url.into(),
             max_connections: 10,
             acquire_timeout: Duration::from_secs(3),
+            read_url: None,
         }
     }
 
-    /// Reads `DATABASE_URL`, `DATABASE_MAX_CONNECTIONS` (default 10) and
-    /// `DATABASE_ACQUIRE_TIMEOUT_MS` (default 3000). An unset or empty `DATABASE_URL` is `None`
+    /// Reads `DATABASE_URL`, `DATABASE_MAX_CONNECTIONS` (default 10),
+    /// `DATABASE_ACQUIRE_TIMEOUT_MS` (default 3000) and `DATABASE_READ_URL` (optional: unset or
+    /// empty reads the primary). An unset or empty `DATABASE_URL` is `None`
     /// (in-memory storage) in development and an error in production, where data kept in one
     /// process's memory would be lost on every restart and differ between replicas.
     pub fn from_env(env: AppEnv) -> Result<Option<Self>, ConfigError> {
@@ -63,10 +68,12 @@ impl Database {
             });
         }
         let acquire_timeout_ms: u64 = env_or("DATABASE_ACQUIRE_TIMEOUT_MS", 3000)?;
+        let read_url: String = env_or("DATABASE_READ_URL", String::new())?;
         Ok(Some(Self {
             url,
             max_connections,
             acquire_timeout: Duration::from_millis(acquire_timeout_ms),
+            read_url: Some(read_url).filter(|url| !url.is_empty()),
         }))
     }
 
@@ -78,12 +85,25 @@ impl Database {
 
     /// A pool to the database; fails when the server cannot be reached or refuses the login.
     pub async fn connect(&self) -> anyhow::Result<PgPool> {
+        self.pool_to(&self.url).await
+    }
+
+    /// A pool of the same size to the read replicas, if `read_url` names them; fails when they
+    /// cannot be reached or refuse the login.
+    pub async fn connect_reads(&self) -> anyhow::Result<Option<PgPool>> {
+        match &self.read_url {
+            Some(url) => Ok(Some(self.pool_to(url).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn pool_to(&self, url: &str) -> anyhow::Result<PgPool> {
         PgPoolOptions::new()
             .max_connections(self.max_connections)
             .acquire_timeout(self.acquire_timeout)
-            .connect(&self.url)
+            .connect(url)
             .await
-            .with_context(|| format!("cannot connect to PostgreSQL at {}", self.redacted_url()))
+            .with_context(|| format!("cannot connect to PostgreSQL at {}", redact(url)))
     }
 }
 
@@ -93,6 +113,7 @@ impl fmt::Debug for Database {
             .field("url", &self.redacted_url())
             .field("max_connections", &self.max_connections)
             .field("acquire_timeout", &self.acquire_timeout)
+            .field("read_url", &self.read_url.as_deref().map(redact))
             .finish()
     }
 }

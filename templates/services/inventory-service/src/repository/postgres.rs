@@ -21,13 +21,28 @@ use crate::models::{
 #[derive(Clone)]
 pub struct PostgresInventoryRepository {
     pool: PgPool,
+    /// Where the reads read replicas may serve go: the replicas, or `pool`.
+    reads: PgPool,
 }
 
 impl PostgresInventoryRepository {
     /// A repository over `pool`, whose database has the service's migrations applied.
     #[must_use]
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            reads: pool.clone(),
+            pool,
+        }
+    }
+
+    /// The same repository, serving the reads the architecture model lets read replicas serve
+    /// from `reads` when given (`DATABASE_READ_URL`).
+    #[must_use]
+    pub fn with_reads(mut self, reads: Option<PgPool>) -> Self {
+        if let Some(reads) = reads {
+            self.reads = reads;
+        }
+        self
     }
 
     /// Begins a transaction and records `delivery` in the inbox; `None` when it was handled
@@ -263,7 +278,7 @@ impl InventoryRepository for PostgresInventoryRepository {
             "SELECT product_id, available, reserved FROM stock WHERE product_id = $1",
         )
         .bind(product_id.0)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reads)
         .await?;
         row.map(stock_level).transpose()
     }

@@ -16,13 +16,28 @@ use crate::models::{PageRequest, Product, ProductPatch};
 #[derive(Clone)]
 pub struct PostgresProductRepository {
     pool: PgPool,
+    /// Where the reads read replicas may serve go: the replicas, or `pool`.
+    reads: PgPool,
 }
 
 impl PostgresProductRepository {
     /// The repository on `pool` (migrated with [`crate::MIGRATOR`]).
     #[must_use]
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            reads: pool.clone(),
+            pool,
+        }
+    }
+
+    /// The same repository, serving the reads the architecture model lets read replicas serve
+    /// from `reads` when given (`DATABASE_READ_URL`).
+    #[must_use]
+    pub fn with_reads(mut self, reads: Option<PgPool>) -> Self {
+        if let Some(reads) = reads {
+            self.reads = reads;
+        }
+        self
     }
 }
 
@@ -175,7 +190,7 @@ impl ProductRepository for PostgresProductRepository {
     async fn get(&self, id: ProductId) -> Result<Option<Product>, RepositoryError> {
         sqlx::query_as::<_, ProductRow>(&format!("SELECT {COLUMNS} FROM products WHERE id = $1"))
             .bind(id.0)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reads)
             .await
             .map_err(|err| storage(&err))?
             .map(product_from_row)
@@ -227,7 +242,7 @@ impl ProductRepository for PostgresProductRepository {
         let total: i64 =
             sqlx::query_scalar(&format!("SELECT count(*) FROM products WHERE {filter}"))
                 .bind(category)
-                .fetch_one(&self.pool)
+                .fetch_one(&self.reads)
                 .await
                 .map_err(|err| storage(&err))?;
         let (limit, offset) = window(page);
@@ -237,7 +252,7 @@ impl ProductRepository for PostgresProductRepository {
         .bind(category)
         .bind(limit)
         .bind(offset)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reads)
         .await
         .map_err(|err| storage(&err))?;
         Ok(page_of(products(rows)?, page, total))
@@ -253,7 +268,7 @@ impl ProductRepository for PostgresProductRepository {
         let total: i64 =
             sqlx::query_scalar(&format!("SELECT count(*) FROM products WHERE {filter}"))
                 .bind(&pattern)
-                .fetch_one(&self.pool)
+                .fetch_one(&self.reads)
                 .await
                 .map_err(|err| storage(&err))?;
         let (limit, offset) = window(page);
@@ -268,7 +283,7 @@ impl ProductRepository for PostgresProductRepository {
         .bind(needle)
         .bind(limit)
         .bind(offset)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reads)
         .await
         .map_err(|err| storage(&err))?;
         Ok(page_of(products(rows)?, page, total))
