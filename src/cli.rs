@@ -50,6 +50,10 @@ pub enum Command {
         /// Verify this paradigm's model instead of the recommended one.
         #[arg(long, value_name = "PARADIGM")]
         arch: Option<Paradigm>,
+        /// Replace planning figures with measured ones: a TOML or JSON table of
+        /// `"subject.figure" = value`, keyed as the report's assumed figures are.
+        #[arg(long, value_name = "FILE")]
+        figures: Option<PathBuf>,
         /// Also compare a load run's `report.json` (the generated repository's `make load`)
         /// with the requirements and the model's predictions; exit 1 if a measured figure fails.
         #[arg(long, value_name = "REPORT")]

@@ -1,6 +1,7 @@
 //! The subcommands (`recommend`, `verify`, `paradigms`, `templates`, `completions`) and the
 //! printing of data on stdout they share with generation.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
@@ -34,21 +35,41 @@ pub fn recommend(args: &AnswerArgs, format: Format) -> Result<(), Error> {
 }
 
 /// `arch-init verify`: the verification report; `VerificationFailed` (exit 1) if a property FAILED.
+/// What `verify` is given beside the answers: measured figures and a load run's report.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Evidence<'a> {
+    /// A table of measured figures (`--figures`).
+    pub figures: Option<&'a Path>,
+    /// A load run's `report.json` (`--measured`).
+    pub measured: Option<&'a Path>,
+}
+
 pub fn verify(
     args: &AnswerArgs,
     name: &ProjectName,
     arch: Option<Paradigm>,
-    measured: Option<&Path>,
+    evidence: Evidence<'_>,
     format: Format,
 ) -> Result<(), Error> {
     let input = input::load(args)?;
+    let figures = evidence.figures.map(read_figures).transpose()?;
+    let measured = evidence.measured;
     let measurement = measured.map(read_measurement).transpose()?;
     let ctx = ProjectContext::from_answers(&input.answers);
     let catalog = Catalog::builtin();
     let rec = score(catalog, &ctx);
     let decision = Decision::new(catalog, &rec, arch.or(input.arch));
     let requirements = Requirements::derive(ctx.scalability, ctx.security, &input.requirements);
-    let (model, report) = crate::project::model_and_report(name.as_str(), &decision, &requirements);
+    let mut model = crate::project::base_model(name.as_str(), &decision);
+    if let (Some(figures), Some(path)) = (&figures, evidence.figures) {
+        model = model
+            .with_figures(figures)
+            .map_err(|err| Error::BadFigures {
+                path: path.to_owned(),
+                reason: err.to_string(),
+            })?;
+    }
+    let (model, report) = crate::project::size_and_verify(model, &requirements);
     let comparison = match (&measurement, measured) {
         (Some(m), Some(path)) => {
             let known: Vec<&str> = model.entries.iter().map(|e| e.name.as_str()).collect();
@@ -87,6 +108,27 @@ pub fn verify(
         return Err(Error::VerificationFailed { count: failures });
     }
     Ok(())
+}
+
+/// Reads a table of measured figures, TOML or JSON by its extension.
+fn read_figures(path: &Path) -> Result<BTreeMap<String, f64>, Error> {
+    let bad = |reason: String| Error::BadFigures {
+        path: path.to_owned(),
+        reason,
+    };
+    let text =
+        std::fs::read_to_string(path).map_err(|err| bad(format!("cannot read it: {err}")))?;
+    if path.extension().is_some_and(|e| e == "json") {
+        serde_json::from_str(&text)
+            .map_err(|err| bad(format!("{err}; write {{\"subject.figure\": number, …}}")))
+    } else {
+        toml::from_str(&text).map_err(|err| {
+            bad(format!(
+                "{}; write lines of \"subject.figure\" = number",
+                err.message()
+            ))
+        })
+    }
 }
 
 /// Reads a load run's `report.json`.

@@ -78,6 +78,9 @@ pub enum Error {
     #[error("measurement `{path}`: {reason}", path = path.display())]
     BadMeasurement { path: PathBuf, reason: String },
 
+    #[error("figures `{path}`: {reason}", path = path.display())]
+    BadFigures { path: PathBuf, reason: String },
+
     #[error("{count} propert{ies} FAILED verification; change the requirements or the architecture", ies = if *count == 1 { "y" } else { "ies" })]
     VerificationFailed { count: usize },
 
@@ -113,7 +116,8 @@ impl Error {
             | Self::BadTemplatesDir { .. }
             | Self::BadTemplate { .. }
             | Self::ExportNotEmpty { .. }
-            | Self::BadMeasurement { .. } => 2,
+            | Self::BadMeasurement { .. }
+            | Self::BadFigures { .. } => 2,
             Self::Interrupted => 130,
             Self::Render { .. }
             | Self::VerificationFailed { .. }

@@ -47,13 +47,17 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             answers,
             name,
             arch,
+            figures,
             measured,
             format,
         }) => commands::verify(
             &answers,
             &ProjectName::parse(&name)?,
             arch,
-            measured.as_deref(),
+            commands::Evidence {
+                figures: figures.as_deref(),
+                measured: measured.as_deref(),
+            },
             format,
         ),
         Some(Command::Paradigms { format }) => commands::paradigms(format),

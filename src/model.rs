@@ -5,6 +5,7 @@
 //! (steady-state counts, connection poolers); it never checks anything itself.
 
 mod defaults;
+mod figures;
 mod microservices;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -12,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 pub use defaults::*;
+pub use figures::FigureError;
 
 /// The system to generate: units in start-up order, how they talk, what they store, the
 /// request paths and flows users see, and how it is deployed.

@@ -24,10 +24,25 @@ pub fn model_and_report(
     decision: &Decision,
     requirements: &Requirements,
 ) -> (ArchitectureModel, VerificationReport) {
-    let model = match decision.shape {
+    size_and_verify(base_model(project, decision), requirements)
+}
+
+/// The decision's model with its planning figures, before sizing.
+#[must_use]
+pub fn base_model(project: &str, decision: &Decision) -> ArchitectureModel {
+    match decision.shape {
         Shape::Microservices => ArchitectureModel::microservices(project),
         Shape::DecisionOnly => ArchitectureModel::decision_only(project),
-    };
+    }
+}
+
+/// `model` sized by the replica optimiser (its cheapest counts, or the closest when none
+/// satisfies every property), and the verification of the sized model.
+#[must_use]
+pub fn size_and_verify(
+    model: ArchitectureModel,
+    requirements: &Requirements,
+) -> (ArchitectureModel, VerificationReport) {
     let optimum = optimise(&model, requirements);
     let model = match optimum.sizing() {
         Some(sizing) => model

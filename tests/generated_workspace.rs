@@ -291,6 +291,52 @@ fn load_run(project: &Path, tmp: &Path) {
         stdout.starts_with("# Load run: 40 req/s for 5 s"),
         "{stdout}"
     );
+    measured_against_the_model(project, &out.join("report.json"), gateway);
+}
+
+/// `arch-init verify --measured` on the run's report, with the project's own answers, as the
+/// generated README says: every entry path and the order flow are compared. The reference
+/// model itself passes, so a FAILED row can only be a measured one (a slow machine's p99).
+fn measured_against_the_model(project: &Path, report: &Path, gateway: u16) {
+    let output = cargo_bin_cmd!("arch-init")
+        .arg("verify")
+        .arg("--answers")
+        .arg(project.join(".arch-init/arch-init-session.json"))
+        .arg("--measured")
+        .arg(report)
+        .output()
+        .expect("arch-init runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let Some((model, measured)) = stdout.split_once("\nMeasured (") else {
+        panic!("no measured section:\n{stdout}");
+    };
+    assert!(!model.contains(" FAILED "), "{model}");
+    assert!(
+        measured.starts_with(&format!(
+            "5 s at 40 req/s against http://127.0.0.1:{gateway})"
+        )),
+        "{measured}"
+    );
+    for row in [
+        "checkout (measured)",
+        "browse (measured)",
+        "add to cart (measured)",
+        "login (measured)",
+        "order confirmed (p99) (measured)",
+        "order confirmed (all) (measured)",
+        "no oversell (measured)",
+    ] {
+        assert!(measured.contains(row), "no {row}:\n{measured}");
+    }
+    assert!(
+        measured.contains("one replica of each unit carries at most"),
+        "{measured}"
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(i32::from(measured.contains(" FAILED "))),
+        "{stdout}"
+    );
 }
 
 /// A child process, killed when the test is done with it, also when it panics.

@@ -116,6 +116,44 @@ fn verify_measured_compares_a_load_report_with_the_requirements_and_the_model() 
 }
 
 #[test]
+fn measured_figures_replace_planning_ones_and_settle_what_a_run_contradicted() {
+    let report = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/load-report.json");
+    let tmp = tempfile::tempdir().unwrap();
+    // The run was made with the simulated provider answering at once.
+    let figures = tmp.path().join("figures.toml");
+    std::fs::write(&figures, "\"payment-provider.p99_ms\" = 0\n").unwrap();
+    arch_init(tmp.path())
+        .arg("verify")
+        .args(REFERENCE)
+        .args(["--measured", report, "--figures"])
+        .arg(&figures)
+        .assert()
+        .success()
+        .stdout(contains("No assumption of the model is contradicted by this run."))
+        .stdout(contains("p99_ms = 800: payment-provider").not());
+    for (content, says) in [
+        (
+            "\"payment-provider.p99\" = 0",
+            "`payment-provider.p99`: a store has no figure `p99` (it has: p99_ms,",
+        ),
+        (
+            "\"warehouse-db.p99_ms\" = 3",
+            "the model has no unit, store or topic `warehouse-db`",
+        ),
+        ("p99 =", "write lines of \"subject.figure\" = number"),
+    ] {
+        std::fs::write(&figures, content).unwrap();
+        arch_init(tmp.path())
+            .args(["verify", "--figures"])
+            .arg(&figures)
+            .assert()
+            .code(2)
+            .stdout("")
+            .stderr(contains("error: figures `").and(contains(says)));
+    }
+}
+
+#[test]
 fn verify_measured_refuses_a_file_that_is_not_a_load_report() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("report.json");
