@@ -533,6 +533,52 @@ async fn a_failing_event_is_dead_lettered_after_its_attempts_and_not_redelivered
 
 #[tokio::test]
 #[ignore = "needs Kafka: set TEST_KAFKA_BROKERS (e.g. 127.0.0.1:9092)"]
+async fn a_storm_of_failing_events_is_retried_within_the_budget_and_every_one_is_dead_lettered() {
+    let topic = unique("storm");
+    let group = unique("group");
+    let setup = bus_with_topics(&[&topic]).await;
+    let member = connect("storm-member").await;
+    let broken = Arc::new(Broken::default());
+    member
+        .subscribe(&group, &[&topic], broken.clone())
+        .await
+        .unwrap();
+    let events = 150;
+    let started = tokio::time::Instant::now();
+    let published = setup
+        .publish_batch(
+            (0..events)
+                .map(|i| envelope(&topic, &format!("order-{i}"), serde_json::json!({ "n": i })))
+                .collect(),
+        )
+        .await;
+    assert!(published.iter().all(Result::is_ok), "{published:?}");
+    let calls = || broken.calls.lock().unwrap().len();
+    eventually("every event had its first attempt", async || {
+        calls() >= events
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Unbounded, 3 attempts each: 450 calls at once. Within one 10 s window the budget allows
+    // 20% of the 150 first attempts and a floor of 10 a second: 30 + 100 retries.
+    if started.elapsed() < Duration::from_secs(9) {
+        let budget = topics::RETRY_BUDGET;
+        let most = events
+            + events * usize::try_from(budget.percent).unwrap() / 100
+            + usize::try_from(budget.min_per_second).unwrap() * 10;
+        assert!(calls() <= most, "{} calls, at most {most}", calls());
+    }
+    // Retries past the budget wait rather than being dropped: every event still gets its
+    // attempts and reaches the dead-letter topic.
+    let dead = read_raw(&topics::dead_letter(&topic), events).await;
+    assert_eq!(dead.len(), events);
+    assert_eq!(calls(), events * 3);
+    member.close().await;
+    setup.close().await;
+}
+
+#[tokio::test]
+#[ignore = "needs Kafka: set TEST_KAFKA_BROKERS (e.g. 127.0.0.1:9092)"]
 async fn a_dead_letter_is_listed_for_its_group_and_replayed_to_the_fixed_consumer() {
     let topic = unique("replayed");
     let (group, other_group) = (unique("group"), unique("other"));
