@@ -208,10 +208,7 @@ impl VerificationReport {
     /// How many checks FAILED.
     #[must_use]
     pub fn failures(&self) -> usize {
-        self.checks
-            .iter()
-            .filter(|c| c.verdict == Verdict::Failed)
-            .count()
+        failures(&self.checks)
     }
 
     /// The checks about `property`.
@@ -309,6 +306,14 @@ impl Check {
         self.evidence = lines;
         self
     }
+}
+
+/// How many of `checks` FAILED.
+fn failures(checks: &[Check]) -> usize {
+    checks
+        .iter()
+        .filter(|c| c.verdict == Verdict::Failed)
+        .count()
 }
 
 /// Milliseconds as the report prints them: `850 ms`, `22 s`, `1.5 s`.

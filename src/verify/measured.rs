@@ -111,6 +111,29 @@ fn measured(property: Property, subject: &str, holds: bool, detail: String) -> C
     check
 }
 
+/// A measured p99 against its bound, with the model's prediction beside it.
+fn latency(property: Property, subject: &str, p99: u64, bound: u64, model_p99: u64) -> Check {
+    let holds = p99 <= bound;
+    measured(
+        property,
+        subject,
+        holds,
+        format!(
+            "{} {} {}; the model predicts {}",
+            ms(p99),
+            if holds { "<=" } else { ">" },
+            ms(bound),
+            ms(model_p99)
+        ),
+    )
+    .figures(Figure::Ms(p99), Figure::Ms(bound))
+}
+
+/// Whether `measured` exceeds `predicted` by more than the tolerance.
+fn slower(measured: u64, predicted: u64) -> bool {
+    measured * 100 > predicted * (100 + TOLERANCE_PERCENT)
+}
+
 /// Milliseconds, rounded up, as the checks carry them.
 #[allow(
     clippy::cast_possible_truncation,
@@ -145,10 +168,7 @@ impl Comparison {
     /// How many measured checks FAILED.
     #[must_use]
     pub fn failures(&self) -> usize {
-        self.checks
-            .iter()
-            .filter(|c| c.verdict == Verdict::Failed)
-            .count()
+        super::failures(&self.checks)
     }
 
     /// Plain text for the terminal, after the verification report.
@@ -173,23 +193,8 @@ pub fn compare(
             continue;
         };
         let p99 = ceil_ms(e.latency.p99_ms);
-        let holds = p99 <= bound;
-        checks.push(
-            measured(
-                Property::Latency,
-                &e.name,
-                holds,
-                format!(
-                    "{} {} {}; the model predicts {}",
-                    ms(p99),
-                    if holds { "<=" } else { ">" },
-                    ms(bound),
-                    ms(model_p99)
-                ),
-            )
-            .figures(Figure::Ms(p99), Figure::Ms(bound)),
-        );
-        if p99 * 100 > model_p99 * (100 + TOLERANCE_PERCENT) {
+        checks.push(latency(Property::Latency, &e.name, p99, bound, model_p99));
+        if slower(p99, model_p99) {
             contradicted.push(format!(
                 "p99 of {}: measured {} > predicted {}: the own-time (p99_ms) figures of the units on its path are optimistic for this deployment",
                 e.name,
@@ -252,23 +257,14 @@ fn orders(
         && m.orders.confirmed_time.count > 0
     {
         let p99 = ceil_ms(m.orders.confirmed_time.p99_ms);
-        let holds = p99 <= bound;
-        checks.push(
-            measured(
-                Property::FlowTime,
-                "order confirmed (p99)",
-                holds,
-                format!(
-                    "{} {} {}; the model predicts {}",
-                    ms(p99),
-                    if holds { "<=" } else { ">" },
-                    ms(bound),
-                    ms(model_p99)
-                ),
-            )
-            .figures(Figure::Ms(p99), Figure::Ms(bound)),
-        );
-        if p99 * 100 > model_p99 * (100 + TOLERANCE_PERCENT) {
+        checks.push(latency(
+            Property::FlowTime,
+            "order confirmed (p99)",
+            p99,
+            bound,
+            model_p99,
+        ));
+        if slower(p99, model_p99) {
             contradicted.push(format!(
                 "order confirmed p99: measured {} > predicted {}: the outbox poll, delivery or handler figures of its steps are optimistic, or a step queues (see the throughput figures)",
                 ms(p99),
@@ -341,12 +337,12 @@ fn capacity(model: &ArchitectureModel, m: &Measurement, contradicted: &mut Vec<S
     let carried = total / 1_000;
     let kept_up =
         m.orders.unsettled == 0 && m.entries.iter().all(|e| e.ok * 100 >= e.scheduled * 95);
-    if kept_up && carried * 100 > predicted * (100 + TOLERANCE_PERCENT) {
+    if kept_up && slower(carried, predicted) {
         contradicted.push(format!(
             "capacity: the run carried {carried} req/s, all settled, but the model says one replica of each unit carries at most {predicted} req/s of this mix ({}: {}): its capacity figures are pessimistic for this deployment",
             bottleneck.name, bottleneck.basis
         ));
-    } else if !kept_up && predicted * 100 > carried * (100 + TOLERANCE_PERCENT) {
+    } else if !kept_up && slower(predicted, carried) {
         contradicted.push(format!(
             "capacity: the run fell behind at {carried} req/s, but the model says one replica of each unit carries {predicted} req/s of this mix (busiest part {}: {}): some capacity figure is optimistic for this deployment",
             bottleneck.name, bottleneck.basis

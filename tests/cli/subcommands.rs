@@ -117,7 +117,10 @@ fn verify_measured_compares_a_load_report_with_the_requirements_and_the_model() 
 
 #[test]
 fn measured_figures_replace_planning_ones_and_settle_what_a_run_contradicted() {
-    let report = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/load-report.json");
+    let report = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/load-report.json"
+    );
     let tmp = tempfile::tempdir().unwrap();
     // The run was made with the simulated provider answering at once.
     let figures = tmp.path().join("figures.toml");
@@ -129,7 +132,9 @@ fn measured_figures_replace_planning_ones_and_settle_what_a_run_contradicted() {
         .arg(&figures)
         .assert()
         .success()
-        .stdout(contains("No assumption of the model is contradicted by this run."))
+        .stdout(contains(
+            "No assumption of the model is contradicted by this run.",
+        ))
         .stdout(contains("p99_ms = 800: payment-provider").not());
     for (content, says) in [
         (
