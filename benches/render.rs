@@ -15,13 +15,8 @@ use arch_init::requirements::RequirementAnswers;
 use arch_init::research;
 use arch_init::templates::TemplateSet;
 
-const REFERENCE: &str = r#"
-project_type = "microservice"
-complexity = "complex"
-team_size = "15-50"
-scalability = "extreme"
-security = "critical"
-"#;
+/// The reference case, the one copy tests, bench and `scripts/bench.sh` read.
+const REFERENCE: &str = include_str!("../tests/fixtures/reference.toml");
 const RUNS: usize = 50;
 
 fn measure(label: &str, mut run: impl FnMut()) {

@@ -16,8 +16,8 @@ cargo build --quiet --release
 bin="${CARGO_TARGET_DIR:-target}/release/arch-init"
 work="$(mktemp -d "${TMPDIR:-/tmp}/arch-init-bench.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
-args=(--yes --no-git --quiet --date 2026-11-22 --project-type microservice --complexity complex
-      --team-size 15-50 --scalability extreme --security critical)
+# The reference case: tests/fixtures/reference.toml, the answers the tests and the bench read.
+args=(--yes --no-git --quiet --date 2026-11-22 --answers tests/fixtures/reference.toml)
 
 "$bin" --name reference --output "$work/reference" "${args[@]}"
 files=$(find "$work/reference" -type f | wc -l)

@@ -327,16 +327,8 @@ mod tests {
         }
     }
 
-    const REFERENCE: &str = r#"
-        project_type = "microservice"
-        complexity = "complex"
-        team_size = "15-50"
-        language = "rust"
-        framework = "axum"
-        scalability = "extreme"
-        security = "critical"
-        time_to_market = "normal"
-    "#;
+    /// The reference case, `tests/fixtures/reference.toml`.
+    const REFERENCE: &str = include_str!("../tests/fixtures/reference.toml");
 
     #[test]
     fn the_reference_platform_gets_microservices_with_events_and_high_confidence() {
