@@ -7,6 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use include_dir::{Dir, include_dir};
+use walkdir::WalkDir;
 
 use crate::error::Error;
 use crate::plan::Mode;
@@ -74,9 +75,7 @@ impl TemplateSet {
                     .into(),
             ));
         }
-        let mut files = BTreeMap::new();
-        collect_overlay(dir, dir, &mut Vec::new(), &mut files)
-            .map_err(|err| bad(err.to_string()))?;
+        let files = collect_overlay(dir).map_err(bad)?;
         if files.is_empty() {
             return Err(bad(
                 "has no files; start from `arch-init templates export DIR`".into(),
@@ -131,52 +130,46 @@ fn collect_builtin(dir: &Dir<'_>, files: &mut BTreeMap<String, Template>) {
     }
 }
 
-/// Reads every file below `dir`; `visited` holds the real paths of the directories read so
-/// far, so a symbolic link back up the tree is reported instead of followed forever.
-fn collect_overlay(
-    root: &Path,
-    dir: &Path,
-    visited: &mut Vec<PathBuf>,
-    files: &mut BTreeMap<String, Template>,
-) -> std::io::Result<()> {
-    let real = fs::canonicalize(dir)?;
-    if visited.contains(&real) {
-        return Err(std::io::Error::other(format!(
-            "`{}` links back to a directory already read",
-            dir.display()
-        )));
-    }
-    visited.push(real);
-    let mut entries: Vec<_> = fs::read_dir(dir)?.collect::<Result<_, _>>()?;
-    entries.sort_by_key(fs::DirEntry::file_name);
-    for entry in entries {
+/// Reads every file below `root`, following links; a link back up the tree is reported
+/// (walkdir detects the loop) instead of followed forever. `.git` directories are skipped.
+fn collect_overlay(root: &Path) -> Result<BTreeMap<String, Template>, String> {
+    let mut files = BTreeMap::new();
+    let walk = WalkDir::new(root)
+        .follow_links(true)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|entry| entry.file_name() != ".git");
+    for entry in walk {
+        let entry = entry.map_err(|err| match (err.loop_ancestor(), err.path()) {
+            (Some(_), Some(link)) => format!(
+                "`{}` links back to a directory already read",
+                link.display()
+            ),
+            (_, Some(path)) => format!("cannot read `{}` ({err})", path.display()),
+            (_, None) => err.to_string(),
+        })?;
+        if entry.file_type().is_dir() {
+            continue;
+        }
         let path = entry.path();
-        if entry.file_name() == ".git" {
-            continue;
-        }
-        if path.is_dir() {
-            collect_overlay(root, &path, visited, files)?;
-            continue;
-        }
-        let relative = path.strip_prefix(root).map_err(std::io::Error::other)?;
-        let Some(relative) = relative.to_str() else {
-            return Err(std::io::Error::other(format!(
-                "`{}` has a name that is not UTF-8",
-                path.display()
-            )));
-        };
-        let key = relative.replace('\\', "/");
-        let source = fs::read(&path)?;
+        let relative = path
+            .strip_prefix(root)
+            .ok()
+            .and_then(Path::to_str)
+            .ok_or_else(|| format!("`{}` has a name that is not UTF-8", path.display()))?;
+        let unreadable = |err: std::io::Error| format!("cannot read `{}` ({err})", path.display());
+        let source = fs::read(path).map_err(unreadable)?;
+        let mode = disk_mode(path).map_err(unreadable)?;
         files.insert(
-            key,
+            relative.replace('\\', "/"),
             Template {
                 source,
-                mode: disk_mode(&path)?,
-                origin: Origin::Overlay(path),
+                mode,
+                origin: Origin::Overlay(path.to_owned()),
             },
         );
     }
-    Ok(())
+    Ok(files)
 }
 
 #[cfg(unix)]

@@ -196,17 +196,25 @@ impl Drop for Staging {
     }
 }
 
-/// Moves every file under `from` to the same relative path under `to`, replacing files.
+/// Moves every file under `from` to the same relative path under `to`, replacing files (and
+/// anything in the way of a directory or a file). Directories come before their contents.
 fn merge(from: &Path, to: &Path) -> Result<(), Error> {
-    for entry in fs::read_dir(from).map_err(|source| io("read", from, source))? {
-        let entry = entry.map_err(|source| io("read", from, source))?;
-        let dest = to.join(entry.file_name());
-        if entry.path().is_dir() {
+    let staged: Vec<walkdir::DirEntry> = walkdir::WalkDir::new(from)
+        .min_depth(1)
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .map_err(|err| {
+            let path = err.path().unwrap_or(from).to_owned();
+            io("read", &path, err.into())
+        })?;
+    for entry in staged {
+        let relative = entry.path().strip_prefix(from).unwrap_or(entry.path());
+        let dest = to.join(relative);
+        if entry.file_type().is_dir() {
             if dest.exists() && !dest.is_dir() {
                 fs::remove_file(&dest).map_err(|source| io("replace", &dest, source))?;
             }
             fs::create_dir_all(&dest).map_err(|source| io("create", &dest, source))?;
-            merge(&entry.path(), &dest)?;
         } else {
             if dest.is_dir() {
                 fs::remove_dir_all(&dest).map_err(|source| io("replace", &dest, source))?;
