@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 
 use arch_init::catalog::Catalog;
 use arch_init::context::ProjectContext;
+use arch_init::decision::Decided;
 use arch_init::decision::Decision;
 use arch_init::name::ProjectName;
-use arch_init::project::{Decided, render_project};
+use arch_init::project::{Inputs, assemble};
 use arch_init::recommend::recommend;
 use arch_init::requirements::RequirementAnswers;
 use arch_init::research;
@@ -56,31 +57,38 @@ fn main() {
         ));
     });
 
-    let rec = recommend(catalog, &ctx);
-    let brief = research::brief(&ctx, rec.primary, rec.secondary, catalog, 2026);
-    let decision = Decision::new(catalog, &rec, None);
+    let recommendation = recommend(catalog, &ctx);
+    let research = research::brief(
+        &ctx,
+        recommendation.primary,
+        recommendation.secondary,
+        catalog,
+        2026,
+    );
     let decided = Decided {
+        decision: Decision::new(catalog, &recommendation, None),
+        recommendation,
+        research: Some(research),
+    };
+    let inputs = Inputs {
         name: &name,
         date,
         ctx: &ctx,
         requirement_answers: &answers,
-        rec: &rec,
-        brief: Some(&brief),
-        decision: &decision,
-        templates: &templates,
+        decided: &decided,
     };
-    let rendered = render_project(&decided).expect("the built-in templates render");
+    let assembled = assemble(&inputs, &templates).expect("the built-in templates render");
     println!(
         "plan: {} files, {} bytes",
-        rendered.plan.len(),
-        rendered.plan.total_bytes()
+        assembled.plan.len(),
+        assembled.plan.total_bytes()
     );
     let requirements =
         arch_init::requirements::Requirements::derive(ctx.scalability, ctx.security, &answers);
     measure("model + verify + optimise replicas", || {
         black_box(arch_init::project::model_and_report(
             "ecommerce-platform",
-            &decision,
+            &decided.decision,
             &requirements,
         ));
     });
@@ -88,6 +96,6 @@ fn main() {
         black_box(arch_init::render::compile(TemplateSet::builtin()).expect("parses"));
     });
     measure("all of it: verify, ADR, session, render whole plan", || {
-        black_box(render_project(&decided).expect("renders"));
+        black_box(assemble(&inputs, &templates).expect("renders"));
     });
 }

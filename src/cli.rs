@@ -41,19 +41,7 @@ pub enum Command {
         format: Format,
     },
     /// Check the architecture model against the requirements; exit 1 if a property FAILED.
-    Verify {
-        #[command(flatten)]
-        answers: AnswerArgs,
-        /// The project name shown in the report.
-        #[arg(long, default_value = "project")]
-        name: String,
-        /// Verify this paradigm's model instead of the recommended one.
-        #[arg(long, value_name = "PARADIGM")]
-        arch: Option<Paradigm>,
-        /// Output format: human-readable text or the stable JSON document (see docs/json.md).
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
-    },
+    Verify(VerifyArgs),
     /// List the paradigm catalog.
     Paradigms {
         /// Output format: human-readable text or the stable JSON document (see docs/json.md).
@@ -70,6 +58,22 @@ pub enum Command {
         /// The shell to complete for.
         shell: clap_complete::Shell,
     },
+}
+
+/// `arch-init verify …`
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub answers: AnswerArgs,
+    /// The project name shown in the report.
+    #[arg(long, default_value = "project")]
+    pub name: String,
+    /// Verify this paradigm's model instead of the recommended one.
+    #[arg(long, value_name = "PARADIGM")]
+    pub arch: Option<Paradigm>,
+    /// Output format: human-readable text or the stable JSON document (see docs/json.md).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 /// `arch-init templates …`

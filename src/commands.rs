@@ -1,5 +1,5 @@
-//! The subcommands (`recommend`, `verify`, `paradigms`, `templates`, `completions`) and the
-//! printing of data on stdout they share with generation.
+//! The subcommands (`recommend`, `verify`, `paradigms`, `templates list|export`,
+//! `completions`) and the printing of data on stdout they share with generation.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -8,8 +8,8 @@ use std::path::Path;
 use clap::CommandFactory;
 use serde_json::json;
 
-use crate::catalog::{Catalog, Paradigm};
-use crate::cli::{AnswerArgs, Cli, Format, TemplatesAction};
+use crate::catalog::Catalog;
+use crate::cli::{AnswerArgs, Cli, Format, TemplatesAction, VerifyArgs};
 use crate::context::ProjectContext;
 use crate::decision::Decision;
 use crate::error::Error;
@@ -18,6 +18,7 @@ use crate::plan::{FilePlan, Mode};
 use crate::recommend::recommend as score;
 use crate::requirements::Requirements;
 use crate::templates::{Origin, TERA_SUFFIX, TemplateSet};
+use crate::write::{self, Git, Overwrite};
 use crate::{input, present};
 
 /// `arch-init recommend`: the ranking and its explanation on stdout.
@@ -33,20 +34,16 @@ pub fn recommend(args: &AnswerArgs, format: Format) -> Result<(), Error> {
 }
 
 /// `arch-init verify`: the verification report; `VerificationFailed` (exit 1) if a property FAILED.
-pub fn verify(
-    args: &AnswerArgs,
-    name: &ProjectName,
-    arch: Option<Paradigm>,
-    format: Format,
-) -> Result<(), Error> {
-    let input = input::load(args)?;
+pub fn verify(args: &VerifyArgs) -> Result<(), Error> {
+    let name = ProjectName::parse(&args.name)?;
+    let input = input::load(&args.answers)?;
     let ctx = ProjectContext::from_answers(&input.answers);
     let catalog = Catalog::builtin();
     let rec = score(catalog, &ctx);
-    let decision = Decision::new(catalog, &rec, arch.or(input.arch));
+    let decision = Decision::new(catalog, &rec, args.arch.or(input.arch));
     let requirements = Requirements::derive(ctx.scalability, ctx.security, &input.requirements);
     let (_, report) = crate::project::model_and_report(name.as_str(), &decision, &requirements);
-    match format {
+    match args.format {
         Format::Json => print_json(
             &json!({ "decision": decision, "requirements": requirements, "verification": report }),
         )?,
@@ -98,7 +95,7 @@ pub fn templates(action: &TemplatesAction) -> Result<(), Error> {
             print_text(&text)
         }
         TemplatesAction::Export { dir } => {
-            let count = builtin.export(dir)?;
+            let count = export(&builtin, dir)?;
             eprintln!(
                 "Exported {count} templates to {}; edit them and pass `--templates {}`",
                 dir.display(),
@@ -107,6 +104,19 @@ pub fn templates(action: &TemplatesAction) -> Result<(), Error> {
             Ok(())
         }
     }
+}
+
+/// Writes `templates` under `dir`, which must be absent or empty; returns how many.
+fn export(templates: &TemplateSet, dir: &Path) -> Result<usize, Error> {
+    write::check_target(dir, Overwrite::Refuse).map_err(|err| match err {
+        Error::TargetNotEmpty { path } => Error::ExportNotEmpty { path },
+        other => other,
+    })?;
+    let mut plan = FilePlan::default();
+    for (path, template) in &templates.files {
+        plan.insert(path.clone(), template.source.clone(), template.mode);
+    }
+    write::write(&plan, dir, Overwrite::Refuse, Git::Skip).map(|written| written.files)
 }
 
 /// `arch-init completions SHELL`.

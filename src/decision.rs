@@ -1,11 +1,13 @@
 //! The decision: which paradigm is used, how it relates to the recommendation (an override
-//! and its score gap), and which shape of repository it renders.
+//! and its score gap), and which shape of repository it renders; `Decided` bundles it with the
+//! ranking and the research it was made with.
 
 use serde::Serialize;
 
 use crate::catalog::{Catalog, Paradigm};
 use crate::model::Shape;
 use crate::recommend::Recommendation;
+use crate::research::ResearchBrief;
 
 /// The repository shape rendered for `paradigm`.
 #[must_use]
@@ -15,6 +17,15 @@ pub fn shape_for(paradigm: Paradigm) -> Shape {
         Paradigm::Microservices | Paradigm::EventDriven => Shape::Microservices,
         _ => Shape::DecisionOnly,
     }
+}
+
+/// What the decision stage settled: the ranking, the paradigm used, and the research done
+/// for it (none with `--skip-research`).
+#[derive(Debug, Clone)]
+pub struct Decided {
+    pub recommendation: Recommendation,
+    pub decision: Decision,
+    pub research: Option<ResearchBrief>,
 }
 
 /// The paradigm chosen, next to the one recommended.

@@ -1,17 +1,27 @@
-//! Flags and the answers file → `Input`: the answers, the requirements, a forced paradigm
-//! and a date. An answers file is TOML or JSON; a session file written by an earlier run
-//! (`.arch-init/arch-init-session.json`) is replayed: its answers, requirements, date and
-//! any override come back exactly. Flags override the file.
+//! Raw arguments in, settled values out. `load` reads the answers file (TOML or JSON, or a
+//! session written by an earlier run, replayed: its answers, requirements, date and any override
+//! come back exactly) and lays the answer flags over it. `settle` does that for a generating
+//! run and settles everything else the run needs, once: the target, overwrite, git, whether to
+//! prompt, the date, a forced paradigm, research, the template set and the output. Flags win
+//! over the file here and nowhere else; everything the user can get wrong is checked here,
+//! before the first question.
 
-use std::path::Path;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 
 use crate::catalog::Paradigm;
-use crate::cli::AnswerArgs;
+use crate::cli::{AnswerArgs, Format, GenerateArgs};
 use crate::context::{Answers, AnswersError};
 use crate::error::Error;
+use crate::model::ArchitectureModel;
+use crate::name::ProjectName;
+use crate::render::{self, Compiled};
 use crate::requirements::RequirementAnswers;
+use crate::session::{self, Replay};
+use crate::templates::TemplateSet;
+use crate::write::{self, Git, Overwrite};
 
-/// Everything the user said, before defaults are filled in.
+/// Everything the user said about the project (file, then flags), before defaults.
 #[derive(Debug, Clone, Default)]
 pub struct Input {
     pub answers: Answers,
@@ -22,6 +32,95 @@ pub struct Input {
     pub date: Option<jiff::civil::Date>,
     /// A replayed session that skipped the research phase.
     pub skip_research: bool,
+}
+
+/// A generating run, settled: what the rest of the pipeline reads instead of the flags.
+#[derive(Debug)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "each bool is one settled switch of the run, named for what it decides"
+)]
+pub struct Settings {
+    pub name: ProjectName,
+    pub target: PathBuf,
+    pub overwrite: Overwrite,
+    pub git: Git,
+    /// Whether to ask the questions: a terminal on stdin and stderr, and no `--yes`.
+    pub interactive: bool,
+    /// The ADR date: `--date`, else the replayed session's, else today.
+    pub date: jiff::civil::Date,
+    /// The paradigm forced up front: `--arch`, else the answers file's.
+    pub arch: Option<Paradigm>,
+    /// Whether to run the research phase (neither `--skip-research` nor a session that skipped).
+    pub research: bool,
+    /// Whether a FAILED property stops the run.
+    pub strict: bool,
+    /// Whether to print the plan instead of writing it.
+    pub dry_run: bool,
+    /// The data printed on stdout.
+    pub format: Format,
+    /// Whether stderr stays silent but for errors (`--quiet`, or JSON on stdout).
+    pub quiet: bool,
+    /// The built-in templates, overlaid by `--templates DIR`, parsed.
+    pub templates: Compiled,
+    /// The answers given (file, then flags), before defaults; the questions start from them.
+    pub answers: Answers,
+    pub requirements: RequirementAnswers,
+}
+
+/// Settles a generating run from its flags; checks the name, the target, the answers file, the
+/// requirements and the templates before anything is asked or printed.
+pub fn settle(args: &GenerateArgs) -> Result<Settings, Error> {
+    let name = ProjectName::parse(args.name.as_deref().unwrap_or_default())?;
+    let target = args
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(name.as_str()));
+    let overwrite = if args.force {
+        Overwrite::Force
+    } else {
+        Overwrite::Refuse
+    };
+    write::check_target(&target, overwrite)?;
+    let input = load(&args.answers)?;
+    let templates = match &args.templates {
+        Some(dir) => TemplateSet::builtin().overlaid(TemplateSet::load_overlay(dir)?),
+        None => TemplateSet::builtin(),
+    };
+    let templates = render::compile(templates)?;
+    let interactive =
+        !args.yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    if !args.yes && !interactive {
+        return Err(Error::NeedsYes);
+    }
+    Ok(Settings {
+        name,
+        target,
+        overwrite,
+        git: if args.no_git {
+            Git::Skip
+        } else {
+            Git::InitAndCommit
+        },
+        interactive,
+        date: args.date.or(input.date).unwrap_or_else(today),
+        arch: args.arch.or(input.arch),
+        research: !(args.skip_research || input.skip_research),
+        strict: args.strict,
+        dry_run: args.dry_run,
+        format: args.format,
+        quiet: args.quiet || args.format == Format::Json,
+        templates,
+        answers: input.answers,
+        requirements: input.requirements,
+    })
+}
+
+/// Today's date in UTC.
+fn today() -> jiff::civil::Date {
+    jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
 }
 
 /// The largest answers file read; a real one holds a few dozen lines.
@@ -59,7 +158,7 @@ pub fn load(args: &AnswerArgs) -> Result<Input, Error> {
         .answers()
         .map_err(Error::BadRequirementFlag)?;
     let requirements = from_file.requirements.overlay(&flags);
-    crate::project::check_entry_names(&requirements)?;
+    check_entry_names(&requirements)?;
     Ok(Input {
         answers: from_file.answers.overlay(flag_answers(args)),
         requirements,
@@ -88,6 +187,27 @@ fn flag_answers(args: &AnswerArgs) -> Answers {
     }
 }
 
+/// A latency bound must name a request path of the model (of the one shape that has request
+/// paths), so a typo is reported before any question rather than silently ignored.
+fn check_entry_names(answers: &RequirementAnswers) -> Result<(), Error> {
+    let known = ArchitectureModel::entry_names();
+    match answers
+        .entry_p99_ms
+        .keys()
+        .find(|name| !known.contains(name))
+    {
+        None => Ok(()),
+        Some(unknown) => Err(Error::UnknownEntry {
+            name: unknown.clone(),
+            known: known
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+    }
+}
+
 /// Parses an answers file's text; JSON when it is named `.json` or starts with `{`.
 pub fn parse_file(path: &Path, text: &str) -> Result<Input, Error> {
     let bad = |source: AnswersError| Error::BadAnswers {
@@ -109,8 +229,19 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Input, Error> {
             "expected a table of answers".into(),
         )));
     };
-    if object.contains_key(crate::session::VERSION_KEY) {
-        return replay(path, object);
+    if object.contains_key(session::VERSION_KEY) {
+        let replay: Replay = serde_json::from_value(value).map_err(|err| {
+            bad(AnswersError::Syntax(format!(
+                "not a session arch-init can replay: {err}"
+            )))
+        })?;
+        return Ok(Input {
+            arch: replay.forced(),
+            date: Some(replay.date),
+            skip_research: replay.skipped_research,
+            answers: replay.answers,
+            requirements: replay.requirement_answers,
+        });
     }
     let answers = Answers::from_json_value(&value).map_err(bad)?;
     let requirements = match object.get("requirements") {
@@ -143,57 +274,4 @@ fn paradigm(value: &serde_json::Value) -> Result<Paradigm, AnswersError> {
             value: value.to_string(),
             reason: err.reason(),
         })
-}
-
-/// A session written by an earlier run: its answers, requirements, date and override.
-fn replay(
-    path: &Path,
-    session: &serde_json::Map<String, serde_json::Value>,
-) -> Result<Input, Error> {
-    let bad = |source: AnswersError| Error::BadAnswers {
-        path: path.to_owned(),
-        source,
-    };
-    let section = |key: &str| {
-        session.get(key).ok_or_else(|| {
-            bad(AnswersError::Syntax(format!(
-                "session file has no `{key}` section"
-            )))
-        })
-    };
-    let answers = Answers::from_json_value(section("answers")?).map_err(bad)?;
-    let requirements: RequirementAnswers =
-        serde_json::from_value(section("requirement_answers")?.clone()).map_err(|err| {
-            bad(AnswersError::Syntax(format!(
-                "session `requirement_answers`: {err}"
-            )))
-        })?;
-    let decision = section("decision")?;
-    let arch = if decision
-        .get("overridden")
-        .and_then(serde_json::Value::as_bool)
-        == Some(true)
-    {
-        Some(paradigm(&decision["chosen"]).map_err(bad)?)
-    } else {
-        None
-    };
-    let date = section("date")?
-        .as_str()
-        .and_then(|text| text.parse().ok())
-        .ok_or_else(|| {
-            bad(AnswersError::Syntax(
-                "session `date` is not YYYY-MM-DD".into(),
-            ))
-        })?;
-    Ok(Input {
-        answers,
-        requirements,
-        arch,
-        date: Some(date),
-        // A session records `research: null` when it skipped the phase.
-        skip_research: session
-            .get("research")
-            .is_some_and(serde_json::Value::is_null),
-    })
 }

@@ -5,15 +5,13 @@ use serde_json::json;
 
 use crate::catalog::Catalog;
 use crate::context::ProjectContext;
-use crate::decision::Decision;
+use crate::decision::{Decided, Decision};
 use crate::error::Error;
 use crate::model::{ArchitectureModel, Shape, UnitKind};
 use crate::name::ProjectName;
 use crate::plan::{FilePlan, Mode};
-use crate::recommend::Recommendation;
 use crate::render::{Compiled, DEVSTACK, RenderScope, render};
 use crate::requirements::{RequirementAnswers, Requirements};
-use crate::research::ResearchBrief;
 use crate::session::{self, Session};
 use crate::verify::{VerificationReport, optimise, verify as check};
 
@@ -37,44 +35,19 @@ pub fn model_and_report(
     (model, report)
 }
 
-/// A latency bound must name a request path of the model (of the one shape that has request
-/// paths), so a typo is reported before any question rather than silently ignored.
-pub fn check_entry_names(answers: &RequirementAnswers) -> Result<(), Error> {
-    let model = ArchitectureModel::microservices("");
-    let known: Vec<&str> = model.entries.iter().map(|e| e.name.as_str()).collect();
-    match answers
-        .entry_p99_ms
-        .keys()
-        .find(|name| !known.contains(&name.as_str()))
-    {
-        None => Ok(()),
-        Some(unknown) => Err(Error::UnknownEntry {
-            name: unknown.clone(),
-            known: known
-                .iter()
-                .map(|k| format!("`{k}`"))
-                .collect::<Vec<_>>()
-                .join(", "),
-        }),
-    }
-}
-
-/// What a run decided, ready to be verified and rendered.
+/// What the project is made from: the name, the date, the answers and what was decided.
 #[derive(Debug, Clone, Copy)]
-pub struct Decided<'a> {
+pub struct Inputs<'a> {
     pub name: &'a ProjectName,
     pub date: jiff::civil::Date,
     pub ctx: &'a ProjectContext,
     pub requirement_answers: &'a RequirementAnswers,
-    pub rec: &'a Recommendation,
-    pub brief: Option<&'a ResearchBrief>,
-    pub decision: &'a Decision,
-    pub templates: &'a Compiled,
+    pub decided: &'a Decided,
 }
 
-/// The verified model and every file of the project, in memory.
+/// The verification report and every file of the project, in memory.
 #[derive(Debug)]
-pub struct Rendered {
+pub struct Assembled {
     pub report: VerificationReport,
     /// The session record as written to `.arch-init/arch-init-session.json`.
     pub session: serde_json::Value,
@@ -82,38 +55,43 @@ pub struct Rendered {
 }
 
 /// Requirements → model → verification → ADR → session → plan.
-pub fn render_project(decided: &Decided<'_>) -> Result<Rendered, Error> {
-    let ctx = decided.ctx;
+pub fn assemble(inputs: &Inputs<'_>, templates: &Compiled) -> Result<Assembled, Error> {
+    let ctx = inputs.ctx;
+    let Decided {
+        recommendation,
+        decision,
+        research,
+    } = inputs.decided;
     let requirements =
-        Requirements::derive(ctx.scalability, ctx.security, decided.requirement_answers);
-    let (model, report) = model_and_report(decided.name.as_str(), decided.decision, &requirements);
+        Requirements::derive(ctx.scalability, ctx.security, inputs.requirement_answers);
+    let (model, report) = model_and_report(inputs.name.as_str(), decision, &requirements);
     let session = Session {
         arch_init_version: env!("CARGO_PKG_VERSION"),
-        project: decided.name.as_str(),
-        date: decided.date.to_string(),
+        project: inputs.name.as_str(),
+        date: inputs.date.to_string(),
         answers: ctx.to_answers(),
-        requirement_answers: decided.requirement_answers,
+        requirement_answers: inputs.requirement_answers,
         requirements: &requirements,
-        research: decided.brief,
-        recommendation: decided.rec,
-        decision: decided.decision,
+        research: research.as_ref(),
+        recommendation,
+        decision,
         verification: &report,
     };
     let adr = crate::adr::record(&crate::adr::Sources {
         catalog: Catalog::builtin(),
         ctx,
-        rec: decided.rec,
-        decision: decided.decision,
+        rec: recommendation,
+        decision,
         requirements: &requirements,
         report: &report,
         services: model.services().count(),
     });
-    let plan = plan(decided.templates, &model, &session, &adr)?;
+    let plan = plan(templates, &model, &session, &adr)?;
     let session = serde_json::to_value(&session).map_err(|err| Error::Render {
         template: session::PATH.into(),
         reason: err.to_string(),
     })?;
-    Ok(Rendered {
+    Ok(Assembled {
         report,
         session,
         plan,

@@ -1,8 +1,11 @@
 //! The session record, `.arch-init/arch-init-session.json`: everything the run decided and
-//! why, in a stable JSON shape (docs/json.md). Read back by `--answers` to replay a run.
+//! why, in a stable JSON shape (docs/json.md), written as `Session` and read back as `Replay`
+//! by `--answers` to replay a run. Types only: reading the file is `input`'s.
 
-use serde::Serialize;
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::catalog::Paradigm;
 use crate::context::Answers;
 use crate::decision::Decision;
 use crate::recommend::Recommendation;
@@ -47,4 +50,37 @@ impl Session<'_> {
         text.push('\n');
         text
     }
+}
+
+/// The parts of a written session that a new run takes back: its answers, requirements, date,
+/// an override, and whether it skipped the research. Everything else it holds is ignored.
+#[derive(Debug, Deserialize)]
+pub struct Replay {
+    pub answers: Answers,
+    pub requirement_answers: RequirementAnswers,
+    pub decision: ReplayedDecision,
+    pub date: jiff::civil::Date,
+    /// A session records `research: null` when it skipped the phase.
+    #[serde(default, rename = "research", deserialize_with = "is_null")]
+    pub skipped_research: bool,
+}
+
+/// The decision of a replayed session: what was chosen, and whether against the
+/// recommendation (then it is forced again).
+#[derive(Debug, Deserialize)]
+pub struct ReplayedDecision {
+    pub chosen: Paradigm,
+    pub overridden: bool,
+}
+
+impl Replay {
+    /// The paradigm the session forced, if it overrode the recommendation.
+    #[must_use]
+    pub fn forced(&self) -> Option<Paradigm> {
+        self.decision.overridden.then_some(self.decision.chosen)
+    }
+}
+
+fn is_null<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    Ok(Option::<IgnoredAny>::deserialize(deserializer)?.is_none())
 }

@@ -1,6 +1,6 @@
-//! The template tree: the built-in one embedded from `templates/`, a user's overlay directory
-//! read from disk, and the export of the built-in tree for editing. An overlay file replaces
-//! the built-in file at the same relative path; new files are added.
+//! The template tree: the built-in one embedded from `templates/`, and a user's overlay
+//! directory read from disk. An overlay file replaces the built-in file at the same relative
+//! path; new files are added.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -82,20 +82,6 @@ impl TemplateSet {
             ));
         }
         Ok(Self { files })
-    }
-
-    /// Writes these templates under `dir`, which must be absent or empty.
-    pub fn export(&self, dir: &Path) -> Result<usize, Error> {
-        let overwrite = crate::write::Overwrite::Refuse;
-        crate::write::check_target(dir, overwrite).map_err(|err| match err {
-            Error::TargetNotEmpty { path } => Error::ExportNotEmpty { path },
-            other => other,
-        })?;
-        let mut plan = crate::plan::FilePlan::default();
-        for (path, template) in &self.files {
-            plan.insert(path.clone(), template.source.clone(), template.mode);
-        }
-        crate::write::write(&plan, dir, overwrite, crate::write::Git::Skip).map(|w| w.files)
     }
 }
 

@@ -77,11 +77,3 @@ impl Ui {
         }
     }
 }
-
-/// Today's date in UTC.
-#[must_use]
-pub fn today() -> jiff::civil::Date {
-    jiff::Timestamp::now()
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .date()
-}

@@ -144,6 +144,15 @@ impl Answers {
     }
 }
 
+/// Answers read from a JSON object, key by key as `from_json_value` reads them (a replayed
+/// session's `answers`).
+impl<'de> serde::Deserialize<'de> for Answers {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        Answers::from_json_value(&value).map_err(serde::de::Error::custom)
+    }
+}
+
 /// A value as it would be written in TOML, shortened for tables and arrays.
 fn spell(value: &Value) -> String {
     match value {

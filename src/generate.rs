@@ -1,0 +1,117 @@
+//! The main job, generating a project: settle the run, ask (on a terminal), decide, verify,
+//! record and render in memory, then write. Each step is another module's; this one orders
+//! them and tells the person at the terminal what happens.
+
+use crate::catalog::Catalog;
+use crate::cli::{Format, GenerateArgs};
+use crate::context::ProjectContext;
+use crate::decision::{Decided, Decision};
+use crate::error::Error;
+use crate::input::{self, Settings};
+use crate::ui::Ui;
+use crate::{commands, present, project, questionnaire, recommend, research, write};
+
+/// Decides, records, renders and writes the project `args` describe.
+pub fn generate(args: &GenerateArgs) -> Result<(), Error> {
+    let settings = input::settle(args)?;
+    let ui = Ui::new(settings.quiet);
+    let answers = if settings.interactive {
+        questionnaire::ask(settings.answers.clone())?
+    } else {
+        settings.answers.clone()
+    };
+    let ctx = ProjectContext::from_answers(&answers);
+    let decided = decide(&settings, &ctx, ui)?;
+    if !ctx.language.is_rendered() {
+        ui.note(&format!(
+            "arch-init renders Rust only: the decision and ADR are for {}, the generated code is Rust",
+            ctx.language
+        ));
+    }
+
+    ui.step("Verifying the architecture and rendering");
+    let project = project::assemble(
+        &project::Inputs {
+            name: &settings.name,
+            date: settings.date,
+            ctx: &ctx,
+            requirement_answers: &settings.requirements,
+            decided: &decided,
+        },
+        &settings.templates,
+    )?;
+    let report = &project.report;
+    ui.block(&present::verification_summary(report));
+    if settings.strict && report.has_failures() {
+        return Err(Error::StrictVerification {
+            count: report.failures(),
+        });
+    }
+    if settings.dry_run {
+        return commands::print_plan(&project.plan, &settings.target, settings.format);
+    }
+
+    ui.step("Writing");
+    let written = write::write(
+        &project.plan,
+        &settings.target,
+        settings.overwrite,
+        settings.git,
+    )?;
+    if settings.format == Format::Json {
+        commands::print_json(&serde_json::json!({
+            "target": settings.target,
+            "files": written.files,
+            "session": project.session,
+        }))?;
+    }
+    ui.done(&settings.target, &decided.decision, &written);
+    Ok(())
+}
+
+/// Scores the paradigms, shows the research and the recommendation, and settles the paradigm:
+/// forced up front (`--arch` or the answers file), chosen at the prompt, or the recommendation.
+fn decide(settings: &Settings, ctx: &ProjectContext, ui: Ui) -> Result<Decided, Error> {
+    let catalog = Catalog::builtin();
+    ui.step("Scoring the paradigms and researching");
+    let recommendation = recommend::recommend(catalog, ctx);
+    // Research what will be built: the forced paradigm when known up front, else the
+    // recommendation; redone below if the user chooses another paradigm at the prompt.
+    let research_for = |decision: &Decision| {
+        settings.research.then(|| {
+            research::brief(
+                ctx,
+                decision.chosen,
+                decision.secondary,
+                catalog,
+                settings.date.year(),
+            )
+        })
+    };
+    let upfront = Decision::new(catalog, &recommendation, settings.arch);
+    let mut research = research_for(&upfront);
+    if let Some(brief) = &research {
+        ui.block(&present::research(brief));
+    }
+    let shown = present::recommendation(catalog, &recommendation);
+    if settings.interactive {
+        // The prompt that follows asks about it, so it is shown even with `--quiet`.
+        eprintln!("{shown}");
+    } else {
+        ui.block(&shown);
+    }
+    let forced = match settings.arch {
+        Some(paradigm) => Some(paradigm),
+        None if settings.interactive => questionnaire::confirm(catalog, &recommendation)?,
+        None => None,
+    };
+    let decision = Decision::new(catalog, &recommendation, forced);
+    if decision != upfront {
+        research = research_for(&decision);
+    }
+    Ok(Decided {
+        recommendation,
+        decision,
+        research,
+    })
+}
