@@ -1,14 +1,14 @@
-//! What the user typed: clap derive types only. Their doc comments are the help text.
+//! What the user typed: clap types. The derived ones' doc comments are the help text; the
+//! answer flags are made from the question table (`QuestionFlags`).
 
+use std::ffi::OsStr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::builder::{PossibleValue, TypedValueParser};
+use clap::{Arg, ArgMatches, Args, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::catalog::Paradigm;
-use crate::context::{
-    AuditTrail, Complexity, Consistency, DataFlow, Extensibility, Language, Lifespan, OpsMaturity,
-    ProjectType, Scalability, Security, TeamExperience, TeamSize, TimeToMarket, Workload,
-};
+use crate::context::{Answers, QUESTIONS, Question};
 use crate::requirements::RequirementArgs;
 
 /// Start a new project the way a senior architect would: answer a few questions, get an
@@ -171,77 +171,85 @@ pub struct AnswerArgs {
     #[arg(long, value_name = "FILE")]
     pub answers: Option<PathBuf>,
 
-    /// What is being built.
-    #[arg(long, value_name = "TYPE")]
-    pub project_type: Option<ProjectType>,
-
-    /// How intricate the business domain is.
-    #[arg(long, value_name = "LEVEL")]
-    pub complexity: Option<Complexity>,
-
-    /// How many engineers will work on it: `<5`, `5-15`, `15-50`, `50+`, or a number.
-    #[arg(long, value_name = "SIZE")]
-    pub team_size: Option<TeamSize>,
-
-    /// Implementation language (only Rust is rendered; others get the decision and ADR).
-    #[arg(long, value_name = "LANG")]
-    pub language: Option<Language>,
-
-    /// Web or application framework (free text).
-    #[arg(long, value_name = "NAME", value_parser = free_text)]
-    pub framework: Option<String>,
-
-    /// Expected users: low (<1K), moderate (<100K), high (<1M), extreme (>1M).
-    #[arg(long, value_name = "LEVEL")]
-    pub scalability: Option<Scalability>,
-
-    /// Security requirements.
-    #[arg(long, value_name = "LEVEL")]
-    pub security: Option<Security>,
-
-    /// How soon it must ship.
-    #[arg(long, value_name = "PACE")]
-    pub time_to_market: Option<TimeToMarket>,
-
-    /// Refinement: the team's experience with distributed systems and the chosen style
-    /// (junior, mixed, senior).
-    #[arg(long, value_name = "LEVEL")]
-    pub team_experience: Option<TeamExperience>,
-
-    /// Refinement: how mature deployment, monitoring and on-call are (basic, established,
-    /// advanced).
-    #[arg(long, value_name = "LEVEL")]
-    pub ops_maturity: Option<OpsMaturity>,
-
-    /// Refinement: how long the system is expected to live (short, typical, long).
-    #[arg(long, value_name = "SPAN")]
-    pub lifespan: Option<Lifespan>,
-
-    /// Refinement: whether reads must see every write at once (eventual-ok, strong).
-    #[arg(long, value_name = "NEED")]
-    pub consistency: Option<Consistency>,
-
-    /// Refinement: whether every change must be auditable and replayable (none, required).
-    #[arg(long, value_name = "NEED")]
-    pub audit_trail: Option<AuditTrail>,
-
-    /// Refinement: the shape of the load (steady, bursty, spiky-idle).
-    #[arg(long, value_name = "SHAPE")]
-    pub workload: Option<Workload>,
-
-    /// Refinement: how data moves (request-response, streaming, batch).
-    #[arg(long, value_name = "FLOW")]
-    pub data_flow: Option<DataFlow>,
-
-    /// Refinement: whether third parties extend it with plugins (fixed, plugins).
-    #[arg(long, value_name = "NEED")]
-    pub extensibility: Option<Extensibility>,
+    #[command(flatten)]
+    pub given: QuestionFlags,
 
     #[command(flatten)]
     pub requirements: RequirementArgs,
 }
 
-/// A free-text answer, checked like the same key in an answers file.
-fn free_text(text: &str) -> Result<String, String> {
-    <String as crate::context::Answer>::from_value(&serde_json::Value::String(text.to_owned()))
+/// One flag per question of `context::QUESTIONS`, made from that table: its flag, value
+/// name, help, default and values. What the user gives lands in `Answers` directly.
+#[derive(Debug, Clone, Default)]
+pub struct QuestionFlags(pub Answers);
+
+impl Args for QuestionFlags {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        QUESTIONS.iter().fold(cmd, |cmd, question| {
+            let options = (question.options)();
+            let default = question.default_value();
+            cmd.arg(
+                Arg::new(question.key)
+                    .long(question.flag.trim_start_matches("--"))
+                    .value_name(question.value_name)
+                    .help(format!("{} [default: {default}]", question.help))
+                    .value_parser(QuestionParser { question, options }),
+            )
+        })
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
+impl FromArgMatches for QuestionFlags {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut flags = Self::default();
+        flags.update_from_arg_matches(matches)?;
+        Ok(flags)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        for question in QUESTIONS {
+            if let Some(spelling) = matches.get_one::<String>(question.key) {
+                // The parser accepted it, so it is an answer to this question.
+                self.0.set(question.key, spelling).map_err(|err| {
+                    clap::Error::raw(clap::error::ErrorKind::ValueValidation, err)
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A question's flag value: checked by the question, its options offered to `--help` and
+/// shell completion.
+#[derive(Clone)]
+struct QuestionParser {
+    question: &'static Question,
+    options: Vec<(&'static str, &'static str)>,
+}
+
+impl TypedValueParser for QuestionParser {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&Arg>,
+        value: &OsStr,
+    ) -> Result<String, clap::Error> {
+        self.question.parse_flag.parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        (!self.options.is_empty()).then(|| {
+            Box::new(
+                self.options
+                    .iter()
+                    .map(|(value, _)| PossibleValue::new(*value)),
+            ) as Box<dyn Iterator<Item = PossibleValue>>
+        })
+    }
 }

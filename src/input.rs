@@ -160,31 +160,10 @@ pub fn load(args: &AnswerArgs) -> Result<Input, Error> {
     let requirements = from_file.requirements.overlay(&flags);
     check_entry_names(&requirements)?;
     Ok(Input {
-        answers: from_file.answers.overlay(flag_answers(args)),
+        answers: from_file.answers.overlay(args.given.0.clone()),
         requirements,
         ..from_file
     })
-}
-
-fn flag_answers(args: &AnswerArgs) -> Answers {
-    Answers {
-        project_type: args.project_type,
-        complexity: args.complexity,
-        team_size: args.team_size,
-        language: args.language,
-        framework: args.framework.clone(),
-        scalability: args.scalability,
-        security: args.security,
-        time_to_market: args.time_to_market,
-        team_experience: args.team_experience,
-        ops_maturity: args.ops_maturity,
-        lifespan: args.lifespan,
-        consistency: args.consistency,
-        audit_trail: args.audit_trail,
-        workload: args.workload,
-        data_flow: args.data_flow,
-        extensibility: args.extensibility,
-    }
 }
 
 /// A latency bound must name a request path of the model (of the one shape that has request
