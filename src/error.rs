@@ -59,6 +59,9 @@ pub enum Error {
     #[error("target `{path}` is not a directory (or lies below a file): choose another `--output`", path = path.display())]
     TargetNotDirectory { path: PathBuf },
 
+    #[error("cannot write into `{path}` ({reason}): choose another `--output`", path = path.display())]
+    TargetNotWritable { path: PathBuf, reason: String },
+
     #[error("templates directory `{path}`: {reason}", path = path.display())]
     BadTemplatesDir { path: PathBuf, reason: String },
 
@@ -107,6 +110,7 @@ impl Error {
             | Self::NeedsYes
             | Self::TargetNotEmpty { .. }
             | Self::TargetNotDirectory { .. }
+            | Self::TargetNotWritable { .. }
             | Self::BadTemplatesDir { .. }
             | Self::BadTemplate { .. }
             | Self::ExportNotEmpty { .. } => 2,

@@ -82,6 +82,9 @@ pub fn settle(args: &GenerateArgs) -> Result<Settings, Error> {
         Overwrite::Refuse
     };
     write::check_target(&target, overwrite)?;
+    if !args.dry_run {
+        write::check_writable(&target)?;
+    }
     let input = load(&args.answers)?;
     let templates = match &args.templates {
         Some(dir) => TemplateSet::builtin().overlaid(TemplateSet::load_overlay(dir)?),

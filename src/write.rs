@@ -69,6 +69,29 @@ pub fn check_target(target: &Path, overwrite: Overwrite) -> Result<(), Error> {
     }
 }
 
+/// Checks that the project can be staged where `write` will stage it: in an existing target,
+/// or else in its nearest existing ancestor (the missing directories are created there). The
+/// check creates this run's staging directory and removes it again, so it asks the file
+/// system itself (read-only mounts, permissions, quotas) rather than guessing from modes.
+pub fn check_writable(target: &Path) -> Result<(), Error> {
+    let start = if target.is_dir() {
+        target.to_owned()
+    } else {
+        parent_of(target)
+    };
+    let dir = start
+        .ancestors()
+        .find(|dir| !dir.as_os_str().is_empty() && dir.exists())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let probe = staging_path(&dir, target);
+    fs::create_dir(&probe)
+        .and_then(|()| fs::remove_dir(&probe))
+        .map_err(|err| Error::TargetNotWritable {
+            path: dir,
+            reason: err.to_string(),
+        })
+}
+
 /// Writes `plan` into `target` (see the module docs), then runs the git step.
 pub fn write(
     plan: &FilePlan,
@@ -152,6 +175,51 @@ fn create_file(path: &Path, contents: &[u8], bits: u32) -> std::io::Result<()> {
     options.open(path)?.write_all(contents)
 }
 
+/// The prefix of this target's staging directories, `.NAME.arch-init-staging-`; the pid of
+/// the run that made one follows it.
+fn staging_prefix(target: &Path) -> String {
+    let stem = target
+        .file_name()
+        .map_or_else(|| "project".into(), |n| n.to_string_lossy().into_owned());
+    format!(".{stem}.arch-init-staging-")
+}
+
+/// This run's staging directory for `target`, in `parent`.
+fn staging_path(parent: &Path, target: &Path) -> PathBuf {
+    parent.join(format!("{}{}", staging_prefix(target), std::process::id()))
+}
+
+/// Removes the staging directories for `target` in `parent` that runs killed before they
+/// could clean up (`kill -9`) left behind: those whose pid is no longer running. Best effort:
+/// without a way to tell (no `/proc`), or on any error, nothing is removed.
+fn sweep_stale(parent: &Path, target: &Path) {
+    let prefix = staging_prefix(target);
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|name| name.strip_prefix(&prefix))
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !is_running(pid).unwrap_or(true) {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Whether process `pid` exists; `None` where that cannot be told.
+fn is_running(pid: u32) -> Option<bool> {
+    let proc = Path::new("/proc");
+    proc.join("self")
+        .exists()
+        .then(|| proc.join(pid.to_string()).exists())
+}
+
 /// A staging directory beside the target, removed on drop unless moved into place.
 struct Staging {
     path: PathBuf,
@@ -160,10 +228,8 @@ struct Staging {
 
 impl Staging {
     fn create(parent: &Path, target: &Path) -> Result<Self, Error> {
-        let stem = target
-            .file_name()
-            .map_or_else(|| "project".into(), |n| n.to_string_lossy().into_owned());
-        let path = parent.join(format!(".{stem}.arch-init-staging-{}", std::process::id()));
+        sweep_stale(parent, target);
+        let path = staging_path(parent, target);
         // A leftover from a killed run with the same pid is ours to replace.
         if path.exists() {
             fs::remove_dir_all(&path).map_err(|source| io("remove", &path, source))?;
@@ -412,6 +478,43 @@ mod tests {
         let err = check_target(&tmp.path().join("afile/sub"), Overwrite::Refuse).unwrap_err();
         assert!(matches!(err, Error::TargetNotDirectory { .. }), "{err:?}");
         assert_eq!(err.exit_code(), 2);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn staging_left_by_a_killed_run_is_swept_and_a_running_ones_is_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        // No pid reaches u32::MAX (Linux stops at 2^22); pid 1 always runs.
+        let stale = tmp.path().join(".shop.arch-init-staging-4294967295");
+        let running = tmp.path().join(".shop.arch-init-staging-1");
+        let other_target = tmp.path().join(".blog.arch-init-staging-4294967295");
+        for dir in [&stale, &running, &other_target] {
+            fs::create_dir_all(dir.join("half-written")).unwrap();
+        }
+        write(
+            &plan(),
+            &tmp.path().join("shop"),
+            Overwrite::Refuse,
+            Git::Skip,
+        )
+        .unwrap();
+        assert!(!stale.exists(), "the dead run's staging is swept");
+        assert!(
+            running.exists(),
+            "a running generation's staging is left alone"
+        );
+        assert!(
+            other_target.exists(),
+            "another target's staging is left alone"
+        );
+    }
+
+    #[test]
+    fn a_writable_place_passes_the_check_and_keeps_no_probe() {
+        let tmp = tempfile::tempdir().unwrap();
+        check_writable(&tmp.path().join("new/deeper/shop")).unwrap();
+        check_writable(tmp.path()).unwrap();
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
     }
 
     #[test]
