@@ -8,8 +8,11 @@ use crate::context::ProjectContext;
 use crate::decision::{Decided, Decision};
 use crate::error::Error;
 use crate::input::{self, Settings};
+use crate::project::{self, Assembled};
+use crate::render::Layout;
 use crate::ui::Ui;
-use crate::{commands, present, project, questionnaire, recommend, research, write};
+use crate::write::{Writer, Written};
+use crate::{commands, present, questionnaire, recommend, research};
 
 /// Decides, records, renders and writes the project `args` describe.
 pub fn generate(args: &GenerateArgs) -> Result<(), Error> {
@@ -30,16 +33,13 @@ pub fn generate(args: &GenerateArgs) -> Result<(), Error> {
     }
 
     ui.step("Verifying the architecture and rendering");
-    let project = project::assemble(
-        &project::Inputs {
-            name: &settings.name,
-            date: settings.date,
-            ctx: &ctx,
-            requirement_answers: &settings.requirements,
-            decided: &decided,
-        },
-        &settings.templates,
-    )?;
+    let project = project::assemble(&project::Inputs {
+        name: &settings.name,
+        date: settings.date,
+        ctx: &ctx,
+        requirement_answers: &settings.requirements,
+        decided: &decided,
+    })?;
     let report = &project.report;
     ui.block(&present::verification_summary(report));
     if settings.strict && report.has_failures() {
@@ -48,16 +48,12 @@ pub fn generate(args: &GenerateArgs) -> Result<(), Error> {
         });
     }
     if settings.dry_run {
-        return commands::print_plan(&project.plan, &settings.target, settings.format);
+        let plan = project.plan(&settings.templates)?;
+        return commands::print_plan(&plan, &settings.target, settings.format);
     }
 
     ui.step("Writing");
-    let written = write::write(
-        &project.plan,
-        &settings.target,
-        settings.overwrite,
-        settings.git,
-    )?;
+    let written = write(&settings, &project)?;
     if settings.format == Format::Json {
         commands::print_json(&serde_json::json!({
             "target": settings.target,
@@ -114,4 +110,23 @@ fn decide(settings: &Settings, ctx: &ProjectContext, ui: Ui) -> Result<Decided, 
         decision,
         research,
     })
+}
+
+/// Writes the project. Most of a generation's time is file writes, so the files copied from
+/// templates are staged on a second thread while the others render; nothing reaches the
+/// target until every file is staged.
+fn write(settings: &Settings, project: &Assembled) -> Result<Written, Error> {
+    let layout = Layout::new(settings.templates.templates(), &project.scope);
+    let copies = layout.copies();
+    let mut writer = Writer::begin(&settings.target, settings.overwrite)?;
+    let rendered = std::thread::scope(|threads| {
+        let copying = threads.spawn(|| writer.stage(&copies));
+        let rendered = project.rendered(&layout, &settings.templates);
+        let staged = copying
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        staged.and(rendered)
+    })?;
+    writer.stage(&rendered)?;
+    writer.finish(settings.git)
 }

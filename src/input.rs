@@ -61,7 +61,7 @@ pub struct Settings {
     pub format: Format,
     /// Whether stderr stays silent but for errors (`--quiet`, or JSON on stdout).
     pub quiet: bool,
-    /// The built-in templates, overlaid by `--templates DIR`, parsed.
+    /// The built-in templates, overlaid by `--templates DIR` (then parsed already).
     pub templates: Compiled,
     /// The answers given (file, then flags), before defaults; the questions start from them.
     pub answers: Answers,
@@ -86,11 +86,14 @@ pub fn settle(args: &GenerateArgs) -> Result<Settings, Error> {
         write::check_writable(&target)?;
     }
     let input = load(&args.answers)?;
+    // An overlay is parsed now, so its errors come before any question; the built-in set is
+    // parsed as far as the run renders it, while the project is written.
     let templates = match &args.templates {
-        Some(dir) => TemplateSet::builtin().overlaid(TemplateSet::load_overlay(dir)?),
-        None => TemplateSet::builtin(),
+        Some(dir) => {
+            render::compile(TemplateSet::builtin().overlaid(TemplateSet::load_overlay(dir)?))?
+        }
+        None => render::deferred(TemplateSet::builtin()),
     };
-    let templates = render::compile(templates)?;
     let interactive =
         !args.yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     if !args.yes && !interactive {

@@ -1,5 +1,6 @@
-//! The project in memory: requirements → sized model → verification → ADR → session →
-//! `FilePlan`. Pure: nothing here prompts, prints or touches the disk.
+//! The project in memory: requirements → sized model → verification → ADR → session → what
+//! the templates see, then the `FilePlan`. Pure: nothing here prompts, prints or touches the
+//! disk.
 
 use serde_json::json;
 
@@ -10,7 +11,7 @@ use crate::error::Error;
 use crate::model::{ArchitectureModel, Shape, UnitKind};
 use crate::name::ProjectName;
 use crate::plan::{FilePlan, Mode};
-use crate::render::{Compiled, DEVSTACK, RenderScope, render};
+use crate::render::{Compiled, DEVSTACK, Layout, RenderScope};
 use crate::requirements::{RequirementAnswers, Requirements};
 use crate::session::{self, Session};
 use crate::verify::{VerificationReport, optimise, verify as check};
@@ -45,17 +46,23 @@ pub struct Inputs<'a> {
     pub decided: &'a Decided,
 }
 
-/// The verification report and every file of the project, in memory.
+/// The project in memory, verified and recorded, ready to render: the report, the session
+/// record, and what the templates see.
 #[derive(Debug)]
 pub struct Assembled {
     pub report: VerificationReport,
     /// The session record as written to `.arch-init/arch-init-session.json`.
     pub session: serde_json::Value,
-    pub plan: FilePlan,
+    /// The same, as the file's text.
+    session_file: String,
+    /// Which units get files, each with its serialized unit.
+    pub scope: RenderScope,
+    /// What every template sees (docs/templates.md); per-unit templates also see `unit`.
+    pub context: serde_json::Value,
 }
 
-/// Requirements → model → verification → ADR → session → plan.
-pub fn assemble(inputs: &Inputs<'_>, templates: &Compiled) -> Result<Assembled, Error> {
+/// Requirements → model → verification → ADR → session → template context.
+pub fn assemble(inputs: &Inputs<'_>) -> Result<Assembled, Error> {
     let ctx = inputs.ctx;
     let Decided {
         recommendation,
@@ -86,26 +93,53 @@ pub fn assemble(inputs: &Inputs<'_>, templates: &Compiled) -> Result<Assembled, 
         report: &report,
         services: model.services().count(),
     });
-    let plan = plan(templates, &model, &session, &adr)?;
-    let session = serde_json::to_value(&session).map_err(|err| Error::Render {
-        template: session::PATH.into(),
-        reason: err.to_string(),
-    })?;
+    let scope = scope(&model)?;
+    let context = json!({
+        "project": session.project,
+        "date": session.date,
+        "tool_version": session.arch_init_version,
+        "model": json_of(&model)?,
+        "decision": session.decision,
+        "answers": session.answers,
+        "recommendation": session.recommendation,
+        "research": session.research,
+        "requirements": session.requirements,
+        "verification": session.verification,
+        "verification_markdown": session.verification.to_markdown(),
+        "adr": adr,
+    });
+    let session_file = session.to_json();
+    let session = json_of(&session)?;
     Ok(Assembled {
         report,
         session,
-        plan,
+        session_file,
+        scope,
+        context,
     })
 }
 
-/// Every file of the project: the rendered templates plus the session record.
-fn plan(
-    templates: &Compiled,
-    model: &ArchitectureModel,
-    session: &Session<'_>,
-    adr: &crate::adr::Record,
-) -> Result<FilePlan, Error> {
-    let model_value = json_of(model)?;
+impl Assembled {
+    /// Every file of the project: the templates' and the session record.
+    pub fn plan(&self, templates: &Compiled) -> Result<FilePlan, Error> {
+        let layout = Layout::new(templates.templates(), &self.scope);
+        let mut plan = layout.copies();
+        plan.extend(self.rendered(&layout, templates)?);
+        Ok(plan)
+    }
+
+    /// The files of `layout` rendered with Tera, and the session record: every file that is
+    /// not a copy of a template.
+    pub fn rendered(&self, layout: &Layout<'_>, templates: &Compiled) -> Result<FilePlan, Error> {
+        let mut plan = layout.render(templates, &self.context)?;
+        plan.insert(session::PATH, self.session_file.clone(), Mode::Regular);
+        Ok(plan)
+    }
+}
+
+/// Which units of `model` get files: services from the per-service templates, the gateway and
+/// the devstack from their own directories; the workspace only when there are units.
+fn scope(model: &ArchitectureModel) -> Result<RenderScope, Error> {
     let mut scope = RenderScope {
         workspace: !model.units.is_empty(),
         ..RenderScope::default()
@@ -122,24 +156,7 @@ fn plan(
             .units
             .push((DEVSTACK.to_owned(), serde_json::Value::Null));
     }
-    let session_json = session.to_json();
-    let context = json!({
-        "project": session.project,
-        "date": session.date,
-        "tool_version": session.arch_init_version,
-        "model": model_value,
-        "decision": session.decision,
-        "answers": session.answers,
-        "recommendation": session.recommendation,
-        "research": session.research,
-        "requirements": session.requirements,
-        "verification": session.verification,
-        "verification_markdown": session.verification.to_markdown(),
-        "adr": adr,
-    });
-    let mut plan = render(templates, &scope, &context)?;
-    plan.insert(session::PATH, session_json, Mode::Regular);
-    Ok(plan)
+    Ok(scope)
 }
 
 /// Serialized data for the templates; plain data never fails, so a failure is a bug.

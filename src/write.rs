@@ -2,6 +2,7 @@
 //! directory beside it, then renamed into place, so a failure or a kill never leaves a
 //! half-written project. Optionally `git init` and a first commit.
 
+use std::collections::HashSet;
 use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -99,43 +100,82 @@ pub fn write(
     overwrite: Overwrite,
     git: Git,
 ) -> Result<Written, Error> {
-    check_target(target, overwrite)?;
-    // An existing directory (or a link to one) is written into where it really is, staged
-    // inside itself: same filesystem for the renames, and the directory a shell may be
-    // standing in is never replaced. A new target is staged beside it and renamed.
-    let existing = target.exists();
-    let (dest, staging_parent) = if existing {
-        let real = fs::canonicalize(target).map_err(|source| io("resolve", target, source))?;
-        (real.clone(), real)
-    } else {
-        let parent = parent_of(target);
-        fs::create_dir_all(&parent).map_err(|source| io("create", &parent, source))?;
-        (target.to_owned(), parent)
-    };
-    let staging = Staging::create(&staging_parent, target)?;
-    // Paths are sorted, so a directory's files come together: create each directory once.
-    let mut created = std::collections::HashSet::new();
-    for (path, file) in plan.iter() {
-        let file_path = staging.path.join(path);
-        if let Some(dir) = file_path.parent() {
-            if created.insert(dir.to_owned()) {
-                fs::create_dir_all(dir).map_err(|source| io("create", dir, source))?;
-            }
-        }
-        create_file(&file_path, &file.contents, file.mode.bits())
-            .map_err(|source| io("write", &file_path, source))?;
+    let mut writer = Writer::begin(target, overwrite)?;
+    writer.stage(plan)?;
+    writer.finish(git)
+}
+
+/// A project being written: its target checked and a staging directory open for it, filled
+/// by one or more `stage` calls (from any one thread at a time), then moved into place by
+/// `finish`. Dropped unfinished, it removes the staging directory and leaves the target alone.
+#[derive(Debug)]
+pub struct Writer {
+    dest: PathBuf,
+    existing: bool,
+    staging: Staging,
+    /// Directories made in the staging directory so far.
+    created: HashSet<PathBuf>,
+    files: usize,
+}
+
+impl Writer {
+    /// Checks `target` and opens the staging directory for it.
+    pub fn begin(target: &Path, overwrite: Overwrite) -> Result<Self, Error> {
+        check_target(target, overwrite)?;
+        // An existing directory (or a link to one) is written into where it really is, staged
+        // inside itself: same filesystem for the renames, and the directory a shell may be
+        // standing in is never replaced. A new target is staged beside it and renamed.
+        let existing = target.exists();
+        let (dest, staging_parent) = if existing {
+            let real = fs::canonicalize(target).map_err(|source| io("resolve", target, source))?;
+            (real.clone(), real)
+        } else {
+            let parent = parent_of(target);
+            fs::create_dir_all(&parent).map_err(|source| io("create", &parent, source))?;
+            (target.to_owned(), parent)
+        };
+        let staging = Staging::create(&staging_parent, target)?;
+        Ok(Self {
+            dest,
+            existing,
+            staging,
+            created: HashSet::new(),
+            files: 0,
+        })
     }
-    let in_repository = existing && inside_work_tree(&dest);
-    staging.move_into(&dest, existing)?;
-    let git = match git {
-        Git::Skip => GitOutcome::Skipped,
-        Git::InitAndCommit if in_repository => GitOutcome::AlreadyRepository,
-        Git::InitAndCommit => init_and_commit(&dest),
-    };
-    Ok(Written {
-        files: plan.len(),
-        git,
-    })
+
+    /// Writes the files of `plan` into the staging directory; none may be staged already.
+    pub fn stage(&mut self, plan: &FilePlan) -> Result<(), Error> {
+        // Paths are sorted, so a directory's files come together: create each directory once.
+        for (path, file) in plan.iter() {
+            let file_path = self.staging.path.join(path);
+            if let Some(dir) = file_path.parent() {
+                if !self.created.contains(dir) {
+                    fs::create_dir_all(dir).map_err(|source| io("create", dir, source))?;
+                    self.created.insert(dir.to_owned());
+                }
+            }
+            create_file(&file_path, &file.contents, file.mode.bits())
+                .map_err(|source| io("write", &file_path, source))?;
+        }
+        self.files += plan.len();
+        Ok(())
+    }
+
+    /// Moves the staged files into place, then runs the git step.
+    pub fn finish(self, git: Git) -> Result<Written, Error> {
+        let in_repository = self.existing && inside_work_tree(&self.dest);
+        self.staging.move_into(&self.dest, self.existing)?;
+        let git = match git {
+            Git::Skip => GitOutcome::Skipped,
+            Git::InitAndCommit if in_repository => GitOutcome::AlreadyRepository,
+            Git::InitAndCommit => init_and_commit(&self.dest),
+        };
+        Ok(Written {
+            files: self.files,
+            git,
+        })
+    }
 }
 
 /// Whether `dir` is inside a git work tree (git missing counts as no).
@@ -221,6 +261,7 @@ fn is_running(pid: u32) -> Option<bool> {
 }
 
 /// A staging directory beside the target, removed on drop unless moved into place.
+#[derive(Debug)]
 struct Staging {
     path: PathBuf,
     keep: bool,
