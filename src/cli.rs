@@ -58,6 +58,8 @@ pub enum Command {
         /// The shell to complete for.
         shell: clap_complete::Shell,
     },
+    /// Print the manual page (roff) to stdout, e.g. `arch-init man > arch-init.1`.
+    Man,
 }
 
 /// `arch-init verify …`

@@ -1,5 +1,5 @@
 //! The subcommands (`recommend`, `verify`, `paradigms`, `templates list|export`,
-//! `completions`) and the printing of data on stdout they share with generation.
+//! `completions`, `man`) and the printing of data on stdout they share with generation.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -127,6 +127,16 @@ pub fn completions(shell: clap_complete::Shell) {
         "arch-init",
         &mut std::io::stdout(),
     );
+}
+
+/// `arch-init man`: the manual page, made from the same definitions as `--help` and the
+/// completions, so the three cannot disagree.
+pub fn man() -> Result<(), Error> {
+    let mut page = Vec::new();
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut page)
+        .map_err(Error::Stdout)?;
+    print_text(&String::from_utf8_lossy(&page))
 }
 
 /// `--dry-run`: the file list (text) or the whole plan (JSON) on stdout.

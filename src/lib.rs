@@ -44,5 +44,6 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             commands::completions(shell);
             Ok(())
         }
+        Some(Command::Man) => commands::man(),
     }
 }
