@@ -88,6 +88,30 @@ pub enum TemplatesAction {
         /// Where to write them.
         dir: PathBuf,
     },
+    /// Print, as JSON, exactly what a template sees for these answers (docs/templates.md).
+    Context(Box<ContextArgs>),
+}
+
+/// `arch-init templates context …`: the run's decision flags and answers, and a unit.
+#[derive(Debug, Args)]
+pub struct ContextArgs {
+    #[command(flatten)]
+    pub answers: AnswerArgs,
+    /// The project name the context carries.
+    #[arg(long, default_value = "project")]
+    pub name: String,
+    /// Use this paradigm instead of the recommended one.
+    #[arg(long, value_name = "PARADIGM")]
+    pub arch: Option<Paradigm>,
+    /// The date the context carries, as YYYY-MM-DD [default: today, or the replayed session's].
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub date: Option<jiff::civil::Date>,
+    /// Leave the research out, as `--skip-research` does.
+    #[arg(long)]
+    pub skip_research: bool,
+    /// Add `unit` as the templates of this unit see it (a service, `api-gateway`, `devstack`).
+    #[arg(long, value_name = "UNIT")]
+    pub unit: Option<String>,
 }
 
 /// Text for people, JSON for programs.

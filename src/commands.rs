@@ -9,9 +9,10 @@ use clap::CommandFactory;
 use serde_json::json;
 
 use crate::catalog::Catalog;
-use crate::cli::{AnswerArgs, Cli, Format, TemplatesAction, VerifyArgs};
+use crate::cli::{AnswerArgs, Cli, ContextArgs, Format, TemplatesAction, VerifyArgs};
 use crate::context::ProjectContext;
-use crate::decision::Decision;
+use crate::context::choice::backticked;
+use crate::decision::{Decided, Decision};
 use crate::error::Error;
 use crate::name::ProjectName;
 use crate::plan::{FilePlan, Mode};
@@ -19,7 +20,7 @@ use crate::recommend::recommend as score;
 use crate::requirements::Requirements;
 use crate::templates::{Origin, TERA_SUFFIX, TemplateSet};
 use crate::write::{self, Git, Overwrite};
-use crate::{input, present};
+use crate::{input, present, project};
 
 /// `arch-init recommend`: the ranking and its explanation on stdout.
 pub fn recommend(args: &AnswerArgs, format: Format) -> Result<(), Error> {
@@ -94,6 +95,7 @@ pub fn templates(action: &TemplatesAction) -> Result<(), Error> {
             }
             print_text(&text)
         }
+        TemplatesAction::Context(args) => context(args),
         TemplatesAction::Export { dir } => {
             let count = export(&builtin, dir)?;
             eprintln!(
@@ -104,6 +106,37 @@ pub fn templates(action: &TemplatesAction) -> Result<(), Error> {
             Ok(())
         }
     }
+}
+
+/// `arch-init templates context`: the template context for these answers, and `unit` with
+/// `--unit`.
+fn context(args: &ContextArgs) -> Result<(), Error> {
+    let name = ProjectName::parse(&args.name)?;
+    let grounds = input::ground(&args.answers, args.arch, args.date, args.skip_research)?;
+    let ctx = ProjectContext::from_answers(&grounds.answers);
+    let research_year = grounds.research.then(|| grounds.date.year());
+    let decided = Decided::new(Catalog::builtin(), &ctx, grounds.arch, research_year);
+    let project = project::assemble(&project::Inputs {
+        name: &name,
+        date: grounds.date,
+        ctx: &ctx,
+        requirement_answers: &grounds.requirements,
+        decided: &decided,
+    })?;
+    let mut context = project.context;
+    if let Some(unit) = &args.unit {
+        let known = project.scope.units();
+        let value = known
+            .iter()
+            .find(|(name, _)| name == unit)
+            .map(|(_, value)| (*value).clone())
+            .ok_or_else(|| Error::UnknownUnit {
+                name: unit.clone(),
+                known: backticked(known.iter().map(|(name, _)| *name)),
+            })?;
+        context["unit"] = value;
+    }
+    print_json(&context)
 }
 
 /// Writes `templates` under `dir`, which must be absent or empty; returns how many.

@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use crate::catalog::{Catalog, Paradigm};
+use crate::context::ProjectContext;
 use crate::model::Shape;
 use crate::recommend::Recommendation;
 use crate::research::ResearchBrief;
@@ -26,6 +27,29 @@ pub struct Decided {
     pub recommendation: Recommendation,
     pub decision: Decision,
     pub research: Option<ResearchBrief>,
+}
+
+impl Decided {
+    /// Decides without asking: scores the paradigms, takes `forced` or the recommendation, and
+    /// researches the result for `research_year` (no research without one).
+    #[must_use]
+    pub fn new(
+        catalog: &Catalog,
+        ctx: &ProjectContext,
+        forced: Option<Paradigm>,
+        research_year: Option<i16>,
+    ) -> Self {
+        let recommendation = crate::recommend::recommend(catalog, ctx);
+        let decision = Decision::new(catalog, &recommendation, forced);
+        let research = research_year.map(|year| {
+            crate::research::brief(ctx, decision.chosen, decision.secondary, catalog, year)
+        });
+        Self {
+            recommendation,
+            decision,
+            research,
+        }
+    }
 }
 
 /// The paradigm chosen, next to the one recommended.

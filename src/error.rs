@@ -62,6 +62,9 @@ pub enum Error {
     #[error("cannot write into `{path}` ({reason}): choose another `--output`", path = path.display())]
     TargetNotWritable { path: PathBuf, reason: String },
 
+    #[error("no unit `{name}` in the architecture model; it has: {known}")]
+    UnknownUnit { name: String, known: String },
+
     #[error("templates directory `{path}`: {reason}", path = path.display())]
     BadTemplatesDir { path: PathBuf, reason: String },
 
@@ -107,6 +110,7 @@ impl Error {
             | Self::BadRequirements { .. }
             | Self::BadRequirementFlag(_)
             | Self::UnknownEntry { .. }
+            | Self::UnknownUnit { .. }
             | Self::NeedsYes
             | Self::TargetNotEmpty { .. }
             | Self::TargetNotDirectory { .. }

@@ -5,14 +5,14 @@
 use crate::catalog::Catalog;
 use crate::cli::{Format, GenerateArgs};
 use crate::context::ProjectContext;
-use crate::decision::{Decided, Decision};
+use crate::decision::Decided;
 use crate::error::Error;
 use crate::input::{self, Settings};
 use crate::project::{self, Assembled};
 use crate::render::Layout;
 use crate::ui::Ui;
 use crate::write::{Writer, Written};
-use crate::{commands, present, questionnaire, recommend, research};
+use crate::{commands, present, questionnaire};
 
 /// Decides, records, renders and writes the project `args` describe.
 pub fn generate(args: &GenerateArgs) -> Result<(), Error> {
@@ -70,46 +70,26 @@ pub fn generate(args: &GenerateArgs) -> Result<(), Error> {
 fn decide(settings: &Settings, ctx: &ProjectContext, ui: Ui) -> Result<Decided, Error> {
     let catalog = Catalog::builtin();
     ui.step("Scoring the paradigms and researching");
-    let recommendation = recommend::recommend(catalog, ctx);
+    let research_year = settings.research.then(|| settings.date.year());
     // Research what will be built: the forced paradigm when known up front, else the
-    // recommendation; redone below if the user chooses another paradigm at the prompt.
-    let research_for = |decision: &Decision| {
-        settings.research.then(|| {
-            research::brief(
-                ctx,
-                decision.chosen,
-                decision.secondary,
-                catalog,
-                settings.date.year(),
-            )
-        })
-    };
-    let upfront = Decision::new(catalog, &recommendation, settings.arch);
-    let mut research = research_for(&upfront);
-    if let Some(brief) = &research {
+    // recommendation; redone if the user chooses another paradigm at the prompt.
+    let upfront = Decided::new(catalog, ctx, settings.arch, research_year);
+    if let Some(brief) = &upfront.research {
         ui.block(&present::research(brief));
     }
-    let shown = present::recommendation(catalog, &recommendation);
+    let shown = present::recommendation(catalog, &upfront.recommendation);
     if settings.interactive {
         // The prompt that follows asks about it, so it is shown even with `--quiet`.
         eprintln!("{shown}");
     } else {
         ui.block(&shown);
     }
-    let forced = match settings.arch {
-        Some(paradigm) => Some(paradigm),
-        None if settings.interactive => questionnaire::confirm(catalog, &recommendation)?,
-        None => None,
-    };
-    let decision = Decision::new(catalog, &recommendation, forced);
-    if decision != upfront {
-        research = research_for(&decision);
+    if settings.arch.is_none() && settings.interactive {
+        if let Some(chosen) = questionnaire::confirm(catalog, &upfront.recommendation)? {
+            return Ok(Decided::new(catalog, ctx, Some(chosen), research_year));
+        }
     }
-    Ok(Decided {
-        recommendation,
-        decision,
-        research,
-    })
+    Ok(upfront)
 }
 
 /// Writes the project. Most of a generation's time is file writes, so the files copied from

@@ -85,7 +85,7 @@ pub fn settle(args: &GenerateArgs) -> Result<Settings, Error> {
     if !args.dry_run {
         write::check_writable(&target)?;
     }
-    let input = load(&args.answers)?;
+    let grounds = ground(&args.answers, args.arch, args.date, args.skip_research)?;
     // An overlay is parsed now, so its errors come before any question; the built-in set is
     // parsed as far as the run renders it, while the project is written.
     let templates = match &args.templates {
@@ -109,16 +109,47 @@ pub fn settle(args: &GenerateArgs) -> Result<Settings, Error> {
             Git::InitAndCommit
         },
         interactive,
-        date: args.date.or(input.date).unwrap_or_else(today),
-        arch: args.arch.or(input.arch),
-        research: !(args.skip_research || input.skip_research),
+        date: grounds.date,
+        arch: grounds.arch,
+        research: grounds.research,
         strict: args.strict,
         dry_run: args.dry_run,
         format: args.format,
         quiet: args.quiet || args.format == Format::Json,
         templates,
+        answers: grounds.answers,
+        requirements: grounds.requirements,
+    })
+}
+
+/// What a decision is made from, settled: the answers file with the flags over it.
+#[derive(Debug)]
+pub struct Grounds {
+    pub answers: Answers,
+    pub requirements: RequirementAnswers,
+    /// `--arch`, else the answers file's.
+    pub arch: Option<Paradigm>,
+    /// `--date`, else the replayed session's, else today.
+    pub date: jiff::civil::Date,
+    /// Neither `--skip-research` nor a replayed session that skipped it.
+    pub research: bool,
+}
+
+/// Settles the answer flags and the decision flags (`--arch`, `--date`, `--skip-research`)
+/// over the answers file.
+pub fn ground(
+    args: &AnswerArgs,
+    arch: Option<Paradigm>,
+    date: Option<jiff::civil::Date>,
+    skip_research: bool,
+) -> Result<Grounds, Error> {
+    let input = load(args)?;
+    Ok(Grounds {
         answers: input.answers,
         requirements: input.requirements,
+        arch: arch.or(input.arch),
+        date: date.or(input.date).unwrap_or_else(today),
+        research: !(skip_research || input.skip_research),
     })
 }
 

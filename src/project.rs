@@ -166,3 +166,59 @@ fn json_of(data: &impl serde::Serialize) -> Result<serde_json::Value, Error> {
         reason: err.to_string(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decision::Decided;
+
+    /// The words in backticks, in order.
+    fn backticked(text: &str) -> Vec<&str> {
+        text.split('`').skip(1).step_by(2).collect()
+    }
+
+    #[test]
+    fn docs_templates_md_lists_exactly_what_a_template_sees() {
+        let ctx = ProjectContext::from_toml(include_str!("../tests/fixtures/reference.toml"))
+            .expect("the reference answers parse");
+        let decided = Decided::new(Catalog::builtin(), &ctx, None, Some(2026));
+        let name = ProjectName::parse("shop").expect("a valid name");
+        let project = assemble(&Inputs {
+            name: &name,
+            date: jiff::civil::date(2026, 11, 22),
+            ctx: &ctx,
+            requirement_answers: &RequirementAnswers::default(),
+            decided: &decided,
+        })
+        .unwrap();
+        let mut seen = project.context.as_object().unwrap().clone();
+        let (_, service) = project.scope.units()[0];
+        seen.insert("unit".into(), service.clone());
+
+        let doc = include_str!("../docs/templates.md");
+        let section = doc
+            .split("## What a template sees")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .expect("docs/templates.md has the section");
+        let mut documented = Vec::new();
+        for row in section.lines().filter(|line| line.starts_with("| `")) {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let names = backticked(cells[1]);
+            let fields = backticked(cells[2]);
+            // An object's row that lists fields in backticks lists them all; the rows of other
+            // values may quote examples.
+            if let ([name], false) = (names.as_slice(), fields.is_empty()) {
+                if let Some(object) = seen[*name].as_object() {
+                    let keys: Vec<&str> = object.keys().map(String::as_str).collect();
+                    assert_eq!(fields, keys, "docs/templates.md: the fields of `{name}`");
+                }
+            }
+            documented.extend(names);
+        }
+        let mut keys: Vec<&str> = seen.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        documented.sort_unstable();
+        assert_eq!(documented, keys, "docs/templates.md: the variables");
+    }
+}

@@ -31,6 +31,18 @@ pub struct RenderScope {
     pub workspace: bool,
 }
 
+impl RenderScope {
+    /// Every unit that gets files, by name, with what its templates see as `unit`.
+    #[must_use]
+    pub fn units(&self) -> Vec<(&str, &Value)> {
+        self.services
+            .iter()
+            .chain(&self.units)
+            .map(|(name, unit)| (name.as_str(), unit))
+            .collect()
+    }
+}
+
 /// A template set and its Tera templates, parsed as far as a run needs them: all of them up
 /// front when the set has an overlay (`compile`: its errors are bad input, reported before any
 /// question), otherwise only those a run renders, when it renders them (`deferred`).

@@ -311,3 +311,11 @@ fn a_target_in_a_place_that_cannot_be_written_is_refused_before_any_question() {
         &["cannot write into `/proc`", "--output"],
     );
 }
+
+#[test]
+fn a_template_context_for_an_unknown_unit_lists_the_units() {
+    refused(
+        &["templates", "context", "--unit", "shop-service"],
+        &["no unit `shop-service`", "`order-service`", "`api-gateway`"],
+    );
+}
