@@ -23,15 +23,15 @@ use crate::requirements::RequirementArgs;
 )]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Option<Command>,
+    pub(crate) command: Option<Command>,
 
     #[command(flatten)]
-    pub generate: GenerateArgs,
+    pub(crate) generate: GenerateArgs,
 }
 
 /// The other things arch-init can do.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Print the ranked recommendation and its explanation; writes nothing.
     Recommend {
         #[command(flatten)]
@@ -64,23 +64,23 @@ pub enum Command {
 
 /// `arch-init verify …`
 #[derive(Debug, Args)]
-pub struct VerifyArgs {
+pub(crate) struct VerifyArgs {
     #[command(flatten)]
-    pub answers: AnswerArgs,
+    pub(crate) answers: AnswerArgs,
     /// The project name shown in the report.
     #[arg(long, default_value = "project")]
-    pub name: String,
+    pub(crate) name: String,
     /// Verify this paradigm's model instead of the recommended one.
     #[arg(long, value_name = "PARADIGM")]
-    pub arch: Option<Paradigm>,
+    pub(crate) arch: Option<Paradigm>,
     /// Output format: human-readable text or the stable JSON document (see docs/json.md).
     #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    pub(crate) format: Format,
 }
 
 /// `arch-init templates …`
 #[derive(Debug, Subcommand)]
-pub enum TemplatesAction {
+pub(crate) enum TemplatesAction {
     /// List every built-in template and whether it is rendered or copied.
     List,
     /// Write the built-in templates into DIR (absent or empty) for editing.
@@ -94,29 +94,29 @@ pub enum TemplatesAction {
 
 /// `arch-init templates context …`: the run's decision flags and answers, and a unit.
 #[derive(Debug, Args)]
-pub struct ContextArgs {
+pub(crate) struct ContextArgs {
     #[command(flatten)]
-    pub answers: AnswerArgs,
+    pub(crate) answers: AnswerArgs,
     /// The project name the context carries.
     #[arg(long, default_value = "project")]
-    pub name: String,
+    pub(crate) name: String,
     /// Use this paradigm instead of the recommended one.
     #[arg(long, value_name = "PARADIGM")]
-    pub arch: Option<Paradigm>,
+    pub(crate) arch: Option<Paradigm>,
     /// The date the context carries, as YYYY-MM-DD [default: today, or the replayed session's].
     #[arg(long, value_name = "YYYY-MM-DD")]
-    pub date: Option<jiff::civil::Date>,
+    pub(crate) date: Option<jiff::civil::Date>,
     /// Leave the research out, as `--skip-research` does.
     #[arg(long)]
-    pub skip_research: bool,
+    pub(crate) skip_research: bool,
     /// Add `unit` as the templates of this unit see it (a service, `api-gateway`, `devstack`).
     #[arg(long, value_name = "UNIT")]
-    pub unit: Option<String>,
+    pub(crate) unit: Option<String>,
 }
 
 /// Text for people, JSON for programs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     Text,
     Json,
 }
@@ -127,87 +127,87 @@ pub enum Format {
     clippy::struct_excessive_bools,
     reason = "each bool is an independent command-line switch"
 )]
-pub struct GenerateArgs {
+pub(crate) struct GenerateArgs {
     /// Project name: the directory and the title of the README and ADR
     /// (letters, digits, `-`, `_`; starts with a letter).
     #[arg(long, required = true)]
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
 
     /// Where to write the project [default: ./NAME].
     #[arg(long, value_name = "DIR")]
-    pub output: Option<PathBuf>,
+    pub(crate) output: Option<PathBuf>,
 
     /// Never prompt: accept the recommendation (or `--arch`) with the answers given as flags
     /// or in `--answers`, defaults for the rest.
     #[arg(short = 'y', long, visible_alias = "accept-recommendation")]
-    pub yes: bool,
+    pub(crate) yes: bool,
 
     /// Use this paradigm instead of the recommended one; the ADR records the override and the
     /// score gap.
     #[arg(long, value_name = "PARADIGM")]
-    pub arch: Option<Paradigm>,
+    pub(crate) arch: Option<Paradigm>,
 
     /// Skip the research phase (queries, focus areas and references in the ADR).
     #[arg(long)]
-    pub skip_research: bool,
+    pub(crate) skip_research: bool,
 
     /// Write into a non-empty target directory, replacing files with the same paths.
     #[arg(long)]
-    pub force: bool,
+    pub(crate) force: bool,
 
     /// Print the files that would be written (with `--format json`, the whole plan) and write
     /// nothing.
     #[arg(long)]
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
 
     /// Do not run `git init` and make a first commit.
     #[arg(long)]
-    pub no_git: bool,
+    pub(crate) no_git: bool,
 
     /// Overlay the built-in templates with the files of DIR, file by file (see
     /// `arch-init templates export`).
     #[arg(long, value_name = "DIR")]
-    pub templates: Option<PathBuf>,
+    pub(crate) templates: Option<PathBuf>,
 
     /// Fail (exit 1, nothing written) when a verified property FAILED.
     #[arg(long)]
-    pub strict: bool,
+    pub(crate) strict: bool,
 
     /// The date recorded in the ADR, as YYYY-MM-DD [default: today, or the replayed session's].
     #[arg(long, value_name = "YYYY-MM-DD")]
-    pub date: Option<jiff::civil::Date>,
+    pub(crate) date: Option<jiff::civil::Date>,
 
     /// Print the result as JSON on stdout (the session document, or the plan with `--dry-run`).
     #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    pub(crate) format: Format,
 
     /// Print nothing but errors on stderr.
     #[arg(short, long)]
-    pub quiet: bool,
+    pub(crate) quiet: bool,
 
     #[command(flatten)]
-    pub answers: AnswerArgs,
+    pub(crate) answers: AnswerArgs,
 }
 
 /// The answers, as flags. Each overrides the same answer in `--answers FILE`.
 #[derive(Debug, Clone, Default, Args)]
-pub struct AnswerArgs {
+pub(crate) struct AnswerArgs {
     /// Read answers from a TOML or JSON file (or replay a `.arch-init/arch-init-session.json`);
     /// flags override it.
     #[arg(long, value_name = "FILE")]
-    pub answers: Option<PathBuf>,
+    pub(crate) answers: Option<PathBuf>,
 
     #[command(flatten)]
-    pub given: QuestionFlags,
+    pub(crate) given: QuestionFlags,
 
     #[command(flatten)]
-    pub requirements: RequirementArgs,
+    pub(crate) requirements: RequirementArgs,
 }
 
 /// One flag per question of `context::QUESTIONS`, made from that table: its flag, value
 /// name, help, default and values. What the user gives lands in `Answers` directly.
 #[derive(Debug, Clone, Default)]
-pub struct QuestionFlags(pub Answers);
+pub(crate) struct QuestionFlags(pub Answers);
 
 impl Args for QuestionFlags {
     fn augment_args(cmd: clap::Command) -> clap::Command {

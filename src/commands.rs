@@ -1,8 +1,8 @@
-//! The subcommands (`recommend`, `verify`, `paradigms`, `templates list|export`,
-//! `completions`, `man`) and the printing of data on stdout they share with generation.
+//! The subcommands: `recommend`, `verify`, `paradigms`, `templates list|export|context`,
+//! `completions` and `man`. Each reads its flags, asks the pipeline's modules, and prints
+//! data on stdout through `terminal`.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::Path;
 
 use clap::CommandFactory;
@@ -19,23 +19,24 @@ use crate::plan::{FilePlan, Mode};
 use crate::recommend::recommend as score;
 use crate::requirements::Requirements;
 use crate::templates::{Origin, TERA_SUFFIX, TemplateSet};
+use crate::terminal::{print_json, print_text, text};
 use crate::write::{self, Git, Overwrite};
-use crate::{input, present, project};
+use crate::{input, project};
 
 /// `arch-init recommend`: the ranking and its explanation on stdout.
-pub fn recommend(args: &AnswerArgs, format: Format) -> Result<(), Error> {
+pub(crate) fn recommend(args: &AnswerArgs, format: Format) -> Result<(), Error> {
     let input = input::load(args)?;
     let ctx = ProjectContext::from_answers(&input.answers);
     let catalog = Catalog::builtin();
     let rec = score(catalog, &ctx);
     match format {
         Format::Json => print_json(&json!({ "answers": ctx.to_answers(), "recommendation": rec })),
-        Format::Text => print_text(&present::recommendation(catalog, &rec)),
+        Format::Text => print_text(&text::recommendation(catalog, &rec)),
     }
 }
 
 /// `arch-init verify`: the verification report; `VerificationFailed` (exit 1) if a property FAILED.
-pub fn verify(args: &VerifyArgs) -> Result<(), Error> {
+pub(crate) fn verify(args: &VerifyArgs) -> Result<(), Error> {
     let name = ProjectName::parse(&args.name)?;
     let input = input::load(&args.answers)?;
     let ctx = ProjectContext::from_answers(&input.answers);
@@ -48,7 +49,7 @@ pub fn verify(args: &VerifyArgs) -> Result<(), Error> {
         Format::Json => print_json(
             &json!({ "decision": decision, "requirements": requirements, "verification": report }),
         )?,
-        Format::Text if report.checks.is_empty() => print_text(present::NOTHING_TO_VERIFY)?,
+        Format::Text if report.checks.is_empty() => print_text(text::NOTHING_TO_VERIFY)?,
         Format::Text => print_text(&report.to_text())?,
     }
     if report.has_failures() {
@@ -60,16 +61,16 @@ pub fn verify(args: &VerifyArgs) -> Result<(), Error> {
 }
 
 /// `arch-init paradigms`: the catalog.
-pub fn paradigms(format: Format) -> Result<(), Error> {
+pub(crate) fn paradigms(format: Format) -> Result<(), Error> {
     let catalog = Catalog::builtin();
     match format {
         Format::Json => print_json(&json!({ "paradigms": catalog.entries() })),
-        Format::Text => print_text(&present::paradigms(catalog)),
+        Format::Text => print_text(&text::paradigms(catalog)),
     }
 }
 
 /// `arch-init templates list|export`.
-pub fn templates(action: &TemplatesAction) -> Result<(), Error> {
+pub(crate) fn templates(action: &TemplatesAction) -> Result<(), Error> {
     let builtin = TemplateSet::builtin();
     match action {
         TemplatesAction::List => {
@@ -153,7 +154,7 @@ fn export(templates: &TemplateSet, dir: &Path) -> Result<usize, Error> {
 }
 
 /// `arch-init completions SHELL`.
-pub fn completions(shell: clap_complete::Shell) {
+pub(crate) fn completions(shell: clap_complete::Shell) {
     clap_complete::generate(
         shell,
         &mut Cli::command(),
@@ -164,50 +165,10 @@ pub fn completions(shell: clap_complete::Shell) {
 
 /// `arch-init man`: the manual page, made from the same definitions as `--help` and the
 /// completions, so the three cannot disagree.
-pub fn man() -> Result<(), Error> {
+pub(crate) fn man() -> Result<(), Error> {
     let mut page = Vec::new();
     clap_mangen::Man::new(Cli::command())
         .render(&mut page)
         .map_err(Error::Stdout)?;
     print_text(&String::from_utf8_lossy(&page))
-}
-
-/// `--dry-run`: the file list (text) or the whole plan (JSON) on stdout.
-pub fn print_plan(plan: &FilePlan, target: &Path, format: Format) -> Result<(), Error> {
-    match format {
-        Format::Json => print_json(&json!({ "target": target, "plan": plan.to_json() })),
-        Format::Text => {
-            let mut text = String::new();
-            for (path, file) in plan.iter() {
-                let _ = writeln!(
-                    text,
-                    "{:>8}  {}/{path}",
-                    file.contents.len(),
-                    target.display()
-                );
-            }
-            let _ = writeln!(
-                text,
-                "{} files, {} bytes (dry run: nothing written)",
-                plan.len(),
-                plan.total_bytes()
-            );
-            print_text(&text)
-        }
-    }
-}
-
-/// Pretty JSON and a newline on stdout.
-pub fn print_json(value: &serde_json::Value) -> Result<(), Error> {
-    let text = serde_json::to_string_pretty(value)
-        .map_err(|err| Error::Stdout(std::io::Error::other(err)))?;
-    print_text(&format!("{text}\n"))
-}
-
-fn print_text(text: &str) -> Result<(), Error> {
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-        .map_err(Error::Stdout)
 }

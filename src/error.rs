@@ -102,7 +102,7 @@ pub enum Error {
 impl Error {
     /// The process exit code: 2 for bad input, 130 for an interrupted prompt, 1 otherwise.
     #[must_use]
-    pub fn exit_code(&self) -> u8 {
+    pub(crate) fn exit_code(&self) -> u8 {
         match self {
             Self::BadName(_)
             | Self::AnswersUnreadable { .. }
@@ -129,7 +129,7 @@ impl Error {
 
     /// The one line printed for this error: the message and every cause, joined by `: `.
     #[must_use]
-    pub fn line(&self) -> String {
+    pub(crate) fn line(&self) -> String {
         let mut line = self.to_string();
         let mut source = std::error::Error::source(self);
         while let Some(cause) = source {

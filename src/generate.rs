@@ -9,13 +9,13 @@ use crate::decision::Decided;
 use crate::error::Error;
 use crate::input::{self, Settings};
 use crate::project::{self, Assembled};
+use crate::questionnaire;
 use crate::render::Layout;
-use crate::ui::Ui;
+use crate::terminal::{self, Ui, text};
 use crate::write::{Writer, Written};
-use crate::{commands, present, questionnaire};
 
 /// Decides, records, renders and writes the project `args` describe.
-pub fn generate(args: &GenerateArgs) -> Result<(), Error> {
+pub(crate) fn generate(args: &GenerateArgs) -> Result<(), Error> {
     let settings = input::settle(args)?;
     let ui = Ui::new(settings.quiet);
     let answers = if settings.interactive {
@@ -41,7 +41,7 @@ pub fn generate(args: &GenerateArgs) -> Result<(), Error> {
         decided: &decided,
     })?;
     let report = &project.report;
-    ui.block(&present::verification_summary(report));
+    ui.block(&text::verification_summary(report));
     if settings.strict && report.has_failures() {
         return Err(Error::StrictVerification {
             count: report.failures(),
@@ -49,13 +49,13 @@ pub fn generate(args: &GenerateArgs) -> Result<(), Error> {
     }
     if settings.dry_run {
         let plan = project.plan(&settings.templates)?;
-        return commands::print_plan(&plan, &settings.target, settings.format);
+        return terminal::print_plan(&plan, &settings.target, settings.format);
     }
 
     ui.step("Writing");
     let written = write(&settings, &project)?;
     if settings.format == Format::Json {
-        commands::print_json(&serde_json::json!({
+        terminal::print_json(&serde_json::json!({
             "target": settings.target,
             "files": written.files,
             "session": project.session,
@@ -75,9 +75,9 @@ fn decide(settings: &Settings, ctx: &ProjectContext, ui: Ui) -> Result<Decided, 
     // recommendation; redone if the user chooses another paradigm at the prompt.
     let upfront = Decided::new(catalog, ctx, settings.arch, research_year);
     if let Some(brief) = &upfront.research {
-        ui.block(&present::research(brief));
+        ui.block(&text::research(brief));
     }
-    let shown = present::recommendation(catalog, &upfront.recommendation);
+    let shown = text::recommendation(catalog, &upfront.recommendation);
     if settings.interactive {
         // The prompt that follows asks about it, so it is shown even with `--quiet`.
         eprintln!("{shown}");

@@ -23,15 +23,15 @@ use crate::write::{self, Git, Overwrite};
 
 /// Everything the user said about the project (file, then flags), before defaults.
 #[derive(Debug, Clone, Default)]
-pub struct Input {
-    pub answers: Answers,
-    pub requirements: RequirementAnswers,
+pub(crate) struct Input {
+    pub(crate) answers: Answers,
+    pub(crate) requirements: RequirementAnswers,
     /// A paradigm forced by the file (`arch = "…"`, or a replayed override).
-    pub arch: Option<Paradigm>,
+    pub(crate) arch: Option<Paradigm>,
     /// The date of a replayed session.
-    pub date: Option<jiff::civil::Date>,
+    pub(crate) date: Option<jiff::civil::Date>,
     /// A replayed session that skipped the research phase.
-    pub skip_research: bool,
+    pub(crate) skip_research: bool,
 }
 
 /// A generating run, settled: what the rest of the pipeline reads instead of the flags.
@@ -40,37 +40,37 @@ pub struct Input {
     clippy::struct_excessive_bools,
     reason = "each bool is one settled switch of the run, named for what it decides"
 )]
-pub struct Settings {
-    pub name: ProjectName,
-    pub target: PathBuf,
-    pub overwrite: Overwrite,
-    pub git: Git,
+pub(crate) struct Settings {
+    pub(crate) name: ProjectName,
+    pub(crate) target: PathBuf,
+    pub(crate) overwrite: Overwrite,
+    pub(crate) git: Git,
     /// Whether to ask the questions: a terminal on stdin and stderr, and no `--yes`.
-    pub interactive: bool,
+    pub(crate) interactive: bool,
     /// The ADR date: `--date`, else the replayed session's, else today.
-    pub date: jiff::civil::Date,
+    pub(crate) date: jiff::civil::Date,
     /// The paradigm forced up front: `--arch`, else the answers file's.
-    pub arch: Option<Paradigm>,
+    pub(crate) arch: Option<Paradigm>,
     /// Whether to run the research phase (neither `--skip-research` nor a session that skipped).
-    pub research: bool,
+    pub(crate) research: bool,
     /// Whether a FAILED property stops the run.
-    pub strict: bool,
+    pub(crate) strict: bool,
     /// Whether to print the plan instead of writing it.
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     /// The data printed on stdout.
-    pub format: Format,
+    pub(crate) format: Format,
     /// Whether stderr stays silent but for errors (`--quiet`, or JSON on stdout).
-    pub quiet: bool,
+    pub(crate) quiet: bool,
     /// The built-in templates, overlaid by `--templates DIR` (then parsed already).
-    pub templates: Compiled,
+    pub(crate) templates: Compiled,
     /// The answers given (file, then flags), before defaults; the questions start from them.
-    pub answers: Answers,
-    pub requirements: RequirementAnswers,
+    pub(crate) answers: Answers,
+    pub(crate) requirements: RequirementAnswers,
 }
 
 /// Settles a generating run from its flags; checks the name, the target, the answers file, the
 /// requirements and the templates before anything is asked or printed.
-pub fn settle(args: &GenerateArgs) -> Result<Settings, Error> {
+pub(crate) fn settle(args: &GenerateArgs) -> Result<Settings, Error> {
     let name = ProjectName::parse(args.name.as_deref().unwrap_or_default())?;
     let target = args
         .output
@@ -124,20 +124,20 @@ pub fn settle(args: &GenerateArgs) -> Result<Settings, Error> {
 
 /// What a decision is made from, settled: the answers file with the flags over it.
 #[derive(Debug)]
-pub struct Grounds {
-    pub answers: Answers,
-    pub requirements: RequirementAnswers,
+pub(crate) struct Grounds {
+    pub(crate) answers: Answers,
+    pub(crate) requirements: RequirementAnswers,
     /// `--arch`, else the answers file's.
-    pub arch: Option<Paradigm>,
+    pub(crate) arch: Option<Paradigm>,
     /// `--date`, else the replayed session's, else today.
-    pub date: jiff::civil::Date,
+    pub(crate) date: jiff::civil::Date,
     /// Neither `--skip-research` nor a replayed session that skipped it.
-    pub research: bool,
+    pub(crate) research: bool,
 }
 
 /// Settles the answer flags and the decision flags (`--arch`, `--date`, `--skip-research`)
 /// over the answers file.
-pub fn ground(
+pub(crate) fn ground(
     args: &AnswerArgs,
     arch: Option<Paradigm>,
     date: Option<jiff::civil::Date>,
@@ -161,7 +161,7 @@ fn today() -> jiff::civil::Date {
 }
 
 /// The largest answers file read; a real one holds a few dozen lines.
-pub const MAX_ANSWERS_BYTES: u64 = 1 << 20;
+pub(crate) const MAX_ANSWERS_BYTES: u64 = 1 << 20;
 
 /// Reads an answers file as UTF-8, refusing anything over `MAX_ANSWERS_BYTES`.
 fn read_bounded(path: &Path) -> std::io::Result<String> {
@@ -179,7 +179,7 @@ fn read_bounded(path: &Path) -> std::io::Result<String> {
 }
 
 /// Reads `--answers` (if any) and lays the answer flags over it.
-pub fn load(args: &AnswerArgs) -> Result<Input, Error> {
+pub(crate) fn load(args: &AnswerArgs) -> Result<Input, Error> {
     let from_file = match &args.answers {
         Some(path) => {
             let text = read_bounded(path).map_err(|source| Error::AnswersUnreadable {
@@ -225,7 +225,7 @@ fn check_entry_names(answers: &RequirementAnswers) -> Result<(), Error> {
 }
 
 /// Parses an answers file's text; JSON when it is named `.json` or starts with `{`.
-pub fn parse_file(path: &Path, text: &str) -> Result<Input, Error> {
+pub(crate) fn parse_file(path: &Path, text: &str) -> Result<Input, Error> {
     let bad = |source: AnswersError| Error::BadAnswers {
         path: path.to_owned(),
         source,

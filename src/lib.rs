@@ -1,32 +1,47 @@
 //! arch-init: from a project's answers to a recorded, explained architecture decision and a
-//! repository shaped by it. `run` is the whole pipeline; every stage is a module:
-//! input → (questionnaire) → recommend → research → decision → model → verify → ADR → render → write.
+//! repository shaped by it. `run` dispatches to generation (`generate`) or a subcommand
+//! (`commands`); the pipeline's stages are the modules below, in the order data flows:
+//! input → (questionnaire) → recommend → research → decision → model → verify → ADR → render →
+//! write. Modules used only inside the crate are private; the public ones are what the binary,
+//! the integration tests and the benchmark use.
 
-pub mod adr;
-pub mod catalog;
+// What the user typed, and how a run ends.
 pub mod cli;
-pub mod commands;
-pub mod context;
-pub mod decision;
 pub mod error;
-pub mod generate;
-pub mod input;
-pub mod interrupt;
-pub mod model;
+mod interrupt;
+
+// Input: raw arguments and answers files in, settled values out; prompts only on a terminal.
+pub mod context;
+mod input;
 pub mod name;
-pub mod plan;
-pub mod present;
-pub mod project;
-pub mod questionnaire;
+mod questionnaire;
+mod session;
+
+// Deciding: score the catalog, research, settle the paradigm.
+pub mod catalog;
+pub mod decision;
 pub mod recommend;
-pub mod render;
-pub mod requirements;
 pub mod research;
-pub mod session;
-pub mod templates;
-pub mod ui;
+
+// The architecture: requirements, the model of the system, its verification.
+pub mod model;
+pub mod requirements;
 pub mod verify;
-pub mod write;
+
+// The project in memory: decision record, template context, rendered files.
+mod adr;
+pub mod plan;
+pub mod project;
+pub mod render;
+pub mod templates;
+
+// Output: files on disk, text and data on the terminal.
+mod terminal;
+mod write;
+
+// The commands: generation, and the subcommands.
+mod commands;
+mod generate;
 
 use cli::{Cli, Command};
 use error::Error;

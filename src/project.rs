@@ -11,7 +11,7 @@ use crate::error::Error;
 use crate::model::{ArchitectureModel, Shape, UnitKind};
 use crate::name::ProjectName;
 use crate::plan::{FilePlan, Mode};
-use crate::render::{Compiled, DEVSTACK, Layout, RenderScope};
+use crate::render::{Compiled, DEVSTACK, Layout, RenderScope, render};
 use crate::requirements::{RequirementAnswers, Requirements};
 use crate::session::{self, Session};
 use crate::verify::{VerificationReport, optimise, verify as check};
@@ -50,15 +50,15 @@ pub struct Inputs<'a> {
 /// record, and what the templates see.
 #[derive(Debug)]
 pub struct Assembled {
-    pub report: VerificationReport,
+    pub(crate) report: VerificationReport,
     /// The session record as written to `.arch-init/arch-init-session.json`.
-    pub session: serde_json::Value,
+    pub(crate) session: serde_json::Value,
     /// The same, as the file's text.
     session_file: String,
     /// Which units get files, each with its serialized unit.
-    pub scope: RenderScope,
+    pub(crate) scope: RenderScope,
     /// What every template sees (docs/templates.md); per-unit templates also see `unit`.
-    pub context: serde_json::Value,
+    pub(crate) context: serde_json::Value,
 }
 
 /// Requirements → model → verification → ADR → session → template context.
@@ -122,15 +122,18 @@ pub fn assemble(inputs: &Inputs<'_>) -> Result<Assembled, Error> {
 impl Assembled {
     /// Every file of the project: the templates' and the session record.
     pub fn plan(&self, templates: &Compiled) -> Result<FilePlan, Error> {
-        let layout = Layout::new(templates.templates(), &self.scope);
-        let mut plan = layout.copies();
-        plan.extend(self.rendered(&layout, templates)?);
+        let mut plan = render(templates, &self.scope, &self.context)?;
+        plan.insert(session::PATH, self.session_file.clone(), Mode::Regular);
         Ok(plan)
     }
 
     /// The files of `layout` rendered with Tera, and the session record: every file that is
     /// not a copy of a template.
-    pub fn rendered(&self, layout: &Layout<'_>, templates: &Compiled) -> Result<FilePlan, Error> {
+    pub(crate) fn rendered(
+        &self,
+        layout: &Layout<'_>,
+        templates: &Compiled,
+    ) -> Result<FilePlan, Error> {
         let mut plan = layout.render(templates, &self.context)?;
         plan.insert(session::PATH, self.session_file.clone(), Mode::Regular);
         Ok(plan)

@@ -255,7 +255,11 @@ fn reason(weight: &Weight, generated: impl FnOnce() -> String) -> String {
 /// The best-scoring companion of `primary` from another category with a positive score: the
 /// recommendation's secondary, and the secondary of an overriding choice.
 #[must_use]
-pub fn secondary(catalog: &Catalog, primary: &ParadigmInfo, ranking: &[Score]) -> Option<Paradigm> {
+pub(crate) fn secondary(
+    catalog: &Catalog,
+    primary: &ParadigmInfo,
+    ranking: &[Score],
+) -> Option<Paradigm> {
     let total = |paradigm: Paradigm| {
         ranking
             .iter()

@@ -15,26 +15,26 @@ use crate::plan::FilePlan;
 use crate::templates::{Origin, TERA_SUFFIX, Template, TemplateSet};
 
 /// The unit that runs every other unit in one process; rendered whenever units are.
-pub const DEVSTACK: &str = "devstack";
+pub(crate) const DEVSTACK: &str = "devstack";
 
 /// The directory whose files are instantiated for every service.
-pub const PER_SERVICE: &str = "services/__unit__/";
+pub(crate) const PER_SERVICE: &str = "services/__unit__/";
 
 /// What the model makes exist: which units get files, and whether the workspace is rendered.
 #[derive(Debug, Clone, Default)]
-pub struct RenderScope {
+pub(crate) struct RenderScope {
     /// Each service's name and its serialized unit, bound to `unit` in its templates.
-    pub services: Vec<(String, Value)>,
+    pub(crate) services: Vec<(String, Value)>,
     /// Top-level unit directories (the gateway, the devstack) and their unit, if any.
-    pub units: Vec<(String, Value)>,
+    pub(crate) units: Vec<(String, Value)>,
     /// Whether files outside `docs/adr/` and `README.md` are rendered at all.
-    pub workspace: bool,
+    pub(crate) workspace: bool,
 }
 
 impl RenderScope {
     /// Every unit that gets files, by name, with what its templates see as `unit`.
     #[must_use]
-    pub fn units(&self) -> Vec<(&str, &Value)> {
+    pub(crate) fn units(&self) -> Vec<(&str, &Value)> {
         self.services
             .iter()
             .chain(&self.units)
@@ -87,13 +87,13 @@ pub fn deferred(templates: TemplateSet) -> Compiled {
 impl Compiled {
     /// The templates, parsed or not.
     #[must_use]
-    pub fn templates(&self) -> &TemplateSet {
+    pub(crate) fn templates(&self) -> &TemplateSet {
         &self.templates
     }
 }
 
 /// Renders every template in scope with `context` (an object; `unit` is added per unit).
-pub fn render(
+pub(crate) fn render(
     compiled: &Compiled,
     scope: &RenderScope,
     context: &Value,
@@ -108,7 +108,7 @@ pub fn render(
 /// the unit it is rendered for. A file under a unit's own directory replaces the per-service
 /// one at the same path.
 #[derive(Debug)]
-pub struct Layout<'a> {
+pub(crate) struct Layout<'a> {
     outputs: BTreeMap<String, Output<'a>>,
 }
 
@@ -122,7 +122,7 @@ struct Output<'a> {
 impl<'a> Layout<'a> {
     /// Every output of `templates` for `scope`.
     #[must_use]
-    pub fn new(templates: &'a TemplateSet, scope: &'a RenderScope) -> Self {
+    pub(crate) fn new(templates: &'a TemplateSet, scope: &'a RenderScope) -> Self {
         let (generic, specific): (Vec<_>, Vec<_>) = templates
             .files
             .iter()
@@ -149,7 +149,7 @@ impl<'a> Layout<'a> {
 
     /// The files copied byte for byte: known without rendering anything.
     #[must_use]
-    pub fn copies(&self) -> FilePlan {
+    pub(crate) fn copies(&self) -> FilePlan {
         let mut plan = FilePlan::default();
         for (path, output) in &self.outputs {
             if !output.name.ends_with(TERA_SUFFIX) {
@@ -164,7 +164,7 @@ impl<'a> Layout<'a> {
     }
 
     /// The files rendered with Tera, with `context`; parses what `compiled` has not.
-    pub fn render(&self, compiled: &Compiled, context: &Value) -> Result<FilePlan, Error> {
+    pub(crate) fn render(&self, compiled: &Compiled, context: &Value) -> Result<FilePlan, Error> {
         let rendered: Vec<(&String, &Output<'_>)> = self
             .outputs
             .iter()

@@ -15,11 +15,11 @@ use crate::plan::Mode;
 static BUILTIN: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/templates");
 
 /// Suffix of files rendered with Tera; it is dropped from the output path.
-pub const TERA_SUFFIX: &str = ".tera";
+pub(crate) const TERA_SUFFIX: &str = ".tera";
 
 /// Where a template came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Origin {
+pub(crate) enum Origin {
     Builtin,
     /// From an overlay directory; holds the file's path on disk.
     Overlay(PathBuf),
@@ -27,16 +27,16 @@ pub enum Origin {
 
 /// One template file.
 #[derive(Debug, Clone)]
-pub struct Template {
-    pub source: Vec<u8>,
-    pub mode: Mode,
-    pub origin: Origin,
+pub(crate) struct Template {
+    pub(crate) source: Vec<u8>,
+    pub(crate) mode: Mode,
+    pub(crate) origin: Origin,
 }
 
 /// Templates by relative path (`/` separators), sorted.
 #[derive(Debug, Clone, Default)]
 pub struct TemplateSet {
-    pub files: BTreeMap<String, Template>,
+    pub(crate) files: BTreeMap<String, Template>,
 }
 
 impl TemplateSet {
@@ -52,7 +52,7 @@ impl TemplateSet {
     #[must_use]
     /// An overlay file replaces the built-in one that renders to the same path, whether
     /// either of them is a `.tera` template or a plain file.
-    pub fn overlaid(mut self, overlay: Self) -> Self {
+    pub(crate) fn overlaid(mut self, overlay: Self) -> Self {
         for path in overlay.files.keys() {
             let output = path.strip_suffix(TERA_SUFFIX).unwrap_or(path);
             self.files.remove(output);
@@ -63,7 +63,7 @@ impl TemplateSet {
     }
 
     /// Reads every file under `dir` as an overlay.
-    pub fn load_overlay(dir: &Path) -> Result<Self, Error> {
+    pub(crate) fn load_overlay(dir: &Path) -> Result<Self, Error> {
         let bad = |reason: String| Error::BadTemplatesDir {
             path: dir.to_owned(),
             reason,

@@ -13,7 +13,7 @@ use crate::plan::FilePlan;
 
 /// What to do with a target directory that already has files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Overwrite {
+pub(crate) enum Overwrite {
     /// Refuse, writing nothing.
     Refuse,
     /// Write over files with the same paths; leave other files alone.
@@ -22,21 +22,21 @@ pub enum Overwrite {
 
 /// Whether to make the new project a git repository with a first commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Git {
+pub(crate) enum Git {
     InitAndCommit,
     Skip,
 }
 
 /// What `write` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Written {
-    pub files: usize,
-    pub git: GitOutcome,
+pub(crate) struct Written {
+    pub(crate) files: usize,
+    pub(crate) git: GitOutcome,
 }
 
 /// How the git step went.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GitOutcome {
+pub(crate) enum GitOutcome {
     Committed,
     Skipped,
     /// Git is missing or failed; the files are written regardless. Holds the reason.
@@ -47,7 +47,7 @@ pub enum GitOutcome {
 
 /// Checks that `target` can receive the plan: absent, an empty directory, or (with `Force`)
 /// any directory.
-pub fn check_target(target: &Path, overwrite: Overwrite) -> Result<(), Error> {
+pub(crate) fn check_target(target: &Path, overwrite: Overwrite) -> Result<(), Error> {
     match fs::metadata(target) {
         Err(err) if err.kind() == ErrorKind::NotFound => Ok(()),
         Err(err) if err.kind() == ErrorKind::NotADirectory => Err(Error::TargetNotDirectory {
@@ -74,7 +74,7 @@ pub fn check_target(target: &Path, overwrite: Overwrite) -> Result<(), Error> {
 /// or else in its nearest existing ancestor (the missing directories are created there). The
 /// check creates this run's staging directory and removes it again, so it asks the file
 /// system itself (read-only mounts, permissions, quotas) rather than guessing from modes.
-pub fn check_writable(target: &Path) -> Result<(), Error> {
+pub(crate) fn check_writable(target: &Path) -> Result<(), Error> {
     let start = if target.is_dir() {
         target.to_owned()
     } else {
@@ -94,7 +94,7 @@ pub fn check_writable(target: &Path) -> Result<(), Error> {
 }
 
 /// Writes `plan` into `target` (see the module docs), then runs the git step.
-pub fn write(
+pub(crate) fn write(
     plan: &FilePlan,
     target: &Path,
     overwrite: Overwrite,
@@ -109,7 +109,7 @@ pub fn write(
 /// by one or more `stage` calls (from any one thread at a time), then moved into place by
 /// `finish`. Dropped unfinished, it removes the staging directory and leaves the target alone.
 #[derive(Debug)]
-pub struct Writer {
+pub(crate) struct Writer {
     dest: PathBuf,
     existing: bool,
     staging: Staging,
@@ -120,7 +120,7 @@ pub struct Writer {
 
 impl Writer {
     /// Checks `target` and opens the staging directory for it.
-    pub fn begin(target: &Path, overwrite: Overwrite) -> Result<Self, Error> {
+    pub(crate) fn begin(target: &Path, overwrite: Overwrite) -> Result<Self, Error> {
         check_target(target, overwrite)?;
         // An existing directory (or a link to one) is written into where it really is, staged
         // inside itself: same filesystem for the renames, and the directory a shell may be
@@ -145,7 +145,7 @@ impl Writer {
     }
 
     /// Writes the files of `plan` into the staging directory; none may be staged already.
-    pub fn stage(&mut self, plan: &FilePlan) -> Result<(), Error> {
+    pub(crate) fn stage(&mut self, plan: &FilePlan) -> Result<(), Error> {
         // Paths are sorted, so a directory's files come together: create each directory once.
         for (path, file) in plan.iter() {
             let file_path = self.staging.path.join(path);
@@ -163,7 +163,7 @@ impl Writer {
     }
 
     /// Moves the staged files into place, then runs the git step.
-    pub fn finish(self, git: Git) -> Result<Written, Error> {
+    pub(crate) fn finish(self, git: Git) -> Result<Written, Error> {
         let in_repository = self.existing && inside_work_tree(&self.dest);
         self.staging.move_into(&self.dest, self.existing)?;
         let git = match git {
