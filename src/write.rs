@@ -1,6 +1,8 @@
-//! `FilePlan` → disk. The target is checked first; the whole plan is written into a staging
-//! directory beside it, then renamed into place, so a failure or a kill never leaves a
-//! half-written project. Optionally `git init` and a first commit.
+//! `FilePlan`s → disk. The target is checked first (and, before any question, that its place
+//! can be written); the files are written into a staging directory beside it, in one or more
+//! batches, then renamed into place, so a failure or an interrupt never leaves a half-written
+//! project, and a later run sweeps the staging a `kill -9` left. Optionally `git init` and a
+//! first commit.
 
 use std::collections::HashSet;
 use std::fs;
