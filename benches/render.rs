@@ -7,21 +7,17 @@ use std::time::{Duration, Instant};
 
 use arch_init::catalog::Catalog;
 use arch_init::context::ProjectContext;
+use arch_init::decision::Decided;
 use arch_init::decision::Decision;
 use arch_init::name::ProjectName;
-use arch_init::project::{Decided, render_project};
+use arch_init::project::{Inputs, assemble};
 use arch_init::recommend::recommend;
 use arch_init::requirements::RequirementAnswers;
 use arch_init::research;
 use arch_init::templates::TemplateSet;
 
-const REFERENCE: &str = r#"
-project_type = "microservice"
-complexity = "complex"
-team_size = "15-50"
-scalability = "extreme"
-security = "critical"
-"#;
+/// The reference case, the one copy tests, bench and `scripts/bench.sh` read.
+const REFERENCE: &str = include_str!("../tests/fixtures/reference.toml");
 const RUNS: usize = 50;
 
 fn measure(label: &str, mut run: impl FnMut()) {
@@ -61,38 +57,49 @@ fn main() {
         ));
     });
 
-    let rec = recommend(catalog, &ctx);
-    let brief = research::brief(&ctx, rec.primary, rec.secondary, catalog, 2026);
-    let decision = Decision::new(catalog, &rec, None);
+    let recommendation = recommend(catalog, &ctx);
+    let research = research::brief(
+        &ctx,
+        recommendation.primary,
+        recommendation.secondary,
+        catalog,
+        2026,
+    );
     let decided = Decided {
+        decision: Decision::new(catalog, &recommendation, None),
+        recommendation,
+        research: Some(research),
+    };
+    let inputs = Inputs {
         name: &name,
         date,
         ctx: &ctx,
         requirement_answers: &answers,
-        rec: &rec,
-        brief: Some(&brief),
-        decision: &decision,
-        templates: &templates,
+        decided: &decided,
     };
-    let rendered = render_project(&decided).expect("the built-in templates render");
-    println!(
-        "plan: {} files, {} bytes",
-        rendered.plan.len(),
-        rendered.plan.total_bytes()
-    );
+    let plan = assemble(&inputs)
+        .and_then(|project| project.plan(&templates))
+        .expect("the built-in templates render");
+    println!("plan: {} files, {} bytes", plan.len(), plan.total_bytes());
     let requirements =
         arch_init::requirements::Requirements::derive(ctx.scalability, ctx.security, &answers);
     measure("model + verify + optimise replicas", || {
         black_box(arch_init::project::model_and_report(
             "ecommerce-platform",
-            &decision,
+            &decided.decision,
             &requirements,
         ));
     });
     measure("compile the built-in templates", || {
         black_box(arch_init::render::compile(TemplateSet::builtin()).expect("parses"));
     });
-    measure("all of it: verify, ADR, session, render whole plan", || {
-        black_box(render_project(&decided).expect("renders"));
+    measure("all of it: verify, ADR, session, parse + render", || {
+        // As a run does it: the built-in set parsed as far as the plan needs it.
+        let templates = arch_init::render::deferred(TemplateSet::builtin());
+        black_box(
+            assemble(&inputs)
+                .and_then(|project| project.plan(&templates))
+                .expect("renders"),
+        );
     });
 }

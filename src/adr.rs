@@ -20,78 +20,78 @@ const CONSIDERATIONS: usize = 6;
 
 /// The ADR's content, serialized into the template context as `adr`.
 #[derive(Debug, Clone, Serialize)]
-pub struct Record {
-    pub title: String,
-    pub chosen: Summary,
-    pub secondary: Option<Summary>,
+pub(crate) struct Record {
+    pub(crate) title: String,
+    pub(crate) chosen: Summary,
+    pub(crate) secondary: Option<Summary>,
     /// The recommended paradigm when the user chose another one.
-    pub recommended: Option<Summary>,
-    pub context: Vec<Row>,
-    pub top: Vec<Ranked>,
-    pub considerations: Vec<String>,
-    pub alternatives: Vec<Considered>,
-    pub positive: Vec<String>,
-    pub negative: Vec<String>,
-    pub mitigations: Vec<String>,
-    pub override_note: Option<String>,
-    pub shape_note: Option<String>,
-    pub language_note: Option<String>,
+    pub(crate) recommended: Option<Summary>,
+    pub(crate) context: Vec<Row>,
+    pub(crate) top: Vec<Ranked>,
+    pub(crate) considerations: Vec<String>,
+    pub(crate) alternatives: Vec<Considered>,
+    pub(crate) positive: Vec<String>,
+    pub(crate) negative: Vec<String>,
+    pub(crate) mitigations: Vec<String>,
+    pub(crate) override_note: Option<String>,
+    pub(crate) shape_note: Option<String>,
+    pub(crate) language_note: Option<String>,
 }
 
 /// An alternative that lost, with its name and why.
 #[derive(Debug, Clone, Serialize)]
-pub struct Considered {
-    pub name: String,
-    pub score: i32,
-    pub gap: i32,
-    pub why_not: String,
+pub(crate) struct Considered {
+    pub(crate) name: String,
+    pub(crate) score: i32,
+    pub(crate) gap: i32,
+    pub(crate) why_not: String,
 }
 
 /// A paradigm's catalog facts, as the ADR quotes them.
 #[derive(Debug, Clone, Serialize)]
-pub struct Summary {
-    pub id: Paradigm,
-    pub name: String,
-    pub description: String,
-    pub trade_off: String,
-    pub mitigation: String,
-    pub score: i32,
+pub(crate) struct Summary {
+    pub(crate) id: Paradigm,
+    pub(crate) name: String,
+    pub(crate) description: String,
+    pub(crate) trade_off: String,
+    pub(crate) mitigation: String,
+    pub(crate) score: i32,
 }
 
 /// One answer in the context table.
 #[derive(Debug, Clone, Serialize)]
-pub struct Row {
-    pub question: &'static str,
-    pub answer: String,
-    pub flag: &'static str,
+pub(crate) struct Row {
+    pub(crate) question: &'static str,
+    pub(crate) answer: String,
+    pub(crate) flag: &'static str,
 }
 
 /// One paradigm of the rationale table with its contributions spelled out.
 #[derive(Debug, Clone, Serialize)]
-pub struct Ranked {
-    pub rank: usize,
-    pub name: String,
-    pub total: i32,
+pub(crate) struct Ranked {
+    pub(crate) rank: usize,
+    pub(crate) name: String,
+    pub(crate) total: i32,
     /// "+20 team size 15-50, −10 time to market rapid, …", largest first.
-    pub contributions: String,
+    pub(crate) contributions: String,
 }
 
 /// What the ADR is built from.
 #[derive(Debug, Clone, Copy)]
-pub struct Sources<'a> {
-    pub catalog: &'a Catalog,
-    pub ctx: &'a ProjectContext,
-    pub rec: &'a Recommendation,
-    pub decision: &'a Decision,
-    pub requirements: &'a Requirements,
-    pub report: &'a VerificationReport,
+pub(crate) struct Sources<'a> {
+    pub(crate) catalog: &'a Catalog,
+    pub(crate) ctx: &'a ProjectContext,
+    pub(crate) rec: &'a Recommendation,
+    pub(crate) decision: &'a Decision,
+    pub(crate) requirements: &'a Requirements,
+    pub(crate) report: &'a VerificationReport,
     /// How many services the rendered model has (0 when no code is rendered).
-    pub services: usize,
+    pub(crate) services: usize,
 }
 
 /// Builds the record.
 #[must_use]
-pub fn record(sources: &Sources<'_>) -> Record {
+pub(crate) fn record(sources: &Sources<'_>) -> Record {
     let Sources {
         catalog,
         ctx,

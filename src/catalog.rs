@@ -49,7 +49,7 @@ choice! {
 impl Paradigm {
     /// The display name from the built-in catalog, e.g. "CQRS + Event Sourcing".
     #[must_use]
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         &Catalog::builtin().get(self).name
     }
 }
@@ -69,11 +69,11 @@ choice! {
 /// A book or article worth reading about a paradigm.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Reference {
+pub(crate) struct Reference {
     /// Author and title.
-    pub title: String,
+    pub(crate) title: String,
     /// Where to find it.
-    pub url: String,
+    pub(crate) url: String,
 }
 
 /// Points an answer adds to (or removes from) a paradigm's fit, and why, in words.
@@ -82,11 +82,11 @@ pub struct Reference {
 /// `{ "points": i32, "reason": string | null }`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "WeightSpelling")]
-pub struct Weight {
+pub(crate) struct Weight {
     /// Points added to the score (negative counts against).
-    pub points: i32,
+    pub(crate) points: i32,
     /// Why the answer matters for this paradigm; `None` leaves a generated phrase.
-    pub reason: Option<String>,
+    pub(crate) reason: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -115,20 +115,21 @@ impl From<WeightSpelling> for Weight {
 ///
 /// Serialized as `{ "base": Weight, "<question key>": { "<answer>": Weight } }`, keys sorted.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Fit {
+pub(crate) struct Fit {
     /// Points every context starts with.
     #[serde(default)]
-    pub base: Weight,
+    pub(crate) base: Weight,
     /// Question key → answer as typed → weight; unlisted answers contribute nothing.
     #[serde(flatten)]
-    pub factors: BTreeMap<String, BTreeMap<String, Weight>>,
+    pub(crate) factors: BTreeMap<String, BTreeMap<String, Weight>>,
 }
 
 impl Fit {
     /// The lowest and highest total any context can give: the base plus, per question, the
     /// most negative and most positive weight (an unlisted answer counts as zero).
+    #[cfg(test)]
     #[must_use]
-    pub fn range(&self) -> (i32, i32) {
+    pub(crate) fn range(&self) -> (i32, i32) {
         self.factors.values().fold(
             (self.base.points, self.base.points),
             |(low, high), weights| {
@@ -143,7 +144,7 @@ impl Fit {
 
     /// The weight for answering `value` to the question `key`, if it has one.
     #[must_use]
-    pub fn weight(&self, key: &str, value: &str) -> Option<&Weight> {
+    pub(crate) fn weight(&self, key: &str, value: &str) -> Option<&Weight> {
         self.factors.get(key)?.get(value)
     }
 }
@@ -155,37 +156,37 @@ impl Fit {
 /// `avoid_when`, `companions`, `research_topics`, `references`, `fit`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ParadigmInfo {
+pub(crate) struct ParadigmInfo {
     /// The paradigm (its id is the catalog table's key).
-    pub id: Paradigm,
+    pub(crate) id: Paradigm,
     /// Display name, e.g. "Modular Monolith".
-    pub name: String,
+    pub(crate) name: String,
     /// What the paradigm shapes.
-    pub category: Category,
+    pub(crate) category: Category,
     /// One or two sentences on what it is.
-    pub description: String,
+    pub(crate) description: String,
     /// The main cost accepted by choosing it.
-    pub trade_off: String,
+    pub(crate) trade_off: String,
     /// How to keep that cost down.
-    pub mitigation: String,
+    pub(crate) mitigation: String,
     /// Situations it suits.
-    pub best_for: Vec<String>,
+    pub(crate) best_for: Vec<String>,
     /// Situations it does not.
-    pub avoid_when: Vec<String>,
+    pub(crate) avoid_when: Vec<String>,
     /// Paradigms that sit well beside it as a secondary, best first.
-    pub companions: Vec<Paradigm>,
+    pub(crate) companions: Vec<Paradigm>,
     /// Search phrases for the research brief, e.g. "saga pattern".
     #[serde(default)]
-    pub research_topics: Vec<String>,
+    pub(crate) research_topics: Vec<String>,
     /// Curated reading.
-    pub references: Vec<Reference>,
+    pub(crate) references: Vec<Reference>,
     /// How the answers affect its score.
-    pub fit: Fit,
+    pub(crate) fit: Fit,
 }
 
 /// Why catalog data is unusable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CatalogError {
+pub(crate) enum CatalogError {
     /// Not valid TOML, or a field is missing or of the wrong type.
     #[error("invalid catalog: {0}")]
     Syntax(String),
@@ -227,7 +228,7 @@ impl Catalog {
     }
 
     /// Parses catalog TOML (the format of `catalog.toml`) and checks it is complete.
-    pub fn from_toml_str(text: &str) -> Result<Catalog, CatalogError> {
+    pub(crate) fn from_toml_str(text: &str) -> Result<Catalog, CatalogError> {
         let tables: BTreeMap<Paradigm, toml::Table> =
             toml::from_str(text).map_err(|err| CatalogError::Syntax(one_line(&err)))?;
         let mut entries = Vec::with_capacity(Paradigm::ALL.len());
@@ -251,13 +252,13 @@ impl Catalog {
 
     /// The entry for `paradigm`.
     #[must_use]
-    pub fn get(&self, paradigm: Paradigm) -> &ParadigmInfo {
+    pub(crate) fn get(&self, paradigm: Paradigm) -> &ParadigmInfo {
         &self.entries[paradigm as usize]
     }
 
     /// Every entry, in `Paradigm::ALL` order (stable, also the ranking's tie-break order).
     #[must_use]
-    pub fn entries(&self) -> &[ParadigmInfo] {
+    pub(crate) fn entries(&self) -> &[ParadigmInfo] {
         &self.entries
     }
 }

@@ -1,14 +1,14 @@
-//! What the user typed: clap derive types only. Their doc comments are the help text.
+//! What the user typed: clap types. The derived ones' doc comments are the help text; the
+//! answer flags are made from the question table (`QuestionFlags`).
 
+use std::ffi::OsStr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::builder::{PossibleValue, TypedValueParser};
+use clap::{Arg, ArgMatches, Args, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::catalog::Paradigm;
-use crate::context::{
-    AuditTrail, Complexity, Consistency, DataFlow, Extensibility, Language, Lifespan, OpsMaturity,
-    ProjectType, Scalability, Security, TeamExperience, TeamSize, TimeToMarket, Workload,
-};
+use crate::context::{Answers, QUESTIONS, Question};
 use crate::requirements::RequirementArgs;
 
 /// Start a new project the way a senior architect would: answer a few questions, get an
@@ -23,15 +23,15 @@ use crate::requirements::RequirementArgs;
 )]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Option<Command>,
+    pub(crate) command: Option<Command>,
 
     #[command(flatten)]
-    pub generate: GenerateArgs,
+    pub(crate) generate: GenerateArgs,
 }
 
 /// The other things arch-init can do.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Print the ranked recommendation and its explanation; writes nothing.
     Recommend {
         #[command(flatten)]
@@ -41,27 +41,7 @@ pub enum Command {
         format: Format,
     },
     /// Check the architecture model against the requirements; exit 1 if a property FAILED.
-    Verify {
-        #[command(flatten)]
-        answers: AnswerArgs,
-        /// The project name shown in the report.
-        #[arg(long, default_value = "project")]
-        name: String,
-        /// Verify this paradigm's model instead of the recommended one.
-        #[arg(long, value_name = "PARADIGM")]
-        arch: Option<Paradigm>,
-        /// Replace planning figures with measured ones: a TOML or JSON table of
-        /// `"subject.figure" = value`, keyed as the report's assumed figures are.
-        #[arg(long, value_name = "FILE")]
-        figures: Option<PathBuf>,
-        /// Also compare a load run's `report.json` (the generated repository's `make load`)
-        /// with the requirements and the model's predictions; exit 1 if a measured figure fails.
-        #[arg(long, value_name = "REPORT")]
-        measured: Option<PathBuf>,
-        /// Output format: human-readable text or the stable JSON document (see docs/json.md).
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
-    },
+    Verify(VerifyArgs),
     /// List the paradigm catalog.
     Paradigms {
         /// Output format: human-readable text or the stable JSON document (see docs/json.md).
@@ -78,11 +58,37 @@ pub enum Command {
         /// The shell to complete for.
         shell: clap_complete::Shell,
     },
+    /// Print the manual page (roff) to stdout, e.g. `arch-init man > arch-init.1`.
+    Man,
+}
+
+/// `arch-init verify …`
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    #[command(flatten)]
+    pub(crate) answers: AnswerArgs,
+    /// The project name shown in the report.
+    #[arg(long, default_value = "project")]
+    pub(crate) name: String,
+    /// Verify this paradigm's model instead of the recommended one.
+    #[arg(long, value_name = "PARADIGM")]
+    pub(crate) arch: Option<Paradigm>,
+    /// Replace planning figures with measured ones: a TOML or JSON table of
+    /// `"subject.figure" = value`, keyed as the report's assumed figures are.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) figures: Option<PathBuf>,
+    /// Also compare a load run's `report.json` (the generated repository's `make load`)
+    /// with the requirements and the model's predictions; exit 1 if a measured figure fails.
+    #[arg(long, value_name = "REPORT")]
+    pub(crate) measured: Option<PathBuf>,
+    /// Output format: human-readable text or the stable JSON document (see docs/json.md).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub(crate) format: Format,
 }
 
 /// `arch-init templates …`
 #[derive(Debug, Subcommand)]
-pub enum TemplatesAction {
+pub(crate) enum TemplatesAction {
     /// List every built-in template and whether it is rendered or copied.
     List,
     /// Write the built-in templates into DIR (absent or empty) for editing.
@@ -90,11 +96,35 @@ pub enum TemplatesAction {
         /// Where to write them.
         dir: PathBuf,
     },
+    /// Print, as JSON, exactly what a template sees for these answers (docs/templates.md).
+    Context(Box<ContextArgs>),
+}
+
+/// `arch-init templates context …`: the run's decision flags and answers, and a unit.
+#[derive(Debug, Args)]
+pub(crate) struct ContextArgs {
+    #[command(flatten)]
+    pub(crate) answers: AnswerArgs,
+    /// The project name the context carries.
+    #[arg(long, default_value = "project")]
+    pub(crate) name: String,
+    /// Use this paradigm instead of the recommended one.
+    #[arg(long, value_name = "PARADIGM")]
+    pub(crate) arch: Option<Paradigm>,
+    /// The date the context carries, as YYYY-MM-DD [default: today, or the replayed session's].
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub(crate) date: Option<jiff::civil::Date>,
+    /// Leave the research out, as `--skip-research` does.
+    #[arg(long)]
+    pub(crate) skip_research: bool,
+    /// Add `unit` as the templates of this unit see it (a service, `api-gateway`, `devstack`).
+    #[arg(long, value_name = "UNIT")]
+    pub(crate) unit: Option<String>,
 }
 
 /// Text for people, JSON for programs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     Text,
     Json,
 }
@@ -105,147 +135,155 @@ pub enum Format {
     clippy::struct_excessive_bools,
     reason = "each bool is an independent command-line switch"
 )]
-pub struct GenerateArgs {
+pub(crate) struct GenerateArgs {
     /// Project name: the directory and the title of the README and ADR
     /// (letters, digits, `-`, `_`; starts with a letter).
     #[arg(long, required = true)]
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
 
     /// Where to write the project [default: ./NAME].
     #[arg(long, value_name = "DIR")]
-    pub output: Option<PathBuf>,
+    pub(crate) output: Option<PathBuf>,
 
     /// Never prompt: accept the recommendation (or `--arch`) with the answers given as flags
     /// or in `--answers`, defaults for the rest.
     #[arg(short = 'y', long, visible_alias = "accept-recommendation")]
-    pub yes: bool,
+    pub(crate) yes: bool,
 
     /// Use this paradigm instead of the recommended one; the ADR records the override and the
     /// score gap.
     #[arg(long, value_name = "PARADIGM")]
-    pub arch: Option<Paradigm>,
+    pub(crate) arch: Option<Paradigm>,
 
     /// Skip the research phase (queries, focus areas and references in the ADR).
     #[arg(long)]
-    pub skip_research: bool,
+    pub(crate) skip_research: bool,
 
     /// Write into a non-empty target directory, replacing files with the same paths.
     #[arg(long)]
-    pub force: bool,
+    pub(crate) force: bool,
 
     /// Print the files that would be written (with `--format json`, the whole plan) and write
     /// nothing.
     #[arg(long)]
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
 
     /// Do not run `git init` and make a first commit.
     #[arg(long)]
-    pub no_git: bool,
+    pub(crate) no_git: bool,
 
     /// Overlay the built-in templates with the files of DIR, file by file (see
     /// `arch-init templates export`).
     #[arg(long, value_name = "DIR")]
-    pub templates: Option<PathBuf>,
+    pub(crate) templates: Option<PathBuf>,
 
     /// Fail (exit 1, nothing written) when a verified property FAILED.
     #[arg(long)]
-    pub strict: bool,
+    pub(crate) strict: bool,
 
     /// The date recorded in the ADR, as YYYY-MM-DD [default: today, or the replayed session's].
     #[arg(long, value_name = "YYYY-MM-DD")]
-    pub date: Option<jiff::civil::Date>,
+    pub(crate) date: Option<jiff::civil::Date>,
 
     /// Print the result as JSON on stdout (the session document, or the plan with `--dry-run`).
     #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    pub(crate) format: Format,
 
     /// Print nothing but errors on stderr.
     #[arg(short, long)]
-    pub quiet: bool,
+    pub(crate) quiet: bool,
 
     #[command(flatten)]
-    pub answers: AnswerArgs,
+    pub(crate) answers: AnswerArgs,
 }
 
 /// The answers, as flags. Each overrides the same answer in `--answers FILE`.
 #[derive(Debug, Clone, Default, Args)]
-pub struct AnswerArgs {
+pub(crate) struct AnswerArgs {
     /// Read answers from a TOML or JSON file (or replay a `.arch-init/arch-init-session.json`);
     /// flags override it.
     #[arg(long, value_name = "FILE")]
-    pub answers: Option<PathBuf>,
-
-    /// What is being built.
-    #[arg(long, value_name = "TYPE")]
-    pub project_type: Option<ProjectType>,
-
-    /// How intricate the business domain is.
-    #[arg(long, value_name = "LEVEL")]
-    pub complexity: Option<Complexity>,
-
-    /// How many engineers will work on it: `<5`, `5-15`, `15-50`, `50+`, or a number.
-    #[arg(long, value_name = "SIZE")]
-    pub team_size: Option<TeamSize>,
-
-    /// Implementation language (only Rust is rendered; others get the decision and ADR).
-    #[arg(long, value_name = "LANG")]
-    pub language: Option<Language>,
-
-    /// Web or application framework (free text).
-    #[arg(long, value_name = "NAME", value_parser = free_text)]
-    pub framework: Option<String>,
-
-    /// Expected users: low (<1K), moderate (<100K), high (<1M), extreme (>1M).
-    #[arg(long, value_name = "LEVEL")]
-    pub scalability: Option<Scalability>,
-
-    /// Security requirements.
-    #[arg(long, value_name = "LEVEL")]
-    pub security: Option<Security>,
-
-    /// How soon it must ship.
-    #[arg(long, value_name = "PACE")]
-    pub time_to_market: Option<TimeToMarket>,
-
-    /// Refinement: the team's experience with distributed systems and the chosen style
-    /// (junior, mixed, senior).
-    #[arg(long, value_name = "LEVEL")]
-    pub team_experience: Option<TeamExperience>,
-
-    /// Refinement: how mature deployment, monitoring and on-call are (basic, established,
-    /// advanced).
-    #[arg(long, value_name = "LEVEL")]
-    pub ops_maturity: Option<OpsMaturity>,
-
-    /// Refinement: how long the system is expected to live (short, typical, long).
-    #[arg(long, value_name = "SPAN")]
-    pub lifespan: Option<Lifespan>,
-
-    /// Refinement: whether reads must see every write at once (eventual-ok, strong).
-    #[arg(long, value_name = "NEED")]
-    pub consistency: Option<Consistency>,
-
-    /// Refinement: whether every change must be auditable and replayable (none, required).
-    #[arg(long, value_name = "NEED")]
-    pub audit_trail: Option<AuditTrail>,
-
-    /// Refinement: the shape of the load (steady, bursty, spiky-idle).
-    #[arg(long, value_name = "SHAPE")]
-    pub workload: Option<Workload>,
-
-    /// Refinement: how data moves (request-response, streaming, batch).
-    #[arg(long, value_name = "FLOW")]
-    pub data_flow: Option<DataFlow>,
-
-    /// Refinement: whether third parties extend it with plugins (fixed, plugins).
-    #[arg(long, value_name = "NEED")]
-    pub extensibility: Option<Extensibility>,
+    pub(crate) answers: Option<PathBuf>,
 
     #[command(flatten)]
-    pub requirements: RequirementArgs,
+    pub(crate) given: QuestionFlags,
+
+    #[command(flatten)]
+    pub(crate) requirements: RequirementArgs,
 }
 
-/// A free-text answer, checked like the same key in an answers file.
-fn free_text(text: &str) -> Result<String, String> {
-    <String as crate::context::Answer>::from_value(&serde_json::Value::String(text.to_owned()))
+/// One flag per question of `context::QUESTIONS`, made from that table: its flag, value
+/// name, help, default and values. What the user gives lands in `Answers` directly.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct QuestionFlags(pub Answers);
+
+impl Args for QuestionFlags {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        QUESTIONS.iter().fold(cmd, |cmd, question| {
+            let options = (question.options)();
+            let default = question.default_value();
+            cmd.arg(
+                Arg::new(question.key)
+                    .long(question.flag.trim_start_matches("--"))
+                    .value_name(question.value_name)
+                    .help(format!("{} [default: {default}]", question.help))
+                    .value_parser(QuestionParser { question, options }),
+            )
+        })
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
+impl FromArgMatches for QuestionFlags {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut flags = Self::default();
+        flags.update_from_arg_matches(matches)?;
+        Ok(flags)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        for question in QUESTIONS {
+            if let Some(spelling) = matches.get_one::<String>(question.key) {
+                // The parser accepted it, so it is an answer to this question.
+                self.0.set(question.key, spelling).map_err(|err| {
+                    clap::Error::raw(clap::error::ErrorKind::ValueValidation, err)
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A question's flag value: checked by the question, its options offered to `--help` and
+/// shell completion.
+#[derive(Clone)]
+struct QuestionParser {
+    question: &'static Question,
+    options: Vec<(&'static str, &'static str)>,
+}
+
+impl TypedValueParser for QuestionParser {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&Arg>,
+        value: &OsStr,
+    ) -> Result<String, clap::Error> {
+        self.question.parse_flag.parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        (!self.options.is_empty()).then(|| {
+            Box::new(
+                self.options
+                    .iter()
+                    .map(|(value, _)| PossibleValue::new(*value)),
+            ) as Box<dyn Iterator<Item = PossibleValue>>
+        })
+    }
 }

@@ -1,67 +1,56 @@
-//! The subcommands (`recommend`, `verify`, `paradigms`, `templates`, `completions`) and the
-//! printing of data on stdout they share with generation.
+//! The subcommands: `recommend`, `verify`, `paradigms`, `templates list|export|context`,
+//! `completions` and `man`. Each reads its flags, asks the pipeline's modules, and prints
+//! data on stdout through `terminal`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::Path;
 
 use clap::CommandFactory;
 use serde_json::json;
 
-use crate::catalog::{Catalog, Paradigm};
-use crate::cli::{AnswerArgs, Cli, Format, TemplatesAction};
+use crate::catalog::Catalog;
+use crate::cli::{AnswerArgs, Cli, ContextArgs, Format, TemplatesAction, VerifyArgs};
 use crate::context::ProjectContext;
-use crate::decision::Decision;
+use crate::context::choice::backticked;
+use crate::decision::{Decided, Decision};
 use crate::error::Error;
 use crate::name::ProjectName;
 use crate::plan::{FilePlan, Mode};
 use crate::recommend::recommend as score;
 use crate::requirements::Requirements;
 use crate::templates::{Origin, TERA_SUFFIX, TemplateSet};
+use crate::terminal::{print_json, print_text, text};
 use crate::verify::{Comparison, Measurement, compare};
-use crate::{input, present};
+use crate::write::{self, Git, Overwrite};
+use crate::{input, project};
 
 /// `arch-init recommend`: the ranking and its explanation on stdout.
-pub fn recommend(args: &AnswerArgs, format: Format) -> Result<(), Error> {
+pub(crate) fn recommend(args: &AnswerArgs, format: Format) -> Result<(), Error> {
     let input = input::load(args)?;
     let ctx = ProjectContext::from_answers(&input.answers);
     let catalog = Catalog::builtin();
     let rec = score(catalog, &ctx);
     match format {
         Format::Json => print_json(&json!({ "answers": ctx.to_answers(), "recommendation": rec })),
-        Format::Text => print_text(&present::recommendation(catalog, &rec)),
+        Format::Text => print_text(&text::recommendation(catalog, &rec)),
     }
 }
 
 /// `arch-init verify`: the verification report; `VerificationFailed` (exit 1) if a property FAILED.
-/// What `verify` is given beside the answers: measured figures and a load run's report.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Evidence<'a> {
-    /// A table of measured figures (`--figures`).
-    pub figures: Option<&'a Path>,
-    /// A load run's `report.json` (`--measured`).
-    pub measured: Option<&'a Path>,
-}
-
-pub fn verify(
-    args: &AnswerArgs,
-    name: &ProjectName,
-    arch: Option<Paradigm>,
-    evidence: Evidence<'_>,
-    format: Format,
-) -> Result<(), Error> {
-    let input = input::load(args)?;
-    let figures = evidence.figures.map(read_figures).transpose()?;
-    let measured = evidence.measured;
+pub(crate) fn verify(args: &VerifyArgs) -> Result<(), Error> {
+    let name = ProjectName::parse(&args.name)?;
+    let input = input::load(&args.answers)?;
+    let figures = args.figures.as_deref().map(read_figures).transpose()?;
+    let measured = args.measured.as_deref();
     let measurement = measured.map(read_measurement).transpose()?;
     let ctx = ProjectContext::from_answers(&input.answers);
     let catalog = Catalog::builtin();
     let rec = score(catalog, &ctx);
-    let decision = Decision::new(catalog, &rec, arch.or(input.arch));
+    let decision = Decision::new(catalog, &rec, args.arch.or(input.arch));
     let requirements = Requirements::derive(ctx.scalability, ctx.security, &input.requirements);
-    let mut model = crate::project::base_model(name.as_str(), &decision);
-    if let (Some(figures), Some(path)) = (&figures, evidence.figures) {
+    let mut model = project::base_model(name.as_str(), &decision);
+    if let (Some(figures), Some(path)) = (&figures, args.figures.as_deref()) {
         model = model
             .with_figures(figures)
             .map_err(|err| Error::BadFigures {
@@ -69,7 +58,7 @@ pub fn verify(
                 reason: err.to_string(),
             })?;
     }
-    let (model, report) = crate::project::size_and_verify(model, &requirements);
+    let (model, report) = project::size_and_verify(model, &requirements);
     let comparison = match (&measurement, measured) {
         (Some(m), Some(path)) => {
             let known: Vec<&str> = model.entries.iter().map(|e| e.name.as_str()).collect();
@@ -86,21 +75,21 @@ pub fn verify(
         }
         _ => None,
     };
-    match format {
+    match args.format {
         Format::Json => print_json(&json!({
             "decision": decision,
             "requirements": requirements,
             "verification": report,
             "measured": comparison,
         }))?,
-        Format::Text if report.checks.is_empty() => print_text(present::NOTHING_TO_VERIFY)?,
+        Format::Text if report.checks.is_empty() => print_text(text::NOTHING_TO_VERIFY)?,
         Format::Text => {
-            let mut text = report.to_text();
+            let mut out = report.to_text();
             if let Some(c) = &comparison {
-                text.push('\n');
-                text.push_str(&c.to_text());
+                out.push('\n');
+                out.push_str(&c.to_text());
             }
-            print_text(&text)?;
+            print_text(&out)?;
         }
     }
     let failures = report.failures() + comparison.as_ref().map_or(0, Comparison::failures);
@@ -144,16 +133,16 @@ fn read_measurement(path: &Path) -> Result<Measurement, Error> {
 }
 
 /// `arch-init paradigms`: the catalog.
-pub fn paradigms(format: Format) -> Result<(), Error> {
+pub(crate) fn paradigms(format: Format) -> Result<(), Error> {
     let catalog = Catalog::builtin();
     match format {
         Format::Json => print_json(&json!({ "paradigms": catalog.entries() })),
-        Format::Text => print_text(&present::paradigms(catalog)),
+        Format::Text => print_text(&text::paradigms(catalog)),
     }
 }
 
 /// `arch-init templates list|export`.
-pub fn templates(action: &TemplatesAction) -> Result<(), Error> {
+pub(crate) fn templates(action: &TemplatesAction) -> Result<(), Error> {
     let builtin = TemplateSet::builtin();
     match action {
         TemplatesAction::List => {
@@ -179,8 +168,9 @@ pub fn templates(action: &TemplatesAction) -> Result<(), Error> {
             }
             print_text(&text)
         }
+        TemplatesAction::Context(args) => context(args),
         TemplatesAction::Export { dir } => {
-            let count = builtin.export(dir)?;
+            let count = export(&builtin, dir)?;
             eprintln!(
                 "Exported {count} templates to {}; edit them and pass `--templates {}`",
                 dir.display(),
@@ -191,8 +181,52 @@ pub fn templates(action: &TemplatesAction) -> Result<(), Error> {
     }
 }
 
+/// `arch-init templates context`: the template context for these answers, and `unit` with
+/// `--unit`.
+fn context(args: &ContextArgs) -> Result<(), Error> {
+    let name = ProjectName::parse(&args.name)?;
+    let grounds = input::ground(&args.answers, args.arch, args.date, args.skip_research)?;
+    let ctx = ProjectContext::from_answers(&grounds.answers);
+    let research_year = grounds.research.then(|| grounds.date.year());
+    let decided = Decided::new(Catalog::builtin(), &ctx, grounds.arch, research_year);
+    let project = project::assemble(&project::Inputs {
+        name: &name,
+        date: grounds.date,
+        ctx: &ctx,
+        requirement_answers: &grounds.requirements,
+        decided: &decided,
+    })?;
+    let mut context = project.context;
+    if let Some(unit) = &args.unit {
+        let known = project.scope.units();
+        let value = known
+            .iter()
+            .find(|(name, _)| name == unit)
+            .map(|(_, value)| (*value).clone())
+            .ok_or_else(|| Error::UnknownUnit {
+                name: unit.clone(),
+                known: backticked(known.iter().map(|(name, _)| *name)),
+            })?;
+        context["unit"] = value;
+    }
+    print_json(&context)
+}
+
+/// Writes `templates` under `dir`, which must be absent or empty; returns how many.
+fn export(templates: &TemplateSet, dir: &Path) -> Result<usize, Error> {
+    write::check_target(dir, Overwrite::Refuse).map_err(|err| match err {
+        Error::TargetNotEmpty { path } => Error::ExportNotEmpty { path },
+        other => other,
+    })?;
+    let mut plan = FilePlan::default();
+    for (path, template) in &templates.files {
+        plan.insert(path.clone(), template.source.clone(), template.mode);
+    }
+    write::write(&plan, dir, Overwrite::Refuse, Git::Skip).map(|written| written.files)
+}
+
 /// `arch-init completions SHELL`.
-pub fn completions(shell: clap_complete::Shell) {
+pub(crate) fn completions(shell: clap_complete::Shell) {
     clap_complete::generate(
         shell,
         &mut Cli::command(),
@@ -201,42 +235,12 @@ pub fn completions(shell: clap_complete::Shell) {
     );
 }
 
-/// `--dry-run`: the file list (text) or the whole plan (JSON) on stdout.
-pub fn print_plan(plan: &FilePlan, target: &Path, format: Format) -> Result<(), Error> {
-    match format {
-        Format::Json => print_json(&json!({ "target": target, "plan": plan.to_json() })),
-        Format::Text => {
-            let mut text = String::new();
-            for (path, file) in plan.iter() {
-                let _ = writeln!(
-                    text,
-                    "{:>8}  {}/{path}",
-                    file.contents.len(),
-                    target.display()
-                );
-            }
-            let _ = writeln!(
-                text,
-                "{} files, {} bytes (dry run: nothing written)",
-                plan.len(),
-                plan.total_bytes()
-            );
-            print_text(&text)
-        }
-    }
-}
-
-/// Pretty JSON and a newline on stdout.
-pub fn print_json(value: &serde_json::Value) -> Result<(), Error> {
-    let text = serde_json::to_string_pretty(value)
-        .map_err(|err| Error::Stdout(std::io::Error::other(err)))?;
-    print_text(&format!("{text}\n"))
-}
-
-fn print_text(text: &str) -> Result<(), Error> {
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-        .map_err(Error::Stdout)
+/// `arch-init man`: the manual page, made from the same definitions as `--help` and the
+/// completions, so the three cannot disagree.
+pub(crate) fn man() -> Result<(), Error> {
+    let mut page = Vec::new();
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut page)
+        .map_err(Error::Stdout)?;
+    print_text(&String::from_utf8_lossy(&page))
 }

@@ -17,6 +17,7 @@ pub use values::{
 };
 
 /// One question: its answers-file key, label, flag, help, and whether it is a refinement.
+/// The command line's answer flags are made from these (`cli::QuestionFlags`).
 #[derive(Debug, Clone, Copy)]
 pub struct Question {
     /// The snake-case key in answers files (kebab-case is accepted too).
@@ -25,12 +26,21 @@ pub struct Question {
     pub label: &'static str,
     /// The command-line flag, e.g. "--team-size".
     pub flag: &'static str,
+    /// The flag's value in `--help`, e.g. "SIZE".
+    pub value_name: &'static str,
     /// One line of help for prompts and `--help`.
     pub help: &'static str,
     /// True for the refinements, whose defaults are neutral and may be left unasked.
     pub refinement: bool,
     /// The values to choose from with their help text; empty for free text.
     pub options: fn() -> Vec<(&'static str, &'static str)>,
+    /// Checks a flag's value: its spelling as recorded, or why it is refused.
+    pub parse_flag: fn(&str) -> Result<String, String>,
+}
+
+/// A flag's value as an answer of type `T`, spelled as recorded.
+fn parse_flag<T: Answer>(text: &str) -> Result<String, String> {
+    T::from_flag(text).map(|answer| answer.spelling())
 }
 
 impl Question {
@@ -51,7 +61,8 @@ impl Question {
 /// Writes `ProjectContext`, `Answers` and `QUESTIONS` from one table, so they cannot disagree.
 macro_rules! questions {
     ($( $(#[$doc:meta])* $field:ident: $ty:ty = $default:expr,
-        $label:literal, $flag:literal, $help:literal, refinement = $refinement:literal; )+) => {
+        $label:literal, $flag:literal <$value_name:literal>, $help:literal,
+        refinement = $refinement:literal; )+) => {
         /// Every answer, complete: what `recommend` and the rest of the pipeline decide from.
         #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
         pub struct ProjectContext {
@@ -80,9 +91,11 @@ macro_rules! questions {
                 key: stringify!($field),
                 label: $label,
                 flag: $flag,
+                value_name: $value_name,
                 help: $help,
                 refinement: $refinement,
                 options: <$ty as Answer>::options,
+                parse_flag: parse_flag::<$ty>,
             },
         )+];
 
@@ -125,7 +138,7 @@ macro_rules! questions {
             #[must_use]
             pub fn value(&self, key: &str) -> String {
                 match key {
-                    $( stringify!($field) => Answer::render(&self.$field), )+
+                    $( stringify!($field) => Answer::spelling(&self.$field), )+
                     _ => String::new(),
                 }
             }
@@ -136,52 +149,68 @@ macro_rules! questions {
 questions! {
     /// What kind of software is being built.
     project_type: ProjectType = ProjectType::WebApi,
-        "Project type", "--project-type", "What are you building?", refinement = false;
+        "Project type", "--project-type" <"TYPE">,
+        "What are you building?", refinement = false;
     /// How intricate the business rules are.
     complexity: Complexity = Complexity::Complex,
-        "Domain complexity", "--complexity", "How intricate are the business rules?", refinement = false;
+        "Domain complexity", "--complexity" <"LEVEL">,
+        "How intricate are the business rules?", refinement = false;
     /// How many people build and run it.
     team_size: TeamSize = TeamSize::Medium,
-        "Team size", "--team-size", "How many people will build and run it?", refinement = false;
+        "Team size", "--team-size" <"SIZE">,
+        "How many people will build and run it?", refinement = false;
     /// The implementation language.
     language: Language = Language::Rust,
-        "Language", "--language", "Which language? (only rust is rendered)", refinement = false;
+        "Language", "--language" <"LANG">,
+        "Which language? (only rust is rendered)", refinement = false;
     /// The web or application framework, free text.
     framework: String = String::from("axum"),
-        "Framework", "--framework", "Which framework? (free text)", refinement = false;
+        "Framework", "--framework" <"NAME">,
+        "Which framework? (free text)", refinement = false;
     /// How many users it must serve.
     scalability: Scalability = Scalability::Moderate,
-        "Scalability", "--scalability", "How many users must it serve?", refinement = false;
+        "Scalability", "--scalability" <"LEVEL">,
+        "How many users must it serve?", refinement = false;
     /// How much harm a breach would do.
     security: Security = Security::Standard,
-        "Security", "--security", "How sensitive is the data?", refinement = false;
+        "Security", "--security" <"LEVEL">,
+        "How sensitive is the data?", refinement = false;
     /// How soon the first version must ship.
     time_to_market: TimeToMarket = TimeToMarket::Normal,
-        "Time to market", "--time-to-market", "How soon must the first version ship?", refinement = false;
+        "Time to market", "--time-to-market" <"PACE">,
+        "How soon must the first version ship?", refinement = false;
     /// How experienced the team is with architecture patterns.
     team_experience: TeamExperience = TeamExperience::Mixed,
-        "Team experience", "--team-experience", "How experienced is the team with these patterns?", refinement = true;
+        "Team experience", "--team-experience" <"LEVEL">,
+        "How experienced is the team with these patterns?", refinement = true;
     /// What the team can operate.
     ops_maturity: OpsMaturity = OpsMaturity::Established,
-        "Operations maturity", "--ops-maturity", "What can the team operate today?", refinement = true;
+        "Operations maturity", "--ops-maturity" <"LEVEL">,
+        "What can the team operate today?", refinement = true;
     /// How long the system will live and change.
     lifespan: Lifespan = Lifespan::Typical,
-        "Expected lifespan", "--lifespan", "How long will the system live and change?", refinement = true;
+        "Expected lifespan", "--lifespan" <"SPAN">,
+        "How long will the system live and change?", refinement = true;
     /// Whether transactions tolerate eventual consistency.
     consistency: Consistency = Consistency::EventualOk,
-        "Consistency", "--consistency", "Must transactions be strongly consistent?", refinement = true;
+        "Consistency", "--consistency" <"NEED">,
+        "Must transactions be strongly consistent?", refinement = true;
     /// Whether every change must be kept as history.
     audit_trail: AuditTrail = AuditTrail::None,
-        "Audit trail", "--audit-trail", "Must every change be kept and replayable?", refinement = true;
+        "Audit trail", "--audit-trail" <"NEED">,
+        "Must every change be kept and replayable?", refinement = true;
     /// The shape of the load over time.
     workload: Workload = Workload::Steady,
-        "Workload", "--workload", "What does the load look like over time?", refinement = true;
+        "Workload", "--workload" <"SHAPE">,
+        "What does the load look like over time?", refinement = true;
     /// How data moves through the system.
     data_flow: DataFlow = DataFlow::RequestResponse,
-        "Data flow", "--data-flow", "How does data move through the system?", refinement = true;
+        "Data flow", "--data-flow" <"FLOW">,
+        "How does data move through the system?", refinement = true;
     /// Whether others extend the product with plugins.
     extensibility: Extensibility = Extensibility::Fixed,
-        "Extensibility", "--extensibility", "Will others extend it with plugins?", refinement = true;
+        "Extensibility", "--extensibility" <"NEED">,
+        "Will others extend it with plugins?", refinement = true;
 }
 
 impl ProjectContext {

@@ -1,11 +1,14 @@
 //! The decision: which paradigm is used, how it relates to the recommendation (an override
-//! and its score gap), and which shape of repository it renders.
+//! and its score gap), and which shape of repository it renders; `Decided` bundles it with the
+//! ranking and the research it was made with.
 
 use serde::Serialize;
 
 use crate::catalog::{Catalog, Paradigm};
+use crate::context::ProjectContext;
 use crate::model::Shape;
 use crate::recommend::Recommendation;
+use crate::research::ResearchBrief;
 
 /// The repository shape rendered for `paradigm`.
 #[must_use]
@@ -14,6 +17,38 @@ pub fn shape_for(paradigm: Paradigm) -> Shape {
         // The rendered platform is services that talk through events, which is both.
         Paradigm::Microservices | Paradigm::EventDriven => Shape::Microservices,
         _ => Shape::DecisionOnly,
+    }
+}
+
+/// What the decision stage settled: the ranking, the paradigm used, and the research done
+/// for it (none with `--skip-research`).
+#[derive(Debug, Clone)]
+pub struct Decided {
+    pub recommendation: Recommendation,
+    pub decision: Decision,
+    pub research: Option<ResearchBrief>,
+}
+
+impl Decided {
+    /// Decides without asking: scores the paradigms, takes `forced` or the recommendation, and
+    /// researches the result for `research_year` (no research without one).
+    #[must_use]
+    pub fn new(
+        catalog: &Catalog,
+        ctx: &ProjectContext,
+        forced: Option<Paradigm>,
+        research_year: Option<i16>,
+    ) -> Self {
+        let recommendation = crate::recommend::recommend(catalog, ctx);
+        let decision = Decision::new(catalog, &recommendation, forced);
+        let research = research_year.map(|year| {
+            crate::research::brief(ctx, decision.chosen, decision.secondary, catalog, year)
+        });
+        Self {
+            recommendation,
+            decision,
+            research,
+        }
     }
 }
 

@@ -59,6 +59,12 @@ pub enum Error {
     #[error("target `{path}` is not a directory (or lies below a file): choose another `--output`", path = path.display())]
     TargetNotDirectory { path: PathBuf },
 
+    #[error("cannot write into `{path}` ({reason}): choose another `--output`", path = path.display())]
+    TargetNotWritable { path: PathBuf, reason: String },
+
+    #[error("no unit `{name}` in the architecture model; it has: {known}")]
+    UnknownUnit { name: String, known: String },
+
     #[error("templates directory `{path}`: {reason}", path = path.display())]
     BadTemplatesDir { path: PathBuf, reason: String },
 
@@ -102,7 +108,7 @@ pub enum Error {
 impl Error {
     /// The process exit code: 2 for bad input, 130 for an interrupted prompt, 1 otherwise.
     #[must_use]
-    pub fn exit_code(&self) -> u8 {
+    pub(crate) fn exit_code(&self) -> u8 {
         match self {
             Self::BadName(_)
             | Self::AnswersUnreadable { .. }
@@ -110,9 +116,11 @@ impl Error {
             | Self::BadRequirements { .. }
             | Self::BadRequirementFlag(_)
             | Self::UnknownEntry { .. }
+            | Self::UnknownUnit { .. }
             | Self::NeedsYes
             | Self::TargetNotEmpty { .. }
             | Self::TargetNotDirectory { .. }
+            | Self::TargetNotWritable { .. }
             | Self::BadTemplatesDir { .. }
             | Self::BadTemplate { .. }
             | Self::ExportNotEmpty { .. }
@@ -129,7 +137,7 @@ impl Error {
 
     /// The one line printed for this error: the message and every cause, joined by `: `.
     #[must_use]
-    pub fn line(&self) -> String {
+    pub(crate) fn line(&self) -> String {
         let mut line = self.to_string();
         let mut source = std::error::Error::source(self);
         while let Some(cause) = source {

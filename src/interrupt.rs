@@ -9,12 +9,12 @@ use std::sync::{Mutex, PoisonError};
 static STAGING: Mutex<Option<PathBuf>> = Mutex::new(None);
 
 /// Remembers the staging directory to remove if the user interrupts (`None` when done).
-pub fn staging(path: Option<PathBuf>) {
+pub(crate) fn staging(path: Option<PathBuf>) {
     *STAGING.lock().unwrap_or_else(PoisonError::into_inner) = path;
 }
 
 /// Installs the handler; a second call (tests running `run` twice) keeps the first.
-pub fn install() {
+pub(crate) fn install() {
     let _already_installed = ctrlc::set_handler(|| {
         let _ = console::Term::stderr().show_cursor();
         if let Some(path) = STAGING

@@ -573,6 +573,16 @@ impl ArchitectureModel {
         microservices::platform(project)
     }
 
+    /// The names of the request paths users enter the system by (the platform's; the other
+    /// shape has none), without building the rest of the model.
+    #[must_use]
+    pub fn entry_names() -> Vec<String> {
+        microservices::entries()
+            .into_iter()
+            .map(|entry| entry.name)
+            .collect()
+    }
+
     /// The decision only: no units, calls, topics or stores.
     #[must_use]
     pub fn decision_only(project: &str) -> Self {

@@ -19,7 +19,7 @@ pub struct NameError {
 pub struct ProjectName(String);
 
 /// Longest name accepted: long enough for any real project, short enough for a title.
-pub const MAX_LEN: usize = 48;
+pub(crate) const MAX_LEN: usize = 48;
 
 impl ProjectName {
     /// Accepts `name` if it can be a directory, a package prefix and an image name.

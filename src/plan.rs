@@ -49,6 +49,11 @@ impl FilePlan {
         );
     }
 
+    /// Adds every file of `other`, replacing files at the same paths.
+    pub fn extend(&mut self, other: FilePlan) {
+        self.files.extend(other.files);
+    }
+
     /// The file at `path`, if planned.
     #[must_use]
     pub fn get(&self, path: &str) -> Option<&PlannedFile> {

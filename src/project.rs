@@ -1,19 +1,18 @@
-//! The project in memory: requirements → sized model → verification → ADR → session →
-//! `FilePlan`. Pure: nothing here prompts, prints or touches the disk.
+//! The project in memory: requirements → sized model → verification → ADR → session → what
+//! the templates see, then the `FilePlan`. Pure: nothing here prompts, prints or touches the
+//! disk.
 
 use serde_json::json;
 
 use crate::catalog::Catalog;
 use crate::context::ProjectContext;
-use crate::decision::Decision;
+use crate::decision::{Decided, Decision};
 use crate::error::Error;
 use crate::model::{ArchitectureModel, Shape, UnitKind};
 use crate::name::ProjectName;
 use crate::plan::{FilePlan, Mode};
-use crate::recommend::Recommendation;
-use crate::render::{Compiled, DEVSTACK, RenderScope, render};
+use crate::render::{Compiled, DEVSTACK, Layout, RenderScope, render};
 use crate::requirements::{RequirementAnswers, Requirements};
-use crate::research::ResearchBrief;
 use crate::session::{self, Session};
 use crate::verify::{VerificationReport, optimise, verify as check};
 
@@ -54,97 +53,113 @@ pub fn size_and_verify(
     (model, report)
 }
 
-/// A latency bound must name a request path of the model (of the one shape that has request
-/// paths), so a typo is reported before any question rather than silently ignored.
-pub fn check_entry_names(answers: &RequirementAnswers) -> Result<(), Error> {
-    let model = ArchitectureModel::microservices("");
-    let known: Vec<&str> = model.entries.iter().map(|e| e.name.as_str()).collect();
-    match answers
-        .entry_p99_ms
-        .keys()
-        .find(|name| !known.contains(&name.as_str()))
-    {
-        None => Ok(()),
-        Some(unknown) => Err(Error::UnknownEntry {
-            name: unknown.clone(),
-            known: known
-                .iter()
-                .map(|k| format!("`{k}`"))
-                .collect::<Vec<_>>()
-                .join(", "),
-        }),
-    }
-}
-
-/// What a run decided, ready to be verified and rendered.
+/// What the project is made from: the name, the date, the answers and what was decided.
 #[derive(Debug, Clone, Copy)]
-pub struct Decided<'a> {
+pub struct Inputs<'a> {
     pub name: &'a ProjectName,
     pub date: jiff::civil::Date,
     pub ctx: &'a ProjectContext,
     pub requirement_answers: &'a RequirementAnswers,
-    pub rec: &'a Recommendation,
-    pub brief: Option<&'a ResearchBrief>,
-    pub decision: &'a Decision,
-    pub templates: &'a Compiled,
+    pub decided: &'a Decided,
 }
 
-/// The verified model and every file of the project, in memory.
+/// The project in memory, verified and recorded, ready to render: the report, the session
+/// record, and what the templates see.
 #[derive(Debug)]
-pub struct Rendered {
-    pub report: VerificationReport,
+pub struct Assembled {
+    pub(crate) report: VerificationReport,
     /// The session record as written to `.arch-init/arch-init-session.json`.
-    pub session: serde_json::Value,
-    pub plan: FilePlan,
+    pub(crate) session: serde_json::Value,
+    /// The same, as the file's text.
+    session_file: String,
+    /// Which units get files, each with its serialized unit.
+    pub(crate) scope: RenderScope,
+    /// What every template sees (docs/templates.md); per-unit templates also see `unit`.
+    pub(crate) context: serde_json::Value,
 }
 
-/// Requirements → model → verification → ADR → session → plan.
-pub fn render_project(decided: &Decided<'_>) -> Result<Rendered, Error> {
-    let ctx = decided.ctx;
+/// Requirements → model → verification → ADR → session → template context.
+pub fn assemble(inputs: &Inputs<'_>) -> Result<Assembled, Error> {
+    let ctx = inputs.ctx;
+    let Decided {
+        recommendation,
+        decision,
+        research,
+    } = inputs.decided;
     let requirements =
-        Requirements::derive(ctx.scalability, ctx.security, decided.requirement_answers);
-    let (model, report) = model_and_report(decided.name.as_str(), decided.decision, &requirements);
+        Requirements::derive(ctx.scalability, ctx.security, inputs.requirement_answers);
+    let (model, report) = model_and_report(inputs.name.as_str(), decision, &requirements);
     let session = Session {
         arch_init_version: env!("CARGO_PKG_VERSION"),
-        project: decided.name.as_str(),
-        date: decided.date.to_string(),
+        project: inputs.name.as_str(),
+        date: inputs.date.to_string(),
         answers: ctx.to_answers(),
-        requirement_answers: decided.requirement_answers,
+        requirement_answers: inputs.requirement_answers,
         requirements: &requirements,
-        research: decided.brief,
-        recommendation: decided.rec,
-        decision: decided.decision,
+        research: research.as_ref(),
+        recommendation,
+        decision,
         verification: &report,
     };
     let adr = crate::adr::record(&crate::adr::Sources {
         catalog: Catalog::builtin(),
         ctx,
-        rec: decided.rec,
-        decision: decided.decision,
+        rec: recommendation,
+        decision,
         requirements: &requirements,
         report: &report,
         services: model.services().count(),
     });
-    let plan = plan(decided.templates, &model, &session, &adr)?;
-    let session = serde_json::to_value(&session).map_err(|err| Error::Render {
-        template: session::PATH.into(),
-        reason: err.to_string(),
-    })?;
-    Ok(Rendered {
+    let scope = scope(&model)?;
+    let context = json!({
+        "project": session.project,
+        "date": session.date,
+        "tool_version": session.arch_init_version,
+        "model": json_of(&model)?,
+        "decision": session.decision,
+        "answers": session.answers,
+        "recommendation": session.recommendation,
+        "research": session.research,
+        "requirements": session.requirements,
+        "verification": session.verification,
+        "verification_markdown": session.verification.to_markdown(),
+        "adr": adr,
+    });
+    let session_file = session.to_json();
+    let session = json_of(&session)?;
+    Ok(Assembled {
         report,
         session,
-        plan,
+        session_file,
+        scope,
+        context,
     })
 }
 
-/// Every file of the project: the rendered templates plus the session record.
-fn plan(
-    templates: &Compiled,
-    model: &ArchitectureModel,
-    session: &Session<'_>,
-    adr: &crate::adr::Record,
-) -> Result<FilePlan, Error> {
-    let model_value = json_of(model)?;
+impl Assembled {
+    /// Every file of the project: the templates' and the session record.
+    pub fn plan(&self, templates: &Compiled) -> Result<FilePlan, Error> {
+        let mut plan = render(templates, &self.scope, &self.context)?;
+        plan.insert(session::PATH, self.session_file.clone(), Mode::Regular);
+        Ok(plan)
+    }
+
+    /// The files of `layout` rendered with Tera, and the session record: every file that is
+    /// not a copy of a template.
+    pub(crate) fn rendered(
+        &self,
+        layout: &Layout<'_>,
+        templates: &Compiled,
+    ) -> Result<FilePlan, Error> {
+        let mut plan = layout.render(templates, &self.context)?;
+        plan.insert(session::PATH, self.session_file.clone(), Mode::Regular);
+        Ok(plan)
+    }
+}
+
+/// Which units of `model` get files: services from the per-service templates, the gateway and
+/// the devstack from their own directories; the workspace only when there are units.
+fn scope(model: &ArchitectureModel) -> Result<RenderScope, Error> {
     let mut scope = RenderScope {
         workspace: !model.units.is_empty(),
         ..RenderScope::default()
@@ -161,24 +176,7 @@ fn plan(
             .units
             .push((DEVSTACK.to_owned(), serde_json::Value::Null));
     }
-    let session_json = session.to_json();
-    let context = json!({
-        "project": session.project,
-        "date": session.date,
-        "tool_version": session.arch_init_version,
-        "model": model_value,
-        "decision": session.decision,
-        "answers": session.answers,
-        "recommendation": session.recommendation,
-        "research": session.research,
-        "requirements": session.requirements,
-        "verification": session.verification,
-        "verification_markdown": session.verification.to_markdown(),
-        "adr": adr,
-    });
-    let mut plan = render(templates, &scope, &context)?;
-    plan.insert(session::PATH, session_json, Mode::Regular);
-    Ok(plan)
+    Ok(scope)
 }
 
 /// Serialized data for the templates; plain data never fails, so a failure is a bug.
@@ -187,4 +185,60 @@ fn json_of(data: &impl serde::Serialize) -> Result<serde_json::Value, Error> {
         template: "(template context)".into(),
         reason: err.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decision::Decided;
+
+    /// The words in backticks, in order.
+    fn backticked(text: &str) -> Vec<&str> {
+        text.split('`').skip(1).step_by(2).collect()
+    }
+
+    #[test]
+    fn docs_templates_md_lists_exactly_what_a_template_sees() {
+        let ctx = ProjectContext::from_toml(include_str!("../tests/fixtures/reference.toml"))
+            .expect("the reference answers parse");
+        let decided = Decided::new(Catalog::builtin(), &ctx, None, Some(2026));
+        let name = ProjectName::parse("shop").expect("a valid name");
+        let project = assemble(&Inputs {
+            name: &name,
+            date: jiff::civil::date(2026, 11, 22),
+            ctx: &ctx,
+            requirement_answers: &RequirementAnswers::default(),
+            decided: &decided,
+        })
+        .unwrap();
+        let mut seen = project.context.as_object().unwrap().clone();
+        let (_, service) = project.scope.units()[0];
+        seen.insert("unit".into(), service.clone());
+
+        let doc = include_str!("../docs/templates.md");
+        let section = doc
+            .split("## What a template sees")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .expect("docs/templates.md has the section");
+        let mut documented = Vec::new();
+        for row in section.lines().filter(|line| line.starts_with("| `")) {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let names = backticked(cells[1]);
+            let fields = backticked(cells[2]);
+            // An object's row that lists fields in backticks lists them all; the rows of other
+            // values may quote examples.
+            if let ([name], false) = (names.as_slice(), fields.is_empty()) {
+                if let Some(object) = seen[*name].as_object() {
+                    let keys: Vec<&str> = object.keys().map(String::as_str).collect();
+                    assert_eq!(fields, keys, "docs/templates.md: the fields of `{name}`");
+                }
+            }
+            documented.extend(names);
+        }
+        let mut keys: Vec<&str> = seen.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        documented.sort_unstable();
+        assert_eq!(documented, keys, "docs/templates.md: the variables");
+    }
 }

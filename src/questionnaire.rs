@@ -27,7 +27,7 @@ fn theme() -> Box<dyn Theme> {
 }
 
 /// Asks the main questions, then offers the refinements; given answers are the defaults.
-pub fn ask(given: Answers) -> Result<Answers, Error> {
+pub(crate) fn ask(given: Answers) -> Result<Answers, Error> {
     let theme = theme();
     let mut answers = given;
     let (main, refinements): (Vec<&Question>, Vec<&Question>) =
@@ -96,7 +96,7 @@ fn ask_one(
 
 /// Asks whether to accept the recommendation; on "no", lets the user pick any paradigm.
 /// `None` means accepted.
-pub fn confirm(catalog: &Catalog, rec: &Recommendation) -> Result<Option<Paradigm>, Error> {
+pub(crate) fn confirm(catalog: &Catalog, rec: &Recommendation) -> Result<Option<Paradigm>, Error> {
     let theme = theme();
     let accept = Confirm::with_theme(theme.as_ref())
         .with_prompt(format!(

@@ -255,7 +255,11 @@ fn reason(weight: &Weight, generated: impl FnOnce() -> String) -> String {
 /// The best-scoring companion of `primary` from another category with a positive score: the
 /// recommendation's secondary, and the secondary of an overriding choice.
 #[must_use]
-pub fn secondary(catalog: &Catalog, primary: &ParadigmInfo, ranking: &[Score]) -> Option<Paradigm> {
+pub(crate) fn secondary(
+    catalog: &Catalog,
+    primary: &ParadigmInfo,
+    ranking: &[Score],
+) -> Option<Paradigm> {
     let total = |paradigm: Paradigm| {
         ranking
             .iter()
@@ -327,16 +331,8 @@ mod tests {
         }
     }
 
-    const REFERENCE: &str = r#"
-        project_type = "microservice"
-        complexity = "complex"
-        team_size = "15-50"
-        language = "rust"
-        framework = "axum"
-        scalability = "extreme"
-        security = "critical"
-        time_to_market = "normal"
-    "#;
+    /// The reference case, `tests/fixtures/reference.toml`.
+    const REFERENCE: &str = include_str!("../tests/fixtures/reference.toml");
 
     #[test]
     fn the_reference_platform_gets_microservices_with_events_and_high_confidence() {

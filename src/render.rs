@@ -4,6 +4,7 @@
 //! `services/__unit__/` are instantiated once per service; files under a unit's own directory
 //! exist only when the model has that unit and override the per-service ones.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::error::Error as _;
 
 use serde_json::Value;
@@ -14,26 +15,40 @@ use crate::plan::FilePlan;
 use crate::templates::{Origin, TERA_SUFFIX, Template, TemplateSet};
 
 /// The unit that runs every other unit in one process; rendered whenever units are.
-pub const DEVSTACK: &str = "devstack";
+pub(crate) const DEVSTACK: &str = "devstack";
 
 /// The directory whose files are instantiated for every service.
-pub const PER_SERVICE: &str = "services/__unit__/";
+pub(crate) const PER_SERVICE: &str = "services/__unit__/";
 
 /// What the model makes exist: which units get files, and whether the workspace is rendered.
 #[derive(Debug, Clone, Default)]
-pub struct RenderScope {
+pub(crate) struct RenderScope {
     /// Each service's name and its serialized unit, bound to `unit` in its templates.
-    pub services: Vec<(String, Value)>,
+    pub(crate) services: Vec<(String, Value)>,
     /// Top-level unit directories (the gateway, the devstack) and their unit, if any.
-    pub units: Vec<(String, Value)>,
+    pub(crate) units: Vec<(String, Value)>,
     /// Whether files outside `docs/adr/` and `README.md` are rendered at all.
-    pub workspace: bool,
+    pub(crate) workspace: bool,
 }
 
-/// A template set with every Tera template parsed, ready to render many times.
+impl RenderScope {
+    /// Every unit that gets files, by name, with what its templates see as `unit`.
+    #[must_use]
+    pub(crate) fn units(&self) -> Vec<(&str, &Value)> {
+        self.services
+            .iter()
+            .chain(&self.units)
+            .map(|(name, unit)| (name.as_str(), unit))
+            .collect()
+    }
+}
+
+/// A template set and its Tera templates, parsed as far as a run needs them: all of them up
+/// front when the set has an overlay (`compile`: its errors are bad input, reported before any
+/// question), otherwise only those a run renders, when it renders them (`deferred`).
 pub struct Compiled {
     templates: TemplateSet,
-    tera: Tera,
+    tera: Option<Tera>,
 }
 
 impl std::fmt::Debug for Compiled {
@@ -44,55 +59,182 @@ impl std::fmt::Debug for Compiled {
                 "templates",
                 &self.templates.files.keys().collect::<Vec<_>>(),
             )
+            .field("parsed", &self.tera.is_some())
             .finish_non_exhaustive()
     }
 }
 
-/// Parses every template; a syntax error in an overlay is bad input, reported before any
+/// Parses every template now; a syntax error in an overlay is bad input, reported before any
 /// question is asked.
 pub fn compile(templates: TemplateSet) -> Result<Compiled, Error> {
-    let tera = parse(&templates)?;
-    Ok(Compiled { templates, tera })
+    let tera = parse(&templates, |_| true)?;
+    Ok(Compiled {
+        templates,
+        tera: Some(tera),
+    })
+}
+
+/// Leaves the parsing to the render, which parses only the templates it renders: for the
+/// built-in set, whose every template a test keeps parseable.
+#[must_use]
+pub fn deferred(templates: TemplateSet) -> Compiled {
+    Compiled {
+        templates,
+        tera: None,
+    }
+}
+
+impl Compiled {
+    /// The templates, parsed or not.
+    #[must_use]
+    pub(crate) fn templates(&self) -> &TemplateSet {
+        &self.templates
+    }
 }
 
 /// Renders every template in scope with `context` (an object; `unit` is added per unit).
-pub fn render(
+pub(crate) fn render(
     compiled: &Compiled,
     scope: &RenderScope,
     context: &Value,
 ) -> Result<FilePlan, Error> {
-    let Compiled { templates, tera } = compiled;
-    // One context for every template; only `unit` changes between instances.
-    let mut ctx = tera::Context::from_value(context.clone()).map_err(|err| Error::Render {
-        template: "(context)".into(),
-        reason: err.to_string(),
-    })?;
-    let mut plan = FilePlan::default();
-    let (generic, specific): (Vec<_>, Vec<_>) = templates
-        .files
-        .iter()
-        .partition(|(path, _)| path.starts_with(PER_SERVICE));
-    for (path, template) in generic.into_iter().chain(specific) {
-        for (out_path, unit) in instances(path, scope) {
-            let contents = if path.ends_with(TERA_SUFFIX) {
-                match unit {
-                    Some(unit) => ctx.insert("unit", unit),
-                    None => drop(ctx.remove("unit")),
-                }
-                tera.render(path, &ctx)
-                    .map_err(|err| template_error(path, template, &err))?
-                    .into_bytes()
-            } else {
-                template.source.clone()
+    let layout = Layout::new(&compiled.templates, scope);
+    let mut plan = layout.copies();
+    plan.extend(layout.render(compiled, context)?);
+    Ok(plan)
+}
+
+/// Where every template goes for a scope: each output path, the template it comes from and
+/// the unit it is rendered for. A file under a unit's own directory replaces the per-service
+/// one at the same path.
+#[derive(Debug)]
+pub(crate) struct Layout<'a> {
+    outputs: BTreeMap<String, Output<'a>>,
+}
+
+#[derive(Debug)]
+struct Output<'a> {
+    name: &'a str,
+    template: &'a Template,
+    unit: Option<&'a Value>,
+}
+
+impl<'a> Layout<'a> {
+    /// Every output of `templates` for `scope`.
+    #[must_use]
+    pub(crate) fn new(templates: &'a TemplateSet, scope: &'a RenderScope) -> Self {
+        let (generic, specific): (Vec<_>, Vec<_>) = templates
+            .files
+            .iter()
+            .partition(|(path, _)| path.starts_with(PER_SERVICE));
+        let mut outputs = BTreeMap::new();
+        for (name, template) in generic.into_iter().chain(specific) {
+            for (out_path, unit) in instances(name, scope) {
+                let out_path = match out_path.strip_suffix(TERA_SUFFIX) {
+                    Some(stripped) => stripped.to_owned(),
+                    None => out_path,
+                };
+                outputs.insert(
+                    out_path,
+                    Output {
+                        name,
+                        template,
+                        unit,
+                    },
+                );
+            }
+        }
+        Self { outputs }
+    }
+
+    /// The files copied byte for byte: known without rendering anything.
+    #[must_use]
+    pub(crate) fn copies(&self) -> FilePlan {
+        let mut plan = FilePlan::default();
+        for (path, output) in &self.outputs {
+            if !output.name.ends_with(TERA_SUFFIX) {
+                plan.insert(
+                    path.clone(),
+                    output.template.source.clone(),
+                    output.template.mode,
+                );
+            }
+        }
+        plan
+    }
+
+    /// The files rendered with Tera, with `context`; parses what `compiled` has not.
+    pub(crate) fn render(&self, compiled: &Compiled, context: &Value) -> Result<FilePlan, Error> {
+        let rendered: Vec<(&String, &Output<'_>)> = self
+            .outputs
+            .iter()
+            .filter(|(_, output)| output.name.ends_with(TERA_SUFFIX))
+            .collect();
+        let parsed;
+        let tera = if let Some(tera) = &compiled.tera {
+            tera
+        } else {
+            let needed = with_references(
+                &compiled.templates,
+                rendered.iter().map(|(_, output)| output.name).collect(),
+            );
+            parsed = parse(&compiled.templates, |name| needed.contains(name))?;
+            &parsed
+        };
+        // One context for every template; only `unit` changes between instances.
+        let mut ctx = tera::Context::from_value(context.clone()).map_err(|err| Error::Render {
+            template: "(context)".into(),
+            reason: err.to_string(),
+        })?;
+        let mut plan = FilePlan::default();
+        for (path, output) in rendered {
+            match output.unit {
+                Some(unit) => ctx.insert("unit", unit),
+                None => drop(ctx.remove("unit")),
+            }
+            let contents = tera
+                .render(output.name, &ctx)
+                .map_err(|err| template_error(output.name, output.template, &err))?;
+            plan.insert(path.clone(), contents, output.template.mode);
+        }
+        Ok(plan)
+    }
+}
+
+/// `names` and every template they include, extend or import, however indirectly. Tera names
+/// such a template with a string literal, so every quoted `….tera` in the source of one in the
+/// set that names a template belongs to it (a mention in a comment only parses one more).
+fn with_references<'a>(templates: &'a TemplateSet, names: BTreeSet<&'a str>) -> BTreeSet<&'a str> {
+    let mut needed = names;
+    let mut todo: Vec<&str> = needed.iter().copied().collect();
+    while let Some(name) = todo.pop() {
+        let Some(source) = templates
+            .files
+            .get(name)
+            .and_then(|template| std::str::from_utf8(&template.source).ok())
+        else {
+            continue;
+        };
+        for (end, _) in source.match_indices(TERA_SUFFIX) {
+            let end = end + TERA_SUFFIX.len();
+            let Some(quote) = source[end..]
+                .chars()
+                .next()
+                .filter(|c| matches!(c, '"' | '\''))
+            else {
+                continue;
             };
-            let out_path = out_path
-                .strip_suffix(TERA_SUFFIX)
-                .unwrap_or(&out_path)
-                .to_owned();
-            plan.insert(out_path, contents, template.mode);
+            let Some(start) = source[..end].rfind(quote) else {
+                continue;
+            };
+            if let Some((other, _)) = templates.files.get_key_value(&source[start + 1..end]) {
+                if needed.insert(other.as_str()) {
+                    todo.push(other.as_str());
+                }
+            }
         }
     }
-    Ok(plan)
+    needed
 }
 
 /// Where a template's output goes, once per unit it belongs to (or once, unbound).
@@ -130,12 +272,13 @@ fn is_unit_dir(top: &str) -> bool {
     top == DEVSTACK || top == "api-gateway"
 }
 
-fn parse(templates: &TemplateSet) -> Result<Tera, Error> {
+/// Parses the Tera templates whose names `wanted` accepts, naming the culprit of a failure.
+fn parse(templates: &TemplateSet, wanted: impl Fn(&str) -> bool) -> Result<Tera, Error> {
     let mut sources = Vec::new();
     for (path, template) in templates
         .files
         .iter()
-        .filter(|(path, _)| path.ends_with(TERA_SUFFIX))
+        .filter(|(path, _)| path.ends_with(TERA_SUFFIX) && wanted(path))
     {
         let source = std::str::from_utf8(&template.source).map_err(|_| Error::BadTemplate {
             template: shown(path, template),
@@ -310,6 +453,39 @@ mod tests {
         assert_eq!(plan.text("services/a-service/PORT"), Some("a-service:1"));
         assert_eq!(plan.text("services/b-service/PORT"), Some("special"));
         assert_eq!(plan.len(), 2, "{:?}", plan.paths().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn every_built_in_template_parses() {
+        // A run parses the built-in set only as far as it renders it, so this is where a
+        // template no run renders yet is parsed.
+        compile(TemplateSet::builtin()).unwrap();
+    }
+
+    #[test]
+    fn a_deferred_set_parses_what_it_renders_and_what_that_includes() {
+        let templates = set(&[
+            (
+                "api-gateway/Dockerfile.tera",
+                "{% include \"services/__unit__/Dockerfile.tera\" %}",
+                Origin::Builtin,
+            ),
+            (
+                "services/__unit__/Dockerfile.tera",
+                "FROM {{ unit.name }}",
+                Origin::Builtin,
+            ),
+            ("docs/never.tera", "{% if %}", Origin::Builtin),
+        ]);
+        let scope = RenderScope {
+            units: vec![("api-gateway".into(), json!({ "name": "api-gateway" }))],
+            ..RenderScope::default()
+        };
+        let plan = render(&deferred(templates), &scope, &json!({})).unwrap();
+        assert_eq!(
+            plan.text("api-gateway/Dockerfile"),
+            Some("FROM api-gateway")
+        );
     }
 
     #[test]

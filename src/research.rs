@@ -352,8 +352,8 @@ mod tests {
         String::from_utf8(out).unwrap()
     }
 
-    const REFERENCE: &str =
-        "project_type = \"microservice\"\nscalability = \"extreme\"\nsecurity = \"critical\"";
+    /// The reference case, `tests/fixtures/reference.toml`.
+    const REFERENCE: &str = include_str!("../tests/fixtures/reference.toml");
 
     #[test]
     fn the_reference_platform_gets_six_searches_led_by_its_stack_and_paradigm() {

@@ -1,12 +1,13 @@
-//! The template tree: the built-in one embedded from `templates/`, a user's overlay directory
-//! read from disk, and the export of the built-in tree for editing. An overlay file replaces
-//! the built-in file at the same relative path; new files are added.
+//! The template tree: the built-in one embedded from `templates/`, and a user's overlay
+//! directory read from disk. An overlay file replaces the built-in file at the same relative
+//! path; new files are added.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use include_dir::{Dir, include_dir};
+use walkdir::WalkDir;
 
 use crate::error::Error;
 use crate::plan::Mode;
@@ -14,11 +15,11 @@ use crate::plan::Mode;
 static BUILTIN: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/templates");
 
 /// Suffix of files rendered with Tera; it is dropped from the output path.
-pub const TERA_SUFFIX: &str = ".tera";
+pub(crate) const TERA_SUFFIX: &str = ".tera";
 
 /// Where a template came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Origin {
+pub(crate) enum Origin {
     Builtin,
     /// From an overlay directory; holds the file's path on disk.
     Overlay(PathBuf),
@@ -26,16 +27,16 @@ pub enum Origin {
 
 /// One template file.
 #[derive(Debug, Clone)]
-pub struct Template {
-    pub source: Vec<u8>,
-    pub mode: Mode,
-    pub origin: Origin,
+pub(crate) struct Template {
+    pub(crate) source: Vec<u8>,
+    pub(crate) mode: Mode,
+    pub(crate) origin: Origin,
 }
 
 /// Templates by relative path (`/` separators), sorted.
 #[derive(Debug, Clone, Default)]
 pub struct TemplateSet {
-    pub files: BTreeMap<String, Template>,
+    pub(crate) files: BTreeMap<String, Template>,
 }
 
 impl TemplateSet {
@@ -51,7 +52,7 @@ impl TemplateSet {
     #[must_use]
     /// An overlay file replaces the built-in one that renders to the same path, whether
     /// either of them is a `.tera` template or a plain file.
-    pub fn overlaid(mut self, overlay: Self) -> Self {
+    pub(crate) fn overlaid(mut self, overlay: Self) -> Self {
         for path in overlay.files.keys() {
             let output = path.strip_suffix(TERA_SUFFIX).unwrap_or(path);
             self.files.remove(output);
@@ -62,7 +63,7 @@ impl TemplateSet {
     }
 
     /// Reads every file under `dir` as an overlay.
-    pub fn load_overlay(dir: &Path) -> Result<Self, Error> {
+    pub(crate) fn load_overlay(dir: &Path) -> Result<Self, Error> {
         let bad = |reason: String| Error::BadTemplatesDir {
             path: dir.to_owned(),
             reason,
@@ -74,29 +75,13 @@ impl TemplateSet {
                     .into(),
             ));
         }
-        let mut files = BTreeMap::new();
-        collect_overlay(dir, dir, &mut Vec::new(), &mut files)
-            .map_err(|err| bad(err.to_string()))?;
+        let files = collect_overlay(dir).map_err(bad)?;
         if files.is_empty() {
             return Err(bad(
                 "has no files; start from `arch-init templates export DIR`".into(),
             ));
         }
         Ok(Self { files })
-    }
-
-    /// Writes these templates under `dir`, which must be absent or empty.
-    pub fn export(&self, dir: &Path) -> Result<usize, Error> {
-        let overwrite = crate::write::Overwrite::Refuse;
-        crate::write::check_target(dir, overwrite).map_err(|err| match err {
-            Error::TargetNotEmpty { path } => Error::ExportNotEmpty { path },
-            other => other,
-        })?;
-        let mut plan = crate::plan::FilePlan::default();
-        for (path, template) in &self.files {
-            plan.insert(path.clone(), template.source.clone(), template.mode);
-        }
-        crate::write::write(&plan, dir, overwrite, crate::write::Git::Skip).map(|w| w.files)
     }
 }
 
@@ -131,52 +116,46 @@ fn collect_builtin(dir: &Dir<'_>, files: &mut BTreeMap<String, Template>) {
     }
 }
 
-/// Reads every file below `dir`; `visited` holds the real paths of the directories read so
-/// far, so a symbolic link back up the tree is reported instead of followed forever.
-fn collect_overlay(
-    root: &Path,
-    dir: &Path,
-    visited: &mut Vec<PathBuf>,
-    files: &mut BTreeMap<String, Template>,
-) -> std::io::Result<()> {
-    let real = fs::canonicalize(dir)?;
-    if visited.contains(&real) {
-        return Err(std::io::Error::other(format!(
-            "`{}` links back to a directory already read",
-            dir.display()
-        )));
-    }
-    visited.push(real);
-    let mut entries: Vec<_> = fs::read_dir(dir)?.collect::<Result<_, _>>()?;
-    entries.sort_by_key(fs::DirEntry::file_name);
-    for entry in entries {
+/// Reads every file below `root`, following links; a link back up the tree is reported
+/// (walkdir detects the loop) instead of followed forever. `.git` directories are skipped.
+fn collect_overlay(root: &Path) -> Result<BTreeMap<String, Template>, String> {
+    let mut files = BTreeMap::new();
+    let walk = WalkDir::new(root)
+        .follow_links(true)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|entry| entry.file_name() != ".git");
+    for entry in walk {
+        let entry = entry.map_err(|err| match (err.loop_ancestor(), err.path()) {
+            (Some(_), Some(link)) => format!(
+                "`{}` links back to a directory already read",
+                link.display()
+            ),
+            (_, Some(path)) => format!("cannot read `{}` ({err})", path.display()),
+            (_, None) => err.to_string(),
+        })?;
+        if entry.file_type().is_dir() {
+            continue;
+        }
         let path = entry.path();
-        if entry.file_name() == ".git" {
-            continue;
-        }
-        if path.is_dir() {
-            collect_overlay(root, &path, visited, files)?;
-            continue;
-        }
-        let relative = path.strip_prefix(root).map_err(std::io::Error::other)?;
-        let Some(relative) = relative.to_str() else {
-            return Err(std::io::Error::other(format!(
-                "`{}` has a name that is not UTF-8",
-                path.display()
-            )));
-        };
-        let key = relative.replace('\\', "/");
-        let source = fs::read(&path)?;
+        let relative = path
+            .strip_prefix(root)
+            .ok()
+            .and_then(Path::to_str)
+            .ok_or_else(|| format!("`{}` has a name that is not UTF-8", path.display()))?;
+        let unreadable = |err: std::io::Error| format!("cannot read `{}` ({err})", path.display());
+        let source = fs::read(path).map_err(unreadable)?;
+        let mode = disk_mode(path).map_err(unreadable)?;
         files.insert(
-            key,
+            relative.replace('\\', "/"),
             Template {
                 source,
-                mode: disk_mode(&path)?,
-                origin: Origin::Overlay(path),
+                mode,
+                origin: Origin::Overlay(path.to_owned()),
             },
         );
     }
-    Ok(())
+    Ok(files)
 }
 
 #[cfg(unix)]

@@ -8,10 +8,10 @@
 mod capacity;
 mod deployment;
 mod flows;
+mod format;
 mod measured;
 mod optimise;
 mod paths;
-mod render;
 mod structure;
 
 use std::collections::BTreeMap;
@@ -219,13 +219,13 @@ impl VerificationReport {
     /// A plain-text table for the terminal, then counterexamples, the optimum and assumptions.
     #[must_use]
     pub fn to_text(&self) -> String {
-        render::text(self)
+        format::text(self)
     }
 
     /// The same content as Markdown, for the ADR and ARCHITECTURE.md.
     #[must_use]
     pub fn to_markdown(&self) -> String {
-        render::markdown(self)
+        format::markdown(self)
     }
 }
 

@@ -1,7 +1,10 @@
-//! `FilePlan` → disk. The target is checked first; the whole plan is written into a staging
-//! directory beside it, then renamed into place, so a failure or a kill never leaves a
-//! half-written project. Optionally `git init` and a first commit.
+//! `FilePlan`s → disk. The target is checked first (and, before any question, that its place
+//! can be written); the files are written into a staging directory beside it, in one or more
+//! batches, then renamed into place, so a failure or an interrupt never leaves a half-written
+//! project, and a later run sweeps the staging a `kill -9` left. Optionally `git init` and a
+//! first commit.
 
+use std::collections::HashSet;
 use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -12,7 +15,7 @@ use crate::plan::FilePlan;
 
 /// What to do with a target directory that already has files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Overwrite {
+pub(crate) enum Overwrite {
     /// Refuse, writing nothing.
     Refuse,
     /// Write over files with the same paths; leave other files alone.
@@ -21,21 +24,21 @@ pub enum Overwrite {
 
 /// Whether to make the new project a git repository with a first commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Git {
+pub(crate) enum Git {
     InitAndCommit,
     Skip,
 }
 
 /// What `write` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Written {
-    pub files: usize,
-    pub git: GitOutcome,
+pub(crate) struct Written {
+    pub(crate) files: usize,
+    pub(crate) git: GitOutcome,
 }
 
 /// How the git step went.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GitOutcome {
+pub(crate) enum GitOutcome {
     Committed,
     Skipped,
     /// Git is missing or failed; the files are written regardless. Holds the reason.
@@ -46,7 +49,7 @@ pub enum GitOutcome {
 
 /// Checks that `target` can receive the plan: absent, an empty directory, or (with `Force`)
 /// any directory.
-pub fn check_target(target: &Path, overwrite: Overwrite) -> Result<(), Error> {
+pub(crate) fn check_target(target: &Path, overwrite: Overwrite) -> Result<(), Error> {
     match fs::metadata(target) {
         Err(err) if err.kind() == ErrorKind::NotFound => Ok(()),
         Err(err) if err.kind() == ErrorKind::NotADirectory => Err(Error::TargetNotDirectory {
@@ -69,50 +72,112 @@ pub fn check_target(target: &Path, overwrite: Overwrite) -> Result<(), Error> {
     }
 }
 
+/// Checks that the project can be staged where `write` will stage it: in an existing target,
+/// or else in its nearest existing ancestor (the missing directories are created there). The
+/// check creates this run's staging directory and removes it again, so it asks the file
+/// system itself (read-only mounts, permissions, quotas) rather than guessing from modes.
+pub(crate) fn check_writable(target: &Path) -> Result<(), Error> {
+    let start = if target.is_dir() {
+        target.to_owned()
+    } else {
+        parent_of(target)
+    };
+    let dir = start
+        .ancestors()
+        .find(|dir| !dir.as_os_str().is_empty() && dir.exists())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let probe = staging_path(&dir, target);
+    fs::create_dir(&probe)
+        .and_then(|()| fs::remove_dir(&probe))
+        .map_err(|err| Error::TargetNotWritable {
+            path: dir,
+            reason: err.to_string(),
+        })
+}
+
 /// Writes `plan` into `target` (see the module docs), then runs the git step.
-pub fn write(
+pub(crate) fn write(
     plan: &FilePlan,
     target: &Path,
     overwrite: Overwrite,
     git: Git,
 ) -> Result<Written, Error> {
-    check_target(target, overwrite)?;
-    // An existing directory (or a link to one) is written into where it really is, staged
-    // inside itself: same filesystem for the renames, and the directory a shell may be
-    // standing in is never replaced. A new target is staged beside it and renamed.
-    let existing = target.exists();
-    let (dest, staging_parent) = if existing {
-        let real = fs::canonicalize(target).map_err(|source| io("resolve", target, source))?;
-        (real.clone(), real)
-    } else {
-        let parent = parent_of(target);
-        fs::create_dir_all(&parent).map_err(|source| io("create", &parent, source))?;
-        (target.to_owned(), parent)
-    };
-    let staging = Staging::create(&staging_parent, target)?;
-    // Paths are sorted, so a directory's files come together: create each directory once.
-    let mut created = std::collections::HashSet::new();
-    for (path, file) in plan.iter() {
-        let file_path = staging.path.join(path);
-        if let Some(dir) = file_path.parent() {
-            if created.insert(dir.to_owned()) {
-                fs::create_dir_all(dir).map_err(|source| io("create", dir, source))?;
-            }
-        }
-        create_file(&file_path, &file.contents, file.mode.bits())
-            .map_err(|source| io("write", &file_path, source))?;
+    let mut writer = Writer::begin(target, overwrite)?;
+    writer.stage(plan)?;
+    writer.finish(git)
+}
+
+/// A project being written: its target checked and a staging directory open for it, filled
+/// by one or more `stage` calls (from any one thread at a time), then moved into place by
+/// `finish`. Dropped unfinished, it removes the staging directory and leaves the target alone.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    dest: PathBuf,
+    existing: bool,
+    staging: Staging,
+    /// Directories made in the staging directory so far.
+    created: HashSet<PathBuf>,
+    files: usize,
+}
+
+impl Writer {
+    /// Checks `target` and opens the staging directory for it.
+    pub(crate) fn begin(target: &Path, overwrite: Overwrite) -> Result<Self, Error> {
+        check_target(target, overwrite)?;
+        // An existing directory (or a link to one) is written into where it really is, staged
+        // inside itself: same filesystem for the renames, and the directory a shell may be
+        // standing in is never replaced. A new target is staged beside it and renamed.
+        let existing = target.exists();
+        let (dest, staging_parent) = if existing {
+            let real = fs::canonicalize(target).map_err(|source| io("resolve", target, source))?;
+            (real.clone(), real)
+        } else {
+            let parent = parent_of(target);
+            fs::create_dir_all(&parent).map_err(|source| io("create", &parent, source))?;
+            (target.to_owned(), parent)
+        };
+        let staging = Staging::create(&staging_parent, target)?;
+        Ok(Self {
+            dest,
+            existing,
+            staging,
+            created: HashSet::new(),
+            files: 0,
+        })
     }
-    let in_repository = existing && inside_work_tree(&dest);
-    staging.move_into(&dest, existing)?;
-    let git = match git {
-        Git::Skip => GitOutcome::Skipped,
-        Git::InitAndCommit if in_repository => GitOutcome::AlreadyRepository,
-        Git::InitAndCommit => init_and_commit(&dest),
-    };
-    Ok(Written {
-        files: plan.len(),
-        git,
-    })
+
+    /// Writes the files of `plan` into the staging directory; none may be staged already.
+    pub(crate) fn stage(&mut self, plan: &FilePlan) -> Result<(), Error> {
+        // Paths are sorted, so a directory's files come together: create each directory once.
+        for (path, file) in plan.iter() {
+            let file_path = self.staging.path.join(path);
+            if let Some(dir) = file_path.parent() {
+                if !self.created.contains(dir) {
+                    fs::create_dir_all(dir).map_err(|source| io("create", dir, source))?;
+                    self.created.insert(dir.to_owned());
+                }
+            }
+            create_file(&file_path, &file.contents, file.mode.bits())
+                .map_err(|source| io("write", &file_path, source))?;
+        }
+        self.files += plan.len();
+        Ok(())
+    }
+
+    /// Moves the staged files into place, then runs the git step.
+    pub(crate) fn finish(self, git: Git) -> Result<Written, Error> {
+        let in_repository = self.existing && inside_work_tree(&self.dest);
+        self.staging.move_into(&self.dest, self.existing)?;
+        let git = match git {
+            Git::Skip => GitOutcome::Skipped,
+            Git::InitAndCommit if in_repository => GitOutcome::AlreadyRepository,
+            Git::InitAndCommit => init_and_commit(&self.dest),
+        };
+        Ok(Written {
+            files: self.files,
+            git,
+        })
+    }
 }
 
 /// Whether `dir` is inside a git work tree (git missing counts as no).
@@ -152,7 +217,53 @@ fn create_file(path: &Path, contents: &[u8], bits: u32) -> std::io::Result<()> {
     options.open(path)?.write_all(contents)
 }
 
+/// The prefix of this target's staging directories, `.NAME.arch-init-staging-`; the pid of
+/// the run that made one follows it.
+fn staging_prefix(target: &Path) -> String {
+    let stem = target
+        .file_name()
+        .map_or_else(|| "project".into(), |n| n.to_string_lossy().into_owned());
+    format!(".{stem}.arch-init-staging-")
+}
+
+/// This run's staging directory for `target`, in `parent`.
+fn staging_path(parent: &Path, target: &Path) -> PathBuf {
+    parent.join(format!("{}{}", staging_prefix(target), std::process::id()))
+}
+
+/// Removes the staging directories for `target` in `parent` that runs killed before they
+/// could clean up (`kill -9`) left behind: those whose pid is no longer running. Best effort:
+/// without a way to tell (no `/proc`), or on any error, nothing is removed.
+fn sweep_stale(parent: &Path, target: &Path) {
+    let prefix = staging_prefix(target);
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|name| name.strip_prefix(&prefix))
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !is_running(pid).unwrap_or(true) {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Whether process `pid` exists; `None` where that cannot be told.
+fn is_running(pid: u32) -> Option<bool> {
+    let proc = Path::new("/proc");
+    proc.join("self")
+        .exists()
+        .then(|| proc.join(pid.to_string()).exists())
+}
+
 /// A staging directory beside the target, removed on drop unless moved into place.
+#[derive(Debug)]
 struct Staging {
     path: PathBuf,
     keep: bool,
@@ -160,10 +271,8 @@ struct Staging {
 
 impl Staging {
     fn create(parent: &Path, target: &Path) -> Result<Self, Error> {
-        let stem = target
-            .file_name()
-            .map_or_else(|| "project".into(), |n| n.to_string_lossy().into_owned());
-        let path = parent.join(format!(".{stem}.arch-init-staging-{}", std::process::id()));
+        sweep_stale(parent, target);
+        let path = staging_path(parent, target);
         // A leftover from a killed run with the same pid is ours to replace.
         if path.exists() {
             fs::remove_dir_all(&path).map_err(|source| io("remove", &path, source))?;
@@ -196,17 +305,25 @@ impl Drop for Staging {
     }
 }
 
-/// Moves every file under `from` to the same relative path under `to`, replacing files.
+/// Moves every file under `from` to the same relative path under `to`, replacing files (and
+/// anything in the way of a directory or a file). Directories come before their contents.
 fn merge(from: &Path, to: &Path) -> Result<(), Error> {
-    for entry in fs::read_dir(from).map_err(|source| io("read", from, source))? {
-        let entry = entry.map_err(|source| io("read", from, source))?;
-        let dest = to.join(entry.file_name());
-        if entry.path().is_dir() {
+    let staged: Vec<walkdir::DirEntry> = walkdir::WalkDir::new(from)
+        .min_depth(1)
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .map_err(|err| {
+            let path = err.path().unwrap_or(from).to_owned();
+            io("read", &path, err.into())
+        })?;
+    for entry in staged {
+        let relative = entry.path().strip_prefix(from).unwrap_or(entry.path());
+        let dest = to.join(relative);
+        if entry.file_type().is_dir() {
             if dest.exists() && !dest.is_dir() {
                 fs::remove_file(&dest).map_err(|source| io("replace", &dest, source))?;
             }
             fs::create_dir_all(&dest).map_err(|source| io("create", &dest, source))?;
-            merge(&entry.path(), &dest)?;
         } else {
             if dest.is_dir() {
                 fs::remove_dir_all(&dest).map_err(|source| io("replace", &dest, source))?;
@@ -404,6 +521,43 @@ mod tests {
         let err = check_target(&tmp.path().join("afile/sub"), Overwrite::Refuse).unwrap_err();
         assert!(matches!(err, Error::TargetNotDirectory { .. }), "{err:?}");
         assert_eq!(err.exit_code(), 2);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn staging_left_by_a_killed_run_is_swept_and_a_running_ones_is_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        // No pid reaches u32::MAX (Linux stops at 2^22); pid 1 always runs.
+        let stale = tmp.path().join(".shop.arch-init-staging-4294967295");
+        let running = tmp.path().join(".shop.arch-init-staging-1");
+        let other_target = tmp.path().join(".blog.arch-init-staging-4294967295");
+        for dir in [&stale, &running, &other_target] {
+            fs::create_dir_all(dir.join("half-written")).unwrap();
+        }
+        write(
+            &plan(),
+            &tmp.path().join("shop"),
+            Overwrite::Refuse,
+            Git::Skip,
+        )
+        .unwrap();
+        assert!(!stale.exists(), "the dead run's staging is swept");
+        assert!(
+            running.exists(),
+            "a running generation's staging is left alone"
+        );
+        assert!(
+            other_target.exists(),
+            "another target's staging is left alone"
+        );
+    }
+
+    #[test]
+    fn a_writable_place_passes_the_check_and_keeps_no_probe() {
+        let tmp = tempfile::tempdir().unwrap();
+        check_writable(&tmp.path().join("new/deeper/shop")).unwrap();
+        check_writable(tmp.path()).unwrap();
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The deployment files of the generated reference project, as a user would meet them:
+//! The deployment files of the generated default project, as a user would meet them:
 //! `docker-compose.yml` (and its `PostgreSQL` init script, `.env.example`), a Dockerfile per
 //! unit, the GitHub workflows, the Makefile and the pre-commit hooks, checked against the
 //! architecture model the project was rendered from, and run through the validators a user
@@ -17,9 +17,9 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-mod reference;
+mod project;
 
-use reference::validators::{assert_success, find_tool, run, tool};
+use project::validators::{assert_success, find_tool, run, tool};
 
 /// Variables every unit gets whatever the model says.
 const COMMON_ENV: &[&str] = &[
@@ -30,22 +30,19 @@ const COMMON_ENV: &[&str] = &[
     "JWT_PUBLIC_KEYS",
 ];
 
-/// The generated reference project (kept for the whole run) and its model as JSON.
+/// The generated default project (kept for the whole run) and its model as JSON.
 struct Generated {
     root: PathBuf,
     model: Value,
-    _reference: reference::Reference,
 }
 
 fn generated() -> &'static Generated {
     static GENERATED: OnceLock<Generated> = OnceLock::new();
     GENERATED.get_or_init(|| {
-        let reference = reference::generate();
-        let model = serde_json::to_value(&reference.model).unwrap();
+        let project = project::defaults();
         Generated {
-            root: reference.root.clone(),
-            model,
-            _reference: reference,
+            root: project.root.clone(),
+            model: serde_json::to_value(&project.model).unwrap(),
         }
     })
 }

@@ -13,6 +13,9 @@ use arch_init::model::{ArchitectureModel, UnitKind};
 use assert_cmd::cargo::cargo_bin_cmd;
 use serde_json::Value;
 
+#[allow(dead_code, reason = "its validators are for the deployment-file tests")]
+mod project;
+
 /// How many tests against real servers the generated platform has, at least (70 today).
 const SERVER_TESTS: u32 = 65;
 /// Server tests that must be among them: the guarantees issue-level requirements name.
@@ -72,39 +75,12 @@ fn cargo_with(dir: &Path, args: &[&str], envs: &[(&str, String)]) -> Output {
 
 #[test]
 fn the_generated_platform_is_formatted_lint_clean_and_passes_its_own_tests() {
-    let tmp = tempfile::tempdir().unwrap();
-    cargo_bin_cmd!("arch-init")
-        .current_dir(tmp.path())
-        .args([
-            "--name",
-            "ecommerce-platform",
-            "--yes",
-            "--no-git",
-            "--quiet",
-        ])
-        .args([
-            "--project-type",
-            "microservice",
-            "--complexity",
-            "complex",
-            "--team-size",
-            "15-50",
-        ])
-        .args([
-            "--scalability",
-            "extreme",
-            "--security",
-            "critical",
-            "--time-to-market",
-            "normal",
-        ])
-        .assert()
-        .success();
-    let project = tmp.path().join("ecommerce-platform");
+    let reference = project::reference();
+    let project = &reference.root;
 
-    cargo(&project, &["fmt", "--all", "--check"]);
+    cargo(project, &["fmt", "--all", "--check"]);
     cargo(
-        &project,
+        project,
         &[
             "clippy",
             "--workspace",
@@ -115,7 +91,7 @@ fn the_generated_platform_is_formatted_lint_clean_and_passes_its_own_tests() {
             "warnings",
         ],
     );
-    let output = cargo(&project, &["test", "--workspace", "--locked"]);
+    let output = cargo(project, &["test", "--workspace", "--locked"]);
 
     let stdout = String::from_utf8_lossy(&output.stdout);
     let counts = Counts::of(&stdout);
@@ -154,7 +130,7 @@ fn the_generated_platform_is_formatted_lint_clean_and_passes_its_own_tests() {
         require_server("Kafka", "TEST_KAFKA_BROKERS", "127.0.0.1:9092"),
     ];
     let output = cargo_with(
-        &project,
+        project,
         &["test", "--workspace", "--locked", "--", "--ignored"],
         &servers,
     );
@@ -168,7 +144,8 @@ fn the_generated_platform_is_formatted_lint_clean_and_passes_its_own_tests() {
     );
     assert_ran(&stdout, SERVER_TESTS_CITED);
 
-    load_run(&project, tmp.path());
+    let tmp = tempfile::tempdir().unwrap();
+    load_run(project, &reference.model, tmp.path());
 }
 
 /// The password of the admin the devstack makes for loadgen in [`load_run`].
@@ -195,13 +172,12 @@ const LOAD_RUN_ENV: &[(&str, &str)] = &[
 /// The generated `loadgen`, CI-sized (a few seconds at a low rate), against the generated
 /// devstack started here in memory on free ports: the run must finish with exit 0, write its
 /// three report files, see every order it placed settle, and find every invariant held.
-fn load_run(project: &Path, tmp: &Path) {
+fn load_run(project: &Path, model: &ArchitectureModel, tmp: &Path) {
     cargo(
         project,
         &["build", "--locked", "-p", "devstack", "-p", "loadgen"],
     );
     let bin = target_dir().join("debug");
-    let model = ArchitectureModel::microservices("ecommerce-platform");
     // Every unit on a port of 127.0.0.1 that is free now; all are held until each is picked,
     // so no two units get the same one.
     let listeners: Vec<TcpListener> = model

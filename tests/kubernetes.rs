@@ -1,10 +1,11 @@
-//! The generated Kubernetes manifests of the reference project, as `kubectl kustomize` builds
-//! its `dev` and `prod` overlays, checked against the architecture model the library derives
-//! for that project: every unit deployed, probed, limited and locked down; the model's
-//! replicas, autoscaling and disruption figures; network policies that allow exactly the
-//! model's calls and each unit's own datastores; and the prod overlay as the deploy workflow
-//! applies it, every image by digest, through checkov. Needs `kubectl` (with kustomize v5) and
-//! `checkov` (`scripts/install-validators.sh`): without them these tests fail, they never skip.
+//! The generated Kubernetes manifests of the default and the reference project, as `kubectl
+//! kustomize` builds their `dev` and `prod` overlays, checked against the architecture model
+//! the library derives for each project: every unit deployed, probed, limited and locked
+//! down; the model's replicas, autoscaling and disruption figures; network policies that
+//! allow exactly the model's calls and each unit's own datastores; and the prod overlay as the
+//! deploy workflow applies it, every image by digest, through checkov. Needs `kubectl` (with
+//! kustomize v5) and `checkov` (`scripts/install-validators.sh`): without them these tests
+//! fail, they never skip.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -14,17 +15,17 @@ use std::sync::OnceLock;
 use arch_init::model::{ArchitectureModel, StoreKind, Unit, UnitKind};
 use serde_json::{Value, json};
 
-mod reference;
+mod project;
 
-use reference::PROJECT;
-use reference::validators::{assert_success, run, tool};
+use project::PROJECT;
+use project::validators::{assert_success, run, tool};
 
 /// The repository owner and image digest the tests deploy with, as the deploy workflow
 /// would after `docker/build-push-action` pushed `ghcr.io/<owner>/<unit>`.
 const OWNER: &str = "acme";
 const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
-/// The reference project's model and its overlays as built by kustomize: `dev` and `prod` as
+/// A project's model and its overlays as built by kustomize: `dev` and `prod` as
 /// committed, `release` the prod overlay as the deploy workflow applies it.
 struct Built {
     model: ArchitectureModel,
@@ -36,48 +37,33 @@ struct Built {
     release_yaml: String,
 }
 
-/// Generates the reference project once, builds the overlays, and derives its model.
+/// The default project's overlays, built once, and its model.
 fn built() -> &'static Built {
     static BUILT: OnceLock<Built> = OnceLock::new();
-    BUILT.get_or_init(|| build(reference::generate()))
+    BUILT.get_or_init(|| build(project::defaults()))
 }
 
-/// The same for the largest case, whose peak needs hundreds of replicas (and poolers).
+/// The same for the reference project, whose peak needs hundreds of replicas (and poolers).
 fn built_at_peak() -> &'static Built {
     static BUILT: OnceLock<Built> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        build(reference::generate_with(&[
-            "--project-type",
-            "microservice",
-            "--complexity",
-            "complex",
-            "--team-size",
-            "15-50",
-            "--scalability",
-            "extreme",
-            "--security",
-            "critical",
-        ]))
-    })
+    BUILT.get_or_init(|| build(project::reference()))
 }
 
-/// Builds `reference`'s overlays.
-fn build(reference: reference::Reference) -> Built {
-    {
-        let kubernetes = reference.root.join("infrastructure/kubernetes");
-        let prod = kubernetes.join("overlays/prod");
-        let dev_yaml = kustomize(&kubernetes.join("overlays/dev"));
-        let prod_yaml = kustomize(&prod);
-        pin_images_by_digest(&prod);
-        let release_yaml = kustomize(&prod);
-        Built {
-            dev: parse(&dev_yaml),
-            prod: parse(&prod_yaml),
-            release: parse(&release_yaml),
-            prod_yaml,
-            release_yaml,
-            model: reference.model,
-        }
+/// Builds `project`'s overlays.
+fn build(project: &project::Generated) -> Built {
+    let kubernetes = project.root.join("infrastructure/kubernetes");
+    let prod = kubernetes.join("overlays/prod");
+    let dev_yaml = kustomize(&kubernetes.join("overlays/dev"));
+    let prod_yaml = kustomize(&prod);
+    pin_images_by_digest(&prod);
+    let release_yaml = kustomize(&prod);
+    Built {
+        dev: parse(&dev_yaml),
+        prod: parse(&prod_yaml),
+        release: parse(&release_yaml),
+        prod_yaml,
+        release_yaml,
+        model: project.model.clone(),
     }
 }
 

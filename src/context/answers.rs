@@ -38,12 +38,18 @@ pub enum AnswersError {
     },
 }
 
-/// A type that can answer a question: parsed from a file value, rendered as users type it.
+/// A type that can answer a question: parsed from a file value or a flag, spelled as users
+/// type it.
 pub trait Answer: Sized {
-    /// Parses a value from an answers file or a flag; the error is the reason, without the key.
+    /// Parses a value from an answers file or a prompt; the error is the reason, without the
+    /// key.
     fn from_value(value: &Value) -> Result<Self, String>;
+    /// Parses a flag's value; the error is what follows the flag in clap's message.
+    fn from_flag(text: &str) -> Result<Self, String> {
+        Self::from_value(&Value::String(text.to_owned()))
+    }
     /// The value as users type it.
-    fn render(&self) -> String;
+    fn spelling(&self) -> String;
     /// The values to choose from with their help text; empty for free text.
     fn options() -> Vec<(&'static str, &'static str)>;
 }
@@ -62,7 +68,11 @@ impl<T: Choice> Answer for T {
         T::parse_choice(&text).map_err(|err| err.reason())
     }
 
-    fn render(&self) -> String {
+    fn from_flag(text: &str) -> Result<Self, String> {
+        T::parse_choice(text).map_err(|err| err.to_string())
+    }
+
+    fn spelling(&self) -> String {
         self.as_str().to_owned()
     }
 
@@ -84,7 +94,7 @@ impl Answer for String {
         }
     }
 
-    fn render(&self) -> String {
+    fn spelling(&self) -> String {
         self.clone()
     }
 
@@ -141,6 +151,15 @@ impl Answers {
             }),
             Some(Ok(())) => Ok(()),
         }
+    }
+}
+
+/// Answers read from a JSON object, key by key as `from_json_value` reads them (a replayed
+/// session's `answers`).
+impl<'de> serde::Deserialize<'de> for Answers {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        Answers::from_json_value(&value).map_err(serde::de::Error::custom)
     }
 }
 

@@ -333,7 +333,7 @@ fn topics() -> Vec<Topic> {
     ]
 }
 
-fn entries() -> Vec<EntryPath> {
+pub(super) fn entries() -> Vec<EntryPath> {
     let checkout = hop(
         "api-gateway",
         Method::Post,

@@ -174,7 +174,7 @@ impl Comparison {
     /// Plain text for the terminal, after the verification report.
     #[must_use]
     pub fn to_text(&self) -> String {
-        super::render::comparison(self)
+        super::format::comparison(self)
     }
 }
 

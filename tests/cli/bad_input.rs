@@ -295,3 +295,27 @@ fn a_latency_bound_for_an_unknown_request_path_lists_the_known_ones() {
         &["no request path `checkot`", "`checkout`"],
     );
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_target_in_a_place_that_cannot_be_written_is_refused_before_any_question() {
+    // Nothing can create a directory in /proc, not even root.
+    refused(
+        &[
+            "--name",
+            "shop",
+            "--yes",
+            "--output",
+            "/proc/arch-init/shop",
+        ],
+        &["cannot write into `/proc`", "--output"],
+    );
+}
+
+#[test]
+fn a_template_context_for_an_unknown_unit_lists_the_units() {
+    refused(
+        &["templates", "context", "--unit", "shop-service"],
+        &["no unit `shop-service`", "`order-service`", "`api-gateway`"],
+    );
+}

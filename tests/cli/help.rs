@@ -82,3 +82,16 @@ fn completions_are_printed_for_each_shell() {
         );
     }
 }
+
+#[test]
+fn the_manual_page_is_printed_from_the_same_definitions_as_help() {
+    let tmp = tempfile::tempdir().unwrap();
+    let assert = arch_init(tmp.path()).arg("man").assert().success();
+    let page = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+    assert!(page.starts_with(".ie \\n(.g .ds Aq"), "{page:.200}");
+    assert!(page.contains(".TH arch-init 1"), "{page:.400}");
+    for flag in ["\\-\\-name", "\\-\\-team\\-size", "\\-\\-availability"] {
+        assert!(page.contains(flag), "the page lacks {flag}");
+    }
+    assert!(page.contains("How many people will build and run it?"));
+}

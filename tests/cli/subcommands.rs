@@ -447,3 +447,36 @@ fn every_requirement_flag_reaches_the_requirements_verified() {
         "{req}"
     );
 }
+
+#[test]
+fn templates_context_prints_what_a_template_sees_and_the_unit_asked_for() {
+    let out = json(
+        &[
+            &[
+                "templates",
+                "context",
+                "--name",
+                "shop",
+                "--date",
+                "2026-11-22",
+                "--unit",
+                "order-service",
+            ],
+            REFERENCE,
+        ]
+        .concat(),
+    );
+    assert_eq!(out["project"], "shop");
+    assert_eq!(out["date"], "2026-11-22");
+    assert_eq!(out["answers"]["security"], "critical");
+    assert_eq!(out["decision"]["chosen"], "microservices");
+    assert_eq!(out["model"]["shape"], "microservices");
+    assert_eq!(out["unit"]["name"], "order-service");
+    assert!(out["research"]["queries"].is_array());
+    assert!(
+        out["verification_markdown"]
+            .as_str()
+            .unwrap()
+            .contains("| ")
+    );
+}

@@ -4,24 +4,11 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use assert_cmd::cargo::cargo_bin_cmd;
 
-/// The reference case of the product: a critical, extreme-scale service platform.
+/// The reference case of the product, `tests/fixtures/reference.toml`: a critical,
+/// extreme-scale service platform. Flags given after it override its answers.
 pub const REFERENCE: &[&str] = &[
-    "--project-type",
-    "microservice",
-    "--complexity",
-    "complex",
-    "--team-size",
-    "15-50",
-    "--language",
-    "rust",
-    "--framework",
-    "axum",
-    "--scalability",
-    "extreme",
-    "--security",
-    "critical",
-    "--time-to-market",
-    "normal",
+    "--answers",
+    concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/reference.toml"),
 ];
 
 /// `arch-init` in `dir`. Its stdin is a pipe, so it never prompts; `NO_COLOR` is cleared so

@@ -15,10 +15,7 @@ use shared_events::{
 use shared_types::OrderId;
 
 use crate::models::OrderEvent;
-use crate::service::OrderService;
-
-/// The consumer group of this service.
-pub const GROUP: &str = "order-service";
+use crate::service::{GROUP, OrderService};
 
 /// The topics the saga handler consumes.
 pub const CONSUMED: &[&str] = &[

@@ -16,11 +16,14 @@ use sha2::{Digest, Sha256};
 use shared_events::{EventEnvelope, OrderCreated, OrderLine};
 use shared_types::{EventId, Money, OrderId, Page, ProductId, UserId};
 
-use crate::events::GROUP;
 use crate::models::{Order, OrderEvent, OrderStatus};
 use crate::repository::{
     Claim, Completion, Delivery, OrderRepository, RepositoryError, StoredResponse,
 };
+
+/// The consumer group of this service: its subscriptions (`events`) and the inbox that
+/// remembers the events it has applied.
+pub const GROUP: &str = "order-service";
 
 /// The longest accepted `Idempotency-Key`.
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;

@@ -14,10 +14,7 @@ use shared_events::{
 use shared_types::EventId;
 
 use crate::models::ChargeRequest;
-use crate::service::{Charge, ChargeError, PaymentService};
-
-/// The consumer group of this service.
-pub const GROUP: &str = "payment-service";
+use crate::service::{Charge, ChargeError, GROUP, PaymentService};
 
 /// The topics this service consumes.
 pub const CONSUMED: &[&str] = &[topics::INVENTORY_RESERVED, topics::ORDER_CANCELLED];

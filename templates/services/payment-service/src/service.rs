@@ -12,9 +12,12 @@ use platform::inflight::{Check, InFlight, Waited};
 use shared_types::{EventId, OrderId, PaymentId};
 
 use crate::config::Settings;
-use crate::events::GROUP;
 use crate::models::{ChargeRequest, InvalidCharge, Payment, PaymentStatus};
 use crate::repository::{Claimed, Delivery, PaymentRepository, RepositoryError};
+
+/// The consumer group of this service: its subscriptions (`events`) and the inbox that
+/// remembers the events it has applied.
+pub const GROUP: &str = "payment-service";
 
 /// How often a waiting duplicate re-reads a pending payment, in case it settles in another
 /// replica (whose wake-up this process cannot see).

@@ -1,7 +1,8 @@
 //! Chaos injection, off by default: added latency and a failure rate per unit, to rehearse
 //! timeouts, retries, circuit breakers and saga compensation before production does it for
 //! you. `CHAOS_PROFILE=realistic` applies the documented latencies of a real deployment;
-//! `<PREFIX>_CHAOS_LATENCY_MS` and `<PREFIX>_CHAOS_FAILURE_RATE` set one unit.
+//! `<PREFIX>_CHAOS_LATENCY_MS` and `<PREFIX>_CHAOS_FAILURE_RATE` set one unit (read with the
+//! rest of the configuration, in `config`).
 
 use std::time::Duration;
 
@@ -9,9 +10,7 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::config::{ConfigError, env_or};
 use crate::error::ApiError;
-use crate::topology::Unit;
 
 /// Latency and failure rate injected into one unit's API routes.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -32,40 +31,6 @@ pub const REALISTIC: &[(&str, u64, f64)] = &[
 ];
 
 impl ChaosConfig {
-    /// Reads `CHAOS_PROFILE` (`off` or `realistic`) and the unit's own overrides.
-    pub fn from_env(unit: Unit) -> Result<Self, ConfigError> {
-        let profile: String = env_or("CHAOS_PROFILE", "off".to_owned())?;
-        let base = match profile.as_str() {
-            "off" => Self::default(),
-            "realistic" => Self::realistic(unit.name),
-            other => {
-                return Err(ConfigError {
-                    key: "CHAOS_PROFILE".to_owned(),
-                    value: other.to_owned(),
-                    reason: "not one of: `off`, `realistic`".to_owned(),
-                });
-            }
-        };
-        let latency_key = format!("{}_CHAOS_LATENCY_MS", unit.env_prefix);
-        let rate_key = format!("{}_CHAOS_FAILURE_RATE", unit.env_prefix);
-        let latency_ms = env_or(
-            &latency_key,
-            u64::try_from(base.latency.as_millis()).unwrap_or(u64::MAX),
-        )?;
-        let failure_rate: f64 = env_or(&rate_key, base.failure_rate)?;
-        if !(0.0..=1.0).contains(&failure_rate) {
-            return Err(ConfigError {
-                key: rate_key,
-                value: failure_rate.to_string(),
-                reason: "must be between 0 and 1".to_owned(),
-            });
-        }
-        Ok(Self {
-            latency: Duration::from_millis(latency_ms),
-            failure_rate,
-        })
-    }
-
     /// The `realistic` profile's entry for `unit`, or nothing for units it does not list.
     #[must_use]
     pub fn realistic(unit: &str) -> Self {

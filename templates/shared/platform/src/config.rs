@@ -5,6 +5,7 @@
 use std::fmt::Display;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::str::FromStr;
+use std::time::Duration;
 
 use crate::auth::{JwtKeys, JwtSigner};
 use crate::chaos::ChaosConfig;
@@ -199,6 +200,41 @@ pub fn jwt_signing_key(env: AppEnv, value: Option<String>) -> Result<JwtSigner, 
 /// The variable of the symmetric secret earlier versions signed with.
 const RETIRED_JWT_SECRET: &str = "JWT_SECRET";
 
+/// The chaos to inject into `unit`: `CHAOS_PROFILE` (`off` or `realistic`), then the unit's own
+/// overrides.
+fn chaos_from_env(unit: Unit) -> Result<ChaosConfig, ConfigError> {
+    let profile: String = env_or("CHAOS_PROFILE", "off".to_owned())?;
+    let base = match profile.as_str() {
+        "off" => ChaosConfig::default(),
+        "realistic" => ChaosConfig::realistic(unit.name),
+        other => {
+            return Err(ConfigError {
+                key: "CHAOS_PROFILE".to_owned(),
+                value: other.to_owned(),
+                reason: "not one of: `off`, `realistic`".to_owned(),
+            });
+        }
+    };
+    let latency_key = format!("{}_CHAOS_LATENCY_MS", unit.env_prefix);
+    let rate_key = format!("{}_CHAOS_FAILURE_RATE", unit.env_prefix);
+    let latency_ms = env_or(
+        &latency_key,
+        u64::try_from(base.latency.as_millis()).unwrap_or(u64::MAX),
+    )?;
+    let failure_rate: f64 = env_or(&rate_key, base.failure_rate)?;
+    if !(0.0..=1.0).contains(&failure_rate) {
+        return Err(ConfigError {
+            key: rate_key,
+            value: failure_rate.to_string(),
+            reason: "must be between 0 and 1".to_owned(),
+        });
+    }
+    Ok(ChaosConfig {
+        latency: Duration::from_millis(latency_ms),
+        failure_rate,
+    })
+}
+
 /// What a unit needs to start.
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
@@ -241,7 +277,7 @@ impl ServiceConfig {
             log_format: env_or("LOG_FORMAT", LogFormat::Pretty)?,
             env,
             jwt_keys: jwt_public_keys(env, std::env::var(JWT_PUBLIC_KEYS).ok())?,
-            chaos: ChaosConfig::from_env(unit)?,
+            chaos: chaos_from_env(unit)?,
         })
     }
 

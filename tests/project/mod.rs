@@ -1,9 +1,12 @@
-//! The reference project, generated once per test binary, and the architecture model the
-//! library derives for it: what the tests of the generated deployment files check against.
+//! The generated projects the tests of deployment files and the generated workspace check,
+//! each generated once per test binary: the reference project (`tests/fixtures/reference.toml`,
+//! the product's reference case) and the default project (no answers at all), with the
+//! architecture model the library derives for each.
 
 pub mod validators;
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use arch_init::catalog::Paradigm;
 use arch_init::context::Choice;
@@ -16,31 +19,44 @@ use serde_json::Value;
 
 pub const PROJECT: &str = "ecommerce-platform";
 
-/// The generated reference project (its directory lives as long as this value) and its model.
-pub struct Reference {
+/// The reference answers, the one copy every test reads.
+pub const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/reference.toml");
+
+/// A generated project (its directory lives as long as the test binary) and its model.
+pub struct Generated {
     pub root: PathBuf,
     pub model: ArchitectureModel,
     _dir: tempfile::TempDir,
 }
 
-/// Runs `arch-init --name ecommerce-platform --yes` into a temporary directory.
-pub fn generate() -> Reference {
-    generate_with(&[])
+/// The reference project: `arch-init --name ecommerce-platform --yes --answers FIXTURE`.
+#[allow(dead_code, reason = "not every test binary checks both projects")]
+pub fn reference() -> &'static Generated {
+    static REFERENCE: OnceLock<Generated> = OnceLock::new();
+    REFERENCE.get_or_init(|| generate(&["--answers", FIXTURE]))
 }
 
-/// The same with `answers` (flags such as `--scalability extreme`) added.
-pub fn generate_with(answers: &[&str]) -> Reference {
+/// The default project: `arch-init --name ecommerce-platform --yes`, every answer defaulted.
+#[allow(dead_code, reason = "not every test binary checks both projects")]
+pub fn defaults() -> &'static Generated {
+    static DEFAULTS: OnceLock<Generated> = OnceLock::new();
+    DEFAULTS.get_or_init(|| generate(&[]))
+}
+
+fn generate(answers: &[&str]) -> Generated {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join(PROJECT);
     cargo_bin_cmd!("arch-init")
         .current_dir(dir.path())
-        .args(["--name", PROJECT, "--yes", "--no-git", "--output"])
+        .args([
+            "--name", PROJECT, "--yes", "--no-git", "--quiet", "--output",
+        ])
         .arg(&root)
         .args(answers)
         .assert()
         .success();
     let model = model_of(&root);
-    Reference {
+    Generated {
         root,
         model,
         _dir: dir,
@@ -71,6 +87,6 @@ fn model_of(root: &Path) -> ArchitectureModel {
         shape: shape_for(chosen),
     };
     let (model, _) = model_and_report(PROJECT, &decision, &requirements);
-    assert!(!model.units.is_empty(), "the reference model has no units");
+    assert!(!model.units.is_empty(), "the project's model has no units");
     model
 }

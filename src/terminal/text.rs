@@ -1,5 +1,6 @@
-//! How results read in a terminal: the recommendation, the research brief and the catalog as
-//! plain text (no color, so it reads the same everywhere). Pure: strings in, strings out.
+//! How results read in a terminal: the recommendation, the research brief, the verification
+//! summary and the catalog as plain text (no color, so it reads the same everywhere). Pure:
+//! data in, strings out.
 
 use std::fmt::Write as _;
 
@@ -13,7 +14,7 @@ const SHOWN: usize = 5;
 
 /// The recommendation: decision, confidence, why, ranking, alternatives, trade-offs.
 #[must_use]
-pub fn recommendation(catalog: &Catalog, rec: &Recommendation) -> String {
+pub(crate) fn recommendation(catalog: &Catalog, rec: &Recommendation) -> String {
     let mut out = String::new();
     let best = rec.best();
     let _ = writeln!(out, "Recommendation");
@@ -83,7 +84,7 @@ pub fn recommendation(catalog: &Catalog, rec: &Recommendation) -> String {
 
 /// The research brief: queries with the command that runs each, focus areas, references.
 #[must_use]
-pub fn research(brief: &ResearchBrief) -> String {
+pub(crate) fn research(brief: &ResearchBrief) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "Research ({})", brief.year);
     for query in &brief.queries {
@@ -101,12 +102,12 @@ pub fn research(brief: &ResearchBrief) -> String {
 }
 
 /// What is said when the decision renders no system model.
-pub const NOTHING_TO_VERIFY: &str =
+pub(crate) const NOTHING_TO_VERIFY: &str =
     "Verification: nothing to verify; no system model is generated for this paradigm\n";
 
 /// The verification in a few lines: counts per verdict and every FAILED check in full.
 #[must_use]
-pub fn verification_summary(report: &VerificationReport) -> String {
+pub(crate) fn verification_summary(report: &VerificationReport) -> String {
     if report.checks.is_empty() {
         return NOTHING_TO_VERIFY.to_owned();
     }
@@ -142,7 +143,7 @@ pub fn verification_summary(report: &VerificationReport) -> String {
 
 /// The catalog as a table: id, name, category, what it is best for.
 #[must_use]
-pub fn paradigms(catalog: &Catalog) -> String {
+pub(crate) fn paradigms(catalog: &Catalog) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
