@@ -8,6 +8,14 @@
 
 use shared_types::EventId;
 
+/// The inbox insert: records that consumer `$1` processes event `$2` and returns a row the
+/// first time, none for a redelivery. [`first_time`] runs it alone; a handler whose effect is a
+/// single statement can put it in that statement's `WITH` clause and make the effect select
+/// from it (`WITH first_time AS (…) INSERT … SELECT … FROM first_time`), so the inbox row and
+/// the effect commit together in one round trip, with no `BEGIN`/`COMMIT` of their own.
+pub const FIRST_TIME: &str = "INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) \
+     ON CONFLICT (consumer, event_id) DO NOTHING RETURNING event_id";
+
 /// Records that `consumer` processes `event_id`; true the first time, false for a redelivery.
 /// Call it in the transaction of the handler's effect, and when it answers false, commit
 /// nothing else: the effect happened already. If the transaction rolls back, so does the
@@ -17,15 +25,12 @@ pub async fn first_time(
     consumer: &str,
     event_id: EventId,
 ) -> sqlx::Result<bool> {
-    let inserted = sqlx::query(
-        "INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) \
-         ON CONFLICT (consumer, event_id) DO NOTHING",
-    )
-    .bind(consumer)
-    .bind(event_id.0)
-    .execute(tx)
-    .await?
-    .rows_affected();
+    let inserted = sqlx::query(FIRST_TIME)
+        .bind(consumer)
+        .bind(event_id.0)
+        .execute(tx)
+        .await?
+        .rows_affected();
     Ok(inserted == 1)
 }
 

@@ -101,26 +101,27 @@ async fn load_reservation(
     order_id: OrderId,
     lock: bool,
 ) -> Result<Option<Reservation>, RepositoryError> {
-    let sql = if lock {
-        "SELECT state FROM reservations WHERE order_id = $1 FOR UPDATE"
-    } else {
-        "SELECT state FROM reservations WHERE order_id = $1"
-    };
-    let Some(state): Option<String> = sqlx::query_scalar(sql)
-        .bind(order_id.0)
-        .fetch_optional(&mut *conn)
-        .await?
+    // One statement: the lines are written with the reservation and never change, so the
+    // snapshot that sees the reservation sees all of them.
+    let sql = format!(
+        "SELECT r.state, \
+         ARRAY(SELECT l.product_id FROM reservation_lines l \
+               WHERE l.order_id = r.order_id ORDER BY l.product_id) AS products, \
+         ARRAY(SELECT l.quantity FROM reservation_lines l \
+               WHERE l.order_id = r.order_id ORDER BY l.product_id) AS quantities \
+         FROM reservations r WHERE r.order_id = $1{}",
+        if lock { " FOR UPDATE OF r" } else { "" }
+    );
+    let Some((state, products, quantities)): Option<(String, Vec<Uuid>, Vec<i64>)> =
+        sqlx::query_as(&sql)
+            .bind(order_id.0)
+            .fetch_optional(&mut *conn)
+            .await?
     else {
         return Ok(None);
     };
-    let rows: Vec<(Uuid, i64)> = sqlx::query_as(
-        "SELECT product_id, quantity FROM reservation_lines WHERE order_id = $1 ORDER BY product_id",
-    )
-    .bind(order_id.0)
-    .fetch_all(&mut *conn)
-    .await?;
+    let rows = products.into_iter().zip(quantities);
     let lines = rows
-        .into_iter()
         .map(|(product_id, quantity)| {
             Ok(ReservationLine {
                 product_id: ProductId(product_id),
@@ -170,17 +171,33 @@ async fn reserve_in(
 ) -> Result<ReserveOutcome, RepositoryError> {
     lock_order(conn, order_id).await?;
     sqlx::query("SAVEPOINT reserve").execute(&mut *conn).await?;
-    // Claims the order first: a concurrent reservation of the same order waits here and then
-    // finds this one.
-    let claimed = sqlx::query(
-        "INSERT INTO reservations (order_id, state) VALUES ($1, 'reserved') \
-         ON CONFLICT (order_id) DO NOTHING",
+    // One statement claims the order with its lines and reads whether it was cancelled: the
+    // order's lock (above) is held, so a cancellation has committed its tombstone before this
+    // statement's snapshot or waits until this transaction ends. If a line lacks stock, the
+    // savepoint takes the claim and the lines back.
+    let (products, quantities): (Vec<Uuid>, Vec<i64>) = lines
+        .lines()
+        .iter()
+        .map(|line| (line.product_id.0, i64::from(line.quantity)))
+        .unzip();
+    let (claimed, cancelled): (i64, bool) = sqlx::query_as(
+        "WITH claimed AS ( \
+           INSERT INTO reservations (order_id, state) VALUES ($1, 'reserved') \
+           ON CONFLICT (order_id) DO NOTHING RETURNING order_id), \
+         lines AS ( \
+           INSERT INTO reservation_lines (order_id, product_id, quantity) \
+           SELECT claimed.order_id, t.product_id, t.quantity FROM claimed, \
+           UNNEST($2::uuid[], $3::bigint[]) AS t(product_id, quantity)) \
+         SELECT (SELECT count(*) FROM claimed), \
+                EXISTS (SELECT 1 FROM cancelled_orders WHERE order_id = $1)",
     )
     .bind(order_id.0)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
+    .bind(&products)
+    .bind(&quantities)
+    .fetch_one(&mut *conn)
+    .await?;
     if claimed == 0 {
+        // The order was reserved before: that reservation stands.
         sqlx::query("RELEASE SAVEPOINT reserve")
             .execute(&mut *conn)
             .await?;
@@ -191,11 +208,6 @@ async fn reserve_in(
             })?;
         return Ok(Ok(existing));
     }
-    let cancelled: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM cancelled_orders WHERE order_id = $1)")
-            .bind(order_id.0)
-            .fetch_one(&mut *conn)
-            .await?;
     if cancelled {
         sqlx::query("ROLLBACK TO SAVEPOINT reserve")
             .execute(&mut *conn)
@@ -224,23 +236,8 @@ async fn reserve_in(
             })));
         }
     }
-    let (products, quantities): (Vec<Uuid>, Vec<i64>) = lines
-        .lines()
-        .iter()
-        .map(|line| (line.product_id.0, i64::from(line.quantity)))
-        .unzip();
-    sqlx::query(
-        "INSERT INTO reservation_lines (order_id, product_id, quantity) \
-         SELECT $1, product_id, quantity FROM UNNEST($2::uuid[], $3::bigint[]) AS t(product_id, quantity)",
-    )
-    .bind(order_id.0)
-    .bind(&products)
-    .bind(&quantities)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query("RELEASE SAVEPOINT reserve")
-        .execute(&mut *conn)
-        .await?;
+    // The savepoint is left to the commit: releasing it would cost a round trip while the
+    // stock rows just updated stay locked.
     Ok(Ok(Reservation {
         order_id,
         lines: lines.clone(),
@@ -347,6 +344,10 @@ impl InventoryRepository for PostgresInventoryRepository {
             return Ok(Applied::Done(None));
         };
         if reservation.state.can_commit() {
+            reservation.state = ReservationState::Committed;
+            set_state(&mut tx, order_id, reservation.state).await?;
+            // The stock rows last: every order of a product updates its row, so its lock is
+            // held only from here to the commit.
             for line in reservation.lines.lines() {
                 sqlx::query(
                     "UPDATE stock SET reserved = reserved - $2, updated_at = now() \
@@ -357,8 +358,6 @@ impl InventoryRepository for PostgresInventoryRepository {
                 .execute(&mut *tx)
                 .await?;
             }
-            reservation.state = ReservationState::Committed;
-            set_state(&mut tx, order_id, reservation.state).await?;
         }
         tx.commit().await?;
         Ok(Applied::Done(Some(reservation)))

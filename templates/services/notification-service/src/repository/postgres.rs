@@ -1,7 +1,7 @@
-//! Notifications and the inbox in `PostgreSQL`. `record_once` is one transaction: the inbox
-//! entry (`platform::inbox::first_time`) and the notification commit together, so a redelivered
-//! event (on this replica or another) records nothing, and a failed insert leaves the event
-//! unprocessed for the redelivery.
+//! Notifications and the inbox in `PostgreSQL`. `record_once` is one statement (so one
+//! transaction and one round trip): the inbox entry (`platform::inbox::FIRST_TIME`) and the
+//! notification commit together, so a redelivered event (on this replica or another) records
+//! nothing, and a failed insert leaves the event unprocessed for the redelivery.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -86,19 +86,18 @@ impl NotificationRepository for PostgresNotificationRepository {
         event_id: EventId,
         notification: Notification,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|err| storage(&err))?;
-        if !inbox::first_time(&mut tx, &self.consumer, event_id)
-            .await
-            .map_err(|err| storage(&err))?
-        {
-            // Processed before: commit nothing (dropping the transaction rolls it back).
-            return Ok(false);
-        }
-        sqlx::query(
-            "INSERT INTO notifications \
+        // One statement, so one implicit transaction and one round trip: the inbox row is
+        // inserted unless the event was processed before, and the notification only with it;
+        // if the notification cannot be inserted, the inbox row goes too.
+        let recorded = sqlx::query(&format!(
+            "WITH first_time AS ({}) \
+             INSERT INTO notifications \
              (id, user_id, channel, subject, body, event_id, event_type, status, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
+             SELECT $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM first_time",
+            inbox::FIRST_TIME
+        ))
+        .bind(&self.consumer)
+        .bind(event_id.0)
         .bind(notification.id)
         .bind(notification.user_id.0)
         .bind(code(notification.channel)?)
@@ -108,11 +107,11 @@ impl NotificationRepository for PostgresNotificationRepository {
         .bind(&notification.event_type)
         .bind(code(notification.status)?)
         .bind(notification.created_at)
-        .execute(&mut *tx)
+        .execute(&self.pool)
         .await
-        .map_err(|err| storage(&err))?;
-        tx.commit().await.map_err(|err| storage(&err))?;
-        Ok(true)
+        .map_err(|err| storage(&err))?
+        .rows_affected();
+        Ok(recorded == 1)
     }
 
     async fn set_status(&self, id: Uuid, status: DeliveryStatus) -> Result<(), StoreError> {

@@ -3,16 +3,17 @@
 //! (`platform::outbox::enqueue`; the relay publishes them) and, for a consumed event, records
 //! it in the inbox (`platform::inbox::first_time`).
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use platform::{inbox, outbox};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use shared_events::{EventEnvelope, OrderLine};
 use shared_types::{Currency, Money, OrderId, Page, ProductId, UserId};
 use sqlx::postgres::PgRow;
+use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
@@ -21,8 +22,19 @@ use super::{
 };
 use crate::models::{Order, OrderEvent, StatusChange};
 
-/// The columns of `orders` that [`load`] reads.
-const ORDER_COLUMNS: &str = "id, user_id, status, total_minor, currency, created_at, updated_at";
+/// Reads whole orders in ONE statement (so one snapshot and one round trip): the `orders`
+/// columns, and the order's lines and status history aggregated as JSON arrays in their
+/// order. Append a `WHERE` on `o` (and an `ORDER BY`); [`order_from_row`] decodes a row.
+const ORDER_SELECT: &str = "SELECT o.id, o.user_id, o.status, o.total_minor, o.currency, \
+     o.created_at, o.updated_at, \
+     (SELECT coalesce(json_agg(json_build_object('product_id', l.product_id, \
+         'quantity', l.quantity, 'unit_price_minor', l.unit_price_minor, \
+         'currency', l.currency) ORDER BY l.line_no), '[]'::json) \
+      FROM order_lines l WHERE l.order_id = o.id) AS lines, \
+     (SELECT coalesce(json_agg(json_build_object('status', h.status, 'at', h.at, \
+         'reason', h.reason) ORDER BY h.seq), '[]'::json) \
+      FROM order_status_history h WHERE h.order_id = o.id) AS history \
+     FROM orders o";
 
 /// How long an unanswered claim of an idempotency key holds it by default: after this, the
 /// claimant is presumed crashed and the next request with the key takes the claim over.
@@ -79,94 +91,62 @@ fn money(amount_minor: i64, currency: String, column: &str) -> Result<Money, Rep
     ))
 }
 
-/// The full orders of `rows` (selected with [`ORDER_COLUMNS`]), with their lines and history,
-/// in the order of `rows`.
-async fn load(conn: &mut PgConnection, rows: Vec<PgRow>) -> Result<Vec<Order>, RepositoryError> {
-    let ids: Vec<Uuid> = rows
-        .iter()
-        .map(|row| row.try_get("id"))
-        .collect::<Result<_, _>>()?;
-    let mut lines: HashMap<Uuid, Vec<OrderLine>> = HashMap::new();
-    for row in sqlx::query(
-        "SELECT order_id, product_id, quantity, unit_price_minor, currency FROM order_lines \
-         WHERE order_id = ANY($1) ORDER BY order_id, line_no",
-    )
-    .bind(&ids)
-    .fetch_all(&mut *conn)
-    .await?
-    {
-        let quantity: i64 = row.try_get("quantity")?;
-        lines
-            .entry(row.try_get("order_id")?)
-            .or_default()
-            .push(OrderLine {
-                product_id: ProductId(row.try_get("product_id")?),
-                quantity: u32::try_from(quantity).map_err(|_| corrupt("order_lines.quantity"))?,
-                unit_price: money(
-                    row.try_get("unit_price_minor")?,
-                    row.try_get("currency")?,
-                    "order_lines.currency",
-                )?,
-            });
-    }
-    let mut history: HashMap<Uuid, Vec<StatusChange>> = HashMap::new();
-    for row in sqlx::query(
-        "SELECT order_id, status, at, reason FROM order_status_history \
-         WHERE order_id = ANY($1) ORDER BY order_id, seq",
-    )
-    .bind(&ids)
-    .fetch_all(&mut *conn)
-    .await?
-    {
-        history
-            .entry(row.try_get("order_id")?)
-            .or_default()
-            .push(StatusChange {
-                status: from_text("order_status_history.status", row.try_get("status")?)?,
-                at: row.try_get("at")?,
-                reason: row.try_get("reason")?,
-            });
-    }
-    rows.into_iter()
-        .map(|row| {
-            let id: Uuid = row.try_get("id")?;
-            Ok(Order {
-                id: OrderId(id),
-                user_id: UserId(row.try_get("user_id")?),
-                lines: lines.remove(&id).unwrap_or_default(),
-                total: money(
-                    row.try_get("total_minor")?,
-                    row.try_get("currency")?,
-                    "orders.currency",
-                )?,
-                status: from_text("orders.status", row.try_get("status")?)?,
-                status_history: history.remove(&id).unwrap_or_default(),
-                created_at: row.try_get("created_at")?,
-                updated_at: row.try_get("updated_at")?,
-            })
-        })
-        .collect()
+/// A line of [`ORDER_SELECT`]'s `lines` array.
+#[derive(Deserialize)]
+struct LineRow {
+    product_id: Uuid,
+    quantity: i64,
+    unit_price_minor: i64,
+    currency: String,
 }
 
-/// Appends history entry number `seq` of `order`.
-async fn insert_history(
-    conn: &mut PgConnection,
-    order: OrderId,
-    seq: usize,
-    change: &StatusChange,
-) -> Result<(), RepositoryError> {
-    sqlx::query(
-        "INSERT INTO order_status_history (order_id, seq, status, at, reason) \
-         VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(order.0)
-    .bind(i32::try_from(seq).map_err(|_| corrupt("order_status_history.seq"))?)
-    .bind(to_text(&change.status))
-    .bind(change.at)
-    .bind(change.reason.as_deref())
-    .execute(conn)
-    .await?;
-    Ok(())
+/// An entry of [`ORDER_SELECT`]'s `history` array.
+#[derive(Deserialize)]
+struct HistoryRow {
+    status: String,
+    at: DateTime<Utc>,
+    reason: Option<String>,
+}
+
+/// The order in a row of [`ORDER_SELECT`].
+fn order_from_row(row: &PgRow) -> Result<Order, RepositoryError> {
+    let Json(lines): Json<Vec<LineRow>> = row.try_get("lines")?;
+    let Json(history): Json<Vec<HistoryRow>> = row.try_get("history")?;
+    let lines = lines
+        .into_iter()
+        .map(|line| {
+            Ok(OrderLine {
+                product_id: ProductId(line.product_id),
+                quantity: u32::try_from(line.quantity)
+                    .map_err(|_| corrupt("order_lines.quantity"))?,
+                unit_price: money(line.unit_price_minor, line.currency, "order_lines.currency")?,
+            })
+        })
+        .collect::<Result<_, RepositoryError>>()?;
+    let status_history = history
+        .into_iter()
+        .map(|change| {
+            Ok(StatusChange {
+                status: from_text("order_status_history.status", change.status)?,
+                at: change.at,
+                reason: change.reason,
+            })
+        })
+        .collect::<Result<_, RepositoryError>>()?;
+    Ok(Order {
+        id: OrderId(row.try_get("id")?),
+        user_id: UserId(row.try_get("user_id")?),
+        lines,
+        total: money(
+            row.try_get("total_minor")?,
+            row.try_get("currency")?,
+            "orders.currency",
+        )?,
+        status: from_text("orders.status", row.try_get("status")?)?,
+        status_history,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
 }
 
 async fn enqueue_all(
@@ -274,9 +254,44 @@ impl OrderRepository for PostgresOrderRepository {
         completes: Option<Completion>,
     ) -> Result<(), RepositoryError> {
         let mut tx = self.pool.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO orders (id, user_id, status, total_minor, currency, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
+        // The order, its lines and its history in one statement (one round trip).
+        let mut line_nos = Vec::with_capacity(order.lines.len());
+        let mut products = Vec::with_capacity(order.lines.len());
+        let mut quantities = Vec::with_capacity(order.lines.len());
+        let mut prices = Vec::with_capacity(order.lines.len());
+        let mut currencies = Vec::with_capacity(order.lines.len());
+        for (line_no, line) in order.lines.iter().enumerate() {
+            line_nos.push(i32::try_from(line_no).map_err(|_| corrupt("order_lines.line_no"))?);
+            products.push(line.product_id.0);
+            quantities.push(i64::from(line.quantity));
+            prices.push(line.unit_price.amount_minor);
+            currencies.push(to_text(&line.unit_price.currency));
+        }
+        let mut seqs = Vec::with_capacity(order.status_history.len());
+        let mut statuses = Vec::with_capacity(order.status_history.len());
+        let mut times = Vec::with_capacity(order.status_history.len());
+        let mut reasons = Vec::with_capacity(order.status_history.len());
+        for (seq, change) in order.status_history.iter().enumerate() {
+            seqs.push(i32::try_from(seq).map_err(|_| corrupt("order_status_history.seq"))?);
+            statuses.push(to_text(&change.status));
+            times.push(change.at);
+            reasons.push(change.reason.clone());
+        }
+        let inserted: i64 = sqlx::query_scalar(
+            "WITH created AS ( \
+               INSERT INTO orders \
+               (id, user_id, status, total_minor, currency, created_at, updated_at) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING RETURNING id), \
+             lines AS ( \
+               INSERT INTO order_lines \
+               (order_id, line_no, product_id, quantity, unit_price_minor, currency) \
+               SELECT created.id, t.* FROM created, \
+               UNNEST($8::int[], $9::uuid[], $10::bigint[], $11::bigint[], $12::text[]) AS t), \
+             history AS ( \
+               INSERT INTO order_status_history (order_id, seq, status, at, reason) \
+               SELECT created.id, t.* FROM created, \
+               UNNEST($13::int[], $14::text[], $15::timestamptz[], $16::text[]) AS t) \
+             SELECT count(*) FROM created",
         )
         .bind(order.id.0)
         .bind(order.user_id.0)
@@ -285,29 +300,19 @@ impl OrderRepository for PostgresOrderRepository {
         .bind(to_text(&order.total.currency))
         .bind(order.created_at)
         .bind(order.updated_at)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        .bind(&line_nos)
+        .bind(&products)
+        .bind(&quantities)
+        .bind(&prices)
+        .bind(&currencies)
+        .bind(&seqs)
+        .bind(&statuses)
+        .bind(&times)
+        .bind(&reasons)
+        .fetch_one(&mut *tx)
+        .await?;
         if inserted == 0 {
             return Err(RepositoryError::Duplicate(order.id));
-        }
-        for (line_no, line) in order.lines.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO order_lines \
-                 (order_id, line_no, product_id, quantity, unit_price_minor, currency) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(order.id.0)
-            .bind(i32::try_from(line_no).map_err(|_| corrupt("order_lines.line_no"))?)
-            .bind(line.product_id.0)
-            .bind(i64::from(line.quantity))
-            .bind(line.unit_price.amount_minor)
-            .bind(to_text(&line.unit_price.currency))
-            .execute(&mut *tx)
-            .await?;
-        }
-        for (seq, change) in order.status_history.iter().enumerate() {
-            insert_history(&mut tx, order.id, seq, change).await?;
         }
         enqueue_all(&mut tx, events).await?;
         if let Some(Completion { key, response }) = completes {
@@ -335,18 +340,14 @@ impl OrderRepository for PostgresOrderRepository {
     }
 
     async fn get(&self, id: OrderId) -> Result<Option<Order>, RepositoryError> {
-        let mut tx = self.pool.begin().await?;
-        // One snapshot for the order, its lines and its history.
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *tx)
-            .await?;
-        let rows = sqlx::query(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1"))
+        // One statement, so one snapshot for the order, its lines and its history.
+        sqlx::query(&format!("{ORDER_SELECT} WHERE o.id = $1"))
             .bind(id.0)
-            .fetch_all(&mut *tx)
-            .await?;
-        let order = load(&mut tx, rows).await?.pop();
-        tx.commit().await?;
-        Ok(order)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(order_from_row)
+            .transpose()
     }
 
     async fn list_for_user(
@@ -365,15 +366,18 @@ impl OrderRepository for PostgresOrderRepository {
             .fetch_one(&mut *tx)
             .await?;
         let rows = sqlx::query(&format!(
-            "SELECT {ORDER_COLUMNS} FROM orders WHERE user_id = $1 \
-             ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
+            "{ORDER_SELECT} WHERE o.user_id = $1 \
+             ORDER BY o.created_at DESC, o.id DESC LIMIT $2 OFFSET $3"
         ))
         .bind(user.0)
         .bind(i64::from(per_page))
         .bind((i64::from(page) - 1) * i64::from(per_page))
         .fetch_all(&mut *tx)
         .await?;
-        let items = load(&mut tx, rows).await?;
+        let items = rows
+            .iter()
+            .map(order_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
         tx.commit().await?;
         Ok(Page {
             items,
@@ -413,30 +417,43 @@ impl OrderRepository for PostgresOrderRepository {
             tx.commit().await?;
             return Ok(None);
         }
-        // The row lock serializes transitions of one order across replicas.
-        let rows = sqlx::query(&format!(
-            "SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1 FOR UPDATE"
-        ))
-        .bind(id.0)
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut order = load(&mut tx, rows)
-            .await?
-            .pop()
-            .ok_or(RepositoryError::NotFound(id))?;
+        // The row lock serializes transitions of one order across replicas. The order is read
+        // by the NEXT statement: its snapshot, taken once the lock is held, sees the history
+        // that an earlier holder committed (a statement that waited for the lock would not).
+        let locked = sqlx::query("SELECT 1 FROM orders WHERE id = $1 FOR UPDATE")
+            .bind(id.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if locked.is_none() {
+            return Err(RepositoryError::NotFound(id));
+        }
+        let row = sqlx::query(&format!("{ORDER_SELECT} WHERE o.id = $1"))
+            .bind(id.0)
+            .fetch_one(&mut *tx)
+            .await?;
+        let mut order = order_from_row(&row)?;
         // An error drops `tx`: nothing is written, the delivery stays unprocessed.
         if !order.apply(event, at)? {
             tx.commit().await?;
             return Ok(None);
         }
-        sqlx::query("UPDATE orders SET status = $2, updated_at = $3 WHERE id = $1")
-            .bind(id.0)
-            .bind(to_text(&order.status))
-            .bind(order.updated_at)
-            .execute(&mut *tx)
-            .await?;
+        // The new status and its history entry in one statement.
         let seq = order.status_history.len() - 1;
-        insert_history(&mut tx, id, seq, &order.status_history[seq]).await?;
+        let change = &order.status_history[seq];
+        sqlx::query(
+            "WITH changed AS (UPDATE orders SET status = $2, updated_at = $3 WHERE id = $1) \
+             INSERT INTO order_status_history (order_id, seq, status, at, reason) \
+             VALUES ($1, $4, $5, $6, $7)",
+        )
+        .bind(id.0)
+        .bind(to_text(&order.status))
+        .bind(order.updated_at)
+        .bind(i32::try_from(seq).map_err(|_| corrupt("order_status_history.seq"))?)
+        .bind(to_text(&change.status))
+        .bind(change.at)
+        .bind(change.reason.as_deref())
+        .execute(&mut *tx)
+        .await?;
         enqueue_all(&mut tx, order.announcement().as_ref()).await?;
         tx.commit().await?;
         Ok(Some(order))

@@ -240,41 +240,45 @@ impl PaymentRepository for PostgresPaymentRepository {
         events: &[EventEnvelope],
     ) -> Result<Payment, RepositoryError> {
         let mut tx = self.pool.begin().await?;
-        let order: Option<Uuid> = sqlx::query_scalar("SELECT order_id FROM payments WHERE id = $1")
-            .bind(id.0)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let order = OrderId(order.ok_or(RepositoryError::NotFound(id))?);
         // The order's lock orders this settlement with its cancellation: either the
         // cancellation committed first and this success is refunded here, or it waits and the
-        // compensation (`refund_order`) finds the payment succeeded.
-        lock_order(&mut tx, order).await?;
+        // compensation (`refund_order`) finds the payment succeeded. Taken in the statement
+        // that finds the payment's order.
+        let order: Option<Uuid> = sqlx::query_scalar(
+            "SELECT p.order_id FROM payments p, \
+             LATERAL (SELECT pg_advisory_xact_lock(hashtextextended(p.order_id::text, 0))) locked \
+             WHERE p.id = $1",
+        )
+        .bind(id.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let order = OrderId(order.ok_or(RepositoryError::NotFound(id))?);
+        // The lock is held, so this statement's snapshot sees a cancellation's tombstone if the
+        // cancellation came first.
         let row = sqlx::query(&format!(
-            "UPDATE payments SET status = $2, failure_reason = $3, updated_at = $4 \
-             WHERE id = $1 AND status = 'pending' RETURNING {COLUMNS}"
+            "WITH settled AS ( \
+               UPDATE payments SET status = $2, failure_reason = $3, updated_at = $4 \
+               WHERE id = $1 AND status = 'pending' RETURNING {COLUMNS}) \
+             SELECT settled.*, EXISTS (SELECT 1 FROM cancelled_orders WHERE order_id = $5) \
+               AS order_cancelled \
+             FROM settled"
         ))
         .bind(id.0)
         .bind(status.name())
         .bind(failure_reason(&status))
         .bind(at)
+        .bind(order.0)
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(RepositoryError::AlreadySettled(id))?;
         let mut settled = payment(&row)?;
+        let cancelled: bool = row.try_get("order_cancelled")?;
         for event in events {
             outbox::enqueue(&mut tx, event).await?;
         }
-        if settled.status == PaymentStatus::Succeeded {
-            let cancelled: bool = sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM cancelled_orders WHERE order_id = $1)",
-            )
-            .bind(order.0)
-            .fetch_one(&mut *tx)
-            .await?;
-            if cancelled {
-                // A charge that was in flight when its order was cancelled: give it back.
-                settled = refund_locked(&mut tx, settled, at).await?;
-            }
+        if settled.status == PaymentStatus::Succeeded && cancelled {
+            // A charge that was in flight when its order was cancelled: give it back.
+            settled = refund_locked(&mut tx, settled, at).await?;
         }
         tx.commit().await?;
         Ok(settled)
