@@ -42,8 +42,11 @@ pub(crate) fn verify(args: &VerifyArgs) -> Result<(), Error> {
     let name = ProjectName::parse(&args.name)?;
     let input = input::load(&args.answers)?;
     let figures = args.figures.as_deref().map(read_figures).transpose()?;
-    let measured = args.measured.as_deref();
-    let measurement = measured.map(read_measurement).transpose()?;
+    let measurement = args
+        .measured
+        .as_deref()
+        .map(|path| read_measurement(path).map(|m| (path, m)))
+        .transpose()?;
     let ctx = ProjectContext::from_answers(&input.answers);
     let catalog = Catalog::builtin();
     let rec = score(catalog, &ctx);
@@ -59,12 +62,12 @@ pub(crate) fn verify(args: &VerifyArgs) -> Result<(), Error> {
             })?;
     }
     let (model, report) = project::size_and_verify(model, &requirements);
-    let comparison = match (&measurement, measured) {
-        (Some(m), Some(path)) => {
+    let comparison = match &measurement {
+        Some((path, m)) => {
             let known: Vec<&str> = model.entries.iter().map(|e| e.name.as_str()).collect();
             if !m.entries.iter().any(|e| known.contains(&e.name.as_str())) {
                 return Err(Error::BadMeasurement {
-                    path: path.to_owned(),
+                    path: (*path).to_owned(),
                     reason: format!(
                         "it names no request path of this model (it has: {})",
                         known.join(", ")
@@ -73,7 +76,7 @@ pub(crate) fn verify(args: &VerifyArgs) -> Result<(), Error> {
             }
             Some(compare(&model, &requirements, &report, m))
         }
-        _ => None,
+        None => None,
     };
     match args.format {
         Format::Json => print_json(&json!({

@@ -34,15 +34,15 @@ const UNIT_FIGURES: &str = "p50_ms, p99_ms, capacity_rps, availability, error_ra
 const STORE_FIGURES: &str = "p99_ms, capacity_rps, availability, cost_cents, replica_lag_ms";
 const TOPIC_FIGURES: &str = "outbox_poll_ms, outbox_batch, delivery_p99_ms, per_order";
 
-/// `value` as a whole number of at most `max`.
+/// `value` as a whole number of at most [`MAX`].
 #[allow(
     clippy::cast_possible_truncation,
     clippy::cast_sign_loss,
     clippy::cast_precision_loss,
     reason = "checked to be a whole number within range first"
 )]
-fn whole(key: &str, value: f64, max: u64) -> Result<u64, FigureError> {
-    if value.fract() != 0.0 || value < 0.0 || value > max as f64 {
+fn whole(key: &str, value: f64) -> Result<u64, FigureError> {
+    if value.fract() != 0.0 || value < 0.0 || value > MAX as f64 {
         return Err(FigureError::OutOfRange {
             key: key.to_owned(),
             value,
@@ -65,6 +65,7 @@ fn percent(key: &str, value: f64) -> Result<f64, FigureError> {
     }
 }
 
+/// The largest whole figure taken (the error message says 10^9).
 const MAX: u64 = 1_000_000_000;
 
 impl ArchitectureModel {
@@ -91,29 +92,29 @@ impl ArchitectureModel {
             if let Some(unit) = model.unit_mut(subject) {
                 let ops = &mut unit.ops;
                 match figure {
-                    "p50_ms" => ops.p50_ms = whole(key, value, MAX)?,
-                    "p99_ms" => ops.p99_ms = whole(key, value, MAX)?,
-                    "capacity_rps" => ops.capacity_rps = whole(key, value, MAX)?,
-                    "cost_cents" => ops.cost_cents = whole(key, value, MAX)?,
+                    "p50_ms" => ops.p50_ms = whole(key, value)?,
+                    "p99_ms" => ops.p99_ms = whole(key, value)?,
+                    "capacity_rps" => ops.capacity_rps = whole(key, value)?,
+                    "cost_cents" => ops.cost_cents = whole(key, value)?,
                     "availability" => ops.availability = percent(key, value)?,
                     "error_rate" => ops.error_rate = percent(key, value)?,
                     _ => return Err(unknown("unit", UNIT_FIGURES)),
                 }
             } else if let Some(store) = model.store_mut(subject) {
                 match figure {
-                    "p99_ms" => store.p99_ms = whole(key, value, MAX)?,
-                    "capacity_rps" => store.capacity_rps = whole(key, value, MAX)?,
-                    "cost_cents" => store.cost_cents = whole(key, value, MAX)?,
-                    "replica_lag_ms" => store.replica_lag_ms = whole(key, value, MAX)?,
+                    "p99_ms" => store.p99_ms = whole(key, value)?,
+                    "capacity_rps" => store.capacity_rps = whole(key, value)?,
+                    "cost_cents" => store.cost_cents = whole(key, value)?,
+                    "replica_lag_ms" => store.replica_lag_ms = whole(key, value)?,
                     "availability" => store.availability = percent(key, value)?,
                     _ => return Err(unknown("store", STORE_FIGURES)),
                 }
             } else if let Some(topic) = model.topics.iter_mut().find(|t| t.name == subject) {
                 match figure {
-                    "outbox_poll_ms" => topic.outbox_poll_ms = whole(key, value, MAX)?,
-                    "outbox_batch" => topic.outbox_batch = whole(key, value, MAX)?,
-                    "delivery_p99_ms" => topic.delivery_p99_ms = whole(key, value, MAX)?,
-                    "per_order" => topic.per_order = whole(key, value, MAX)?,
+                    "outbox_poll_ms" => topic.outbox_poll_ms = whole(key, value)?,
+                    "outbox_batch" => topic.outbox_batch = whole(key, value)?,
+                    "delivery_p99_ms" => topic.delivery_p99_ms = whole(key, value)?,
+                    "per_order" => topic.per_order = whole(key, value)?,
                     _ => return Err(unknown("topic", TOPIC_FIGURES)),
                 }
             } else {
