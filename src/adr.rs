@@ -85,7 +85,8 @@ pub(crate) struct Sources<'a> {
     pub(crate) decision: &'a Decision,
     pub(crate) requirements: &'a Requirements,
     pub(crate) report: &'a VerificationReport,
-    /// How many services the rendered model has (0 when no code is rendered).
+    /// How many services, or a monolith's modules, the rendered model has (0 when no code is
+    /// rendered).
     pub(crate) services: usize,
 }
 
@@ -174,7 +175,7 @@ pub(crate) fn record(sources: &Sources<'_>) -> Record {
         }),
         shape_note: (decision.shape == Shape::DecisionOnly).then(|| {
             format!(
-                "arch-init generates code for the microservices and event-driven shapes today; for {} this record and the session file are the output, and the code structure is yours to lay out along the decision above.",
+                "arch-init generates code for the microservices, event-driven and modular-monolith shapes today; for {} this record and the session file are the output, and the code structure is yours to lay out along the decision above.",
                 decision.chosen.name()
             )
         }),
@@ -229,10 +230,17 @@ fn considerations(sources: &Sources<'_>, by_weight: &[&Contribution]) -> Vec<Str
             req.rpo_ms / 1000,
             req.monthly_budget_cents / 100,
         ));
-        out.push(format!(
-            "**Team size = {}**: {services} services to own; give each a team of its own before splitting any further, and merge services a single team cannot keep up with.",
-            ctx.team_size
-        ));
+        out.push(if decision.shape == Shape::ModularMonolith {
+            format!(
+                "**Team size = {}**: one deployable unit of {services} modules, each a crate with an owner; a call between modules is a function call and an event stays in the process, so there is no network hop, broker or second database to run. Extract a module into a service only when it must scale, fail or be deployed on its own (ARCHITECTURE.md says what extraction changes).",
+                ctx.team_size
+            )
+        } else {
+            format!(
+                "**Team size = {}**: {services} services to own; give each a team of its own before splitting any further, and merge services a single team cannot keep up with.",
+                ctx.team_size
+            )
+        });
     }
     out.extend(
         by_weight

@@ -16,6 +16,7 @@ pub fn shape_for(paradigm: Paradigm) -> Shape {
     match paradigm {
         // The rendered platform is services that talk through events, which is both.
         Paradigm::Microservices | Paradigm::EventDriven => Shape::Microservices,
+        Paradigm::ModularMonolith => Shape::ModularMonolith,
         _ => Shape::DecisionOnly,
     }
 }

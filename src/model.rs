@@ -7,6 +7,7 @@
 mod defaults;
 mod figures;
 mod microservices;
+mod monolith;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -25,6 +26,11 @@ pub struct ArchitectureModel {
     pub shape: Shape,
     /// Deployable units, dependencies first, the gateway last.
     pub units: Vec<Unit>,
+    /// The bounded contexts a unit of kind `monolith` hosts in its one process, dependencies
+    /// first, each as the service it becomes when extracted (empty where every bounded context
+    /// is a unit of its own; absent in models written before it).
+    #[serde(default)]
+    pub modules: Vec<Unit>,
     /// Synchronous request/response calls between units.
     pub calls: Vec<SyncCall>,
     /// Event topics, each with its publisher and subscriptions.
@@ -58,6 +64,9 @@ pub struct ArchitectureModel {
 pub enum Shape {
     /// Services, gateway, broker and stores as in the product table.
     Microservices,
+    /// The same bounded contexts as modules of one unit: one binary, one port, one database
+    /// with a schema per module, events in process through each module's outbox.
+    ModularMonolith,
     /// The decision is recorded; no units are rendered yet.
     DecisionOnly,
 }
@@ -70,6 +79,8 @@ pub enum UnitKind {
     Service,
     /// The single public entry point that routes to services.
     Gateway,
+    /// Every module in one process behind one port.
+    Monolith,
 }
 
 /// A deployable unit.
@@ -573,6 +584,12 @@ impl ArchitectureModel {
         microservices::platform(project)
     }
 
+    /// The platform's bounded contexts as modules of one deployable unit.
+    #[must_use]
+    pub fn modular_monolith(project: &str) -> Self {
+        monolith::modular_monolith(project)
+    }
+
     /// The names of the request paths users enter the system by (the platform's; the other
     /// shape has none), without building the rest of the model.
     #[must_use]
@@ -590,6 +607,7 @@ impl ArchitectureModel {
             project: project.to_owned(),
             shape: Shape::DecisionOnly,
             units: Vec::new(),
+            modules: Vec::new(),
             calls: Vec::new(),
             topics: Vec::new(),
             stores: Vec::new(),
@@ -932,6 +950,7 @@ mod tests {
                 "project",
                 "shape",
                 "units",
+                "modules",
                 "calls",
                 "topics",
                 "stores",

@@ -11,7 +11,7 @@ use crate::error::Error;
 use crate::model::{ArchitectureModel, Shape, UnitKind};
 use crate::name::ProjectName;
 use crate::plan::{FilePlan, Mode};
-use crate::render::{Compiled, DEVSTACK, Layout, RenderScope, render};
+use crate::render::{Compiled, DEVSTACK, GATEWAY_CRATE, Layout, RenderScope, render};
 use crate::requirements::{RequirementAnswers, Requirements};
 use crate::session::{self, Session};
 use crate::verify::{VerificationReport, optimise, verify as check};
@@ -31,6 +31,7 @@ pub fn model_and_report(
 pub fn base_model(project: &str, decision: &Decision) -> ArchitectureModel {
     match decision.shape {
         Shape::Microservices => ArchitectureModel::microservices(project),
+        Shape::ModularMonolith => ArchitectureModel::modular_monolith(project),
         Shape::DecisionOnly => ArchitectureModel::decision_only(project),
     }
 }
@@ -108,7 +109,7 @@ pub fn assemble(inputs: &Inputs<'_>) -> Result<Assembled, Error> {
         decision,
         requirements: &requirements,
         report: &report,
-        services: model.services().count(),
+        services: model.services().count().max(model.modules.len()),
     });
     let scope = scope(&model)?;
     let context = json!({
@@ -157,8 +158,10 @@ impl Assembled {
     }
 }
 
-/// Which units of `model` get files: services from the per-service templates, the gateway and
-/// the devstack from their own directories; the workspace only when there are units.
+/// Which units of `model` get files: services from the per-service templates, the gateway, the
+/// monolith and the devstack from their own directories, a monolith's modules (and the
+/// gateway's crate, its front door) as library crates; the workspace only when there are
+/// units. The devstack runs services in one process: a monolith is one already.
 fn scope(model: &ArchitectureModel) -> Result<RenderScope, Error> {
     let mut scope = RenderScope {
         workspace: !model.units.is_empty(),
@@ -168,10 +171,17 @@ fn scope(model: &ArchitectureModel) -> Result<RenderScope, Error> {
         let entry = (unit.name.clone(), json_of(unit)?);
         match unit.kind {
             UnitKind::Service => scope.services.push(entry),
-            UnitKind::Gateway => scope.units.push(entry),
+            UnitKind::Gateway | UnitKind::Monolith => scope.units.push(entry),
         }
     }
-    if scope.workspace {
+    for module in &model.modules {
+        scope.modules.push((module.name.clone(), json_of(module)?));
+    }
+    if model.shape == Shape::ModularMonolith {
+        scope
+            .modules
+            .push((GATEWAY_CRATE.to_owned(), serde_json::Value::Null));
+    } else if scope.workspace {
         scope
             .units
             .push((DEVSTACK.to_owned(), serde_json::Value::Null));

@@ -20,6 +20,10 @@ pub(crate) const DEVSTACK: &str = "devstack";
 /// The directory whose files are instantiated for every service.
 pub(crate) const PER_SERVICE: &str = "services/__unit__/";
 
+/// Where a modular monolith's modules go: the crates of the services (and of the gateway, its
+/// front door) as libraries, without what only a deployable unit has.
+pub(crate) const MODULES_DIR: &str = "modules/";
+
 /// What the model makes exist: which units get files, and whether the workspace is rendered.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RenderScope {
@@ -27,6 +31,9 @@ pub(crate) struct RenderScope {
     pub(crate) services: Vec<(String, Value)>,
     /// Top-level unit directories (the gateway, the devstack) and their unit, if any.
     pub(crate) units: Vec<(String, Value)>,
+    /// Crates rendered as modules of one unit, under `modules/`: each service's or top-level
+    /// unit's directory but its `Dockerfile` and `src/main.rs`, with what it sees as `unit`.
+    pub(crate) modules: Vec<(String, Value)>,
     /// Whether files outside `docs/adr/` and `README.md` are rendered at all.
     pub(crate) workspace: bool,
 }
@@ -38,6 +45,7 @@ impl RenderScope {
         self.services
             .iter()
             .chain(&self.units)
+            .chain(&self.modules)
             .map(|(name, unit)| (name.as_str(), unit))
             .collect()
     }
@@ -246,8 +254,19 @@ fn instances<'a>(path: &str, scope: &'a RenderScope) -> Vec<(String, Option<&'a 
             .map(|(name, unit)| (format!("services/{name}/{rest}"), Some(unit)))
             .collect();
     }
-    if let Some(rest) = path.strip_prefix("services/") {
-        let owner = rest.split('/').next().unwrap_or_default();
+    let (owner, rest) = path
+        .strip_prefix("services/")
+        .unwrap_or(path)
+        .split_once('/')
+        .unwrap_or_default();
+    if let Some((_, unit)) = scope.modules.iter().find(|(name, _)| name == owner) {
+        return if only_deployed(rest) {
+            Vec::new()
+        } else {
+            vec![(format!("{MODULES_DIR}{owner}/{rest}"), Some(unit))]
+        };
+    }
+    if path.starts_with("services/") {
         return scope
             .services
             .iter()
@@ -269,7 +288,18 @@ fn instances<'a>(path: &str, scope: &'a RenderScope) -> Vec<(String, Option<&'a 
 
 /// Top-level directories that belong to a unit the model may leave out.
 fn is_unit_dir(top: &str) -> bool {
-    top == DEVSTACK || top == "api-gateway"
+    top == DEVSTACK || top == GATEWAY_CRATE || top == MONOLITH
+}
+
+/// The gateway's crate: a unit of its own, or a monolith's front door.
+pub(crate) const GATEWAY_CRATE: &str = "api-gateway";
+
+/// The unit directory of a modular monolith's one unit.
+pub(crate) const MONOLITH: &str = "app";
+
+/// Files of a unit's directory that only a deployable unit has: its image and its binary.
+fn only_deployed(rest: &str) -> bool {
+    rest.starts_with("Dockerfile") || rest.starts_with("src/main.rs")
 }
 
 /// Parses the Tera templates whose names `wanted` accepts, naming the culprit of a failure.
@@ -435,6 +465,7 @@ mod tests {
             ],
             units: vec![("api-gateway".into(), json!({ "name": "api-gateway" }))],
             workspace: true,
+            modules: Vec::new(),
         }
     }
 

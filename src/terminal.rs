@@ -80,8 +80,15 @@ impl Ui {
                 eprintln!("  cargo test --workspace        # every service's tests");
                 eprintln!("  cargo run -p devstack         # the whole platform on localhost:8080");
             }
+            Shape::ModularMonolith => {
+                eprintln!();
+                eprintln!("Next:");
+                eprintln!("  cd {}", target.display());
+                eprintln!("  cargo test --workspace        # every module's tests");
+                eprintln!("  cargo run -p app              # every module on localhost:8080");
+            }
             Shape::DecisionOnly => eprintln!(
-                "note: arch-init renders code for microservices and event-driven today; for `{}` it recorded the decision (docs/adr, .arch-init) only",
+                "note: arch-init renders code for microservices, event-driven and modular-monolith today; for `{}` it recorded the decision (docs/adr, .arch-init) only",
                 decision.chosen
             ),
         }

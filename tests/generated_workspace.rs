@@ -73,11 +73,20 @@ fn cargo_with(dir: &Path, args: &[&str], envs: &[(&str, String)]) -> Output {
     output
 }
 
-#[test]
-fn the_generated_platform_is_formatted_lint_clean_and_passes_its_own_tests() {
-    let reference = project::reference();
-    let project = &reference.root;
+/// Server tests of the modular monolith that must run: its own journeys on one database with a
+/// schema per module, its commands, and the modules' guarantees on `PostgreSQL`.
+const MONOLITH_SERVER_TESTS_CITED: &[&str] = &[
+    "a_customer_buys_on_one_database_with_a_schema_per_module",
+    "failed_payment_is_compensated_on_one_database",
+    "migrate_puts_each_modules_tables_in_its_schema_and_create_admin_uses_the_users",
+    "concurrent_reservations_never_oversell_on_postgres",
+    "same_idempotency_key_never_charges_twice_on_postgres",
+    "the_same_idempotency_key_sent_concurrently_creates_one_order_on_postgres",
+];
 
+/// `cargo fmt --check`, `cargo clippy -D warnings` and `cargo test`, against the committed
+/// `Cargo.lock`; the stdout of the tests.
+fn gates(project: &Path) -> String {
     cargo(project, &["fmt", "--all", "--check"]);
     cargo(
         project,
@@ -92,8 +101,67 @@ fn the_generated_platform_is_formatted_lint_clean_and_passes_its_own_tests() {
         ],
     );
     let output = cargo(project, &["test", "--workspace", "--locked"]);
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
 
+/// The servers `.ci/run` starts, as the generated tests read them; fails loudly without them.
+fn servers() -> [(&'static str, String); 3] {
+    [
+        require_server(
+            "PostgreSQL",
+            "TEST_DATABASE_URL",
+            "postgres://postgres@127.0.0.1:5432/postgres",
+        ),
+        require_server("Redis", "TEST_REDIS_URL", "redis://127.0.0.1:6379"),
+        require_server("Kafka", "TEST_KAFKA_BROKERS", "127.0.0.1:9092"),
+    ]
+}
+
+#[test]
+fn the_generated_modular_monolith_is_formatted_lint_clean_and_passes_its_own_tests() {
+    let project = &project::monolith().root;
+    assert!(project.join("app/src/main.rs").is_file());
+    assert!(!project.join("devstack").exists() && !project.join("services").exists());
+
+    let stdout = gates(project);
+    let counts = Counts::of(&stdout);
+    eprintln!("generated modular monolith: {counts:?}");
+    assert_eq!(counts.failed, 0);
+    assert!(
+        counts.passed >= 150,
+        "expected the whole suite to run, counted {counts:?}:\n{stdout}"
+    );
+    // The invariants the verification cites, and the modules' boundaries.
+    assert_ran(
+        &stdout,
+        &[
+            "same_idempotency_key_never_charges_twice",
+            "concurrent_reservations_never_oversell",
+            "failed_payment_cancels_order_and_restores_stock",
+            "a_customer_signs_up_buys_and_is_notified",
+            "no_module_depends_on_another_module",
+            "no_module_names_another_modules_schema",
+        ],
+    );
+
+    let output = cargo_with(
+        project,
+        &["test", "--workspace", "--locked", "--", "--ignored"],
+        &servers(),
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
+    let counts = Counts::of(&stdout);
+    eprintln!("generated modular monolith, against real servers: {counts:?}");
+    assert_eq!(counts.failed, 0);
+    assert_ran(&stdout, MONOLITH_SERVER_TESTS_CITED);
+}
+
+#[test]
+fn the_generated_platform_is_formatted_lint_clean_and_passes_its_own_tests() {
+    let reference = project::reference();
+    let project = &reference.root;
+
+    let stdout = gates(project);
     let counts = Counts::of(&stdout);
     eprintln!("generated workspace: {counts:?}");
     assert_eq!(counts.failed, 0);
@@ -120,19 +188,10 @@ fn the_generated_platform_is_formatted_lint_clean_and_passes_its_own_tests() {
     // The tests that need real servers are ignored in a plain `cargo test`; run them against
     // the PostgreSQL, Redis and Kafka broker that `.ci/run` starts, and fail loudly if they are
     // not there.
-    let servers = [
-        require_server(
-            "PostgreSQL",
-            "TEST_DATABASE_URL",
-            "postgres://postgres@127.0.0.1:5432/postgres",
-        ),
-        require_server("Redis", "TEST_REDIS_URL", "redis://127.0.0.1:6379"),
-        require_server("Kafka", "TEST_KAFKA_BROKERS", "127.0.0.1:9092"),
-    ];
     let output = cargo_with(
         project,
         &["test", "--workspace", "--locked", "--", "--ignored"],
-        &servers,
+        &servers(),
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
     let counts = Counts::of(&stdout);

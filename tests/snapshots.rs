@@ -85,6 +85,30 @@ fn the_files_a_reviewer_reads_first_match_their_snapshots() {
 }
 
 #[test]
+fn a_modular_monolith_plan_has_one_app_its_modules_and_no_devstack_or_services() {
+    let plan = plan(&["--team-size", "5-15"]);
+    let listing: Vec<String> = plan["plan"]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {}",
+                f["mode"].as_str().unwrap(),
+                f["path"].as_str().unwrap()
+            )
+        })
+        .collect();
+    insta::assert_snapshot!("monolith_file_list", listing.join("\n"));
+    for (name, path) in [
+        ("monolith_cargo_toml", "Cargo.toml"),
+        ("monolith_topology_rs", "shared/platform/src/topology.rs"),
+    ] {
+        insta::assert_snapshot!(name, file(&plan, path));
+    }
+}
+
+#[test]
 fn a_decision_only_plan_holds_the_record_and_a_readme_that_says_so() {
     let plan = plan(&["--team-size", "<5", "--complexity", "simple"]);
     let paths: Vec<&str> = plan["plan"]["files"]

@@ -12,6 +12,9 @@ pub const MIN_UP: u32 = 1;
 pub const PEAK_TO_STEADY: u32 = 3;
 /// Database connections one replica's pool opens at most (`DATABASE_MAX_CONNECTIONS`).
 pub const POOL_SIZE: u32 = 10;
+/// Connections each module's pool opens at most in a modular monolith, where every module
+/// on `PostgreSQL` has a pool of its own to its schema (the unit's `pool_size` is their sum).
+pub const MODULE_POOL_SIZE: u32 = 4;
 /// Connections a `PostgreSQL` server accepts: its default `max_connections`.
 pub const POSTGRES_MAX_CONNECTIONS: u32 = 100;
 /// Of those, kept free for migrations, administrators and monitoring, outside every pool.
@@ -57,6 +60,9 @@ pub const REDIS_LAG_MS: u64 = 1_000;
 pub const BROKER_AVAILABILITY: f64 = 0.999_5;
 /// 99th-percentile time from publish to delivery at a consumer.
 pub const BROKER_DELIVERY_P99_MS: u64 = 50;
+/// 99th-percentile time from an outbox relay's publish to the handler in the same process:
+/// a queue hand-off, no network.
+pub const IN_PROCESS_DELIVERY_P99_MS: u64 = 5;
 /// Messages per second the broker cluster sustains.
 pub const BROKER_CAPACITY_RPS: u64 = 50_000;
 /// Monthly cost of the broker cluster (three brokers), in cents.

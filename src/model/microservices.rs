@@ -183,6 +183,7 @@ pub(super) fn platform(project: &str) -> ArchitectureModel {
         project: project.to_owned(),
         shape: Shape::Microservices,
         units,
+        modules: Vec::new(),
         calls,
         topics: topics(),
         stores,
@@ -426,7 +427,7 @@ fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
 }
 
-fn service(
+pub(super) fn service(
     name: &str,
     port: u16,
     summary: &str,

@@ -188,7 +188,10 @@ fn dangling(model: &ArchitectureModel) -> Vec<String> {
                 store(s, &mut out, &e.name);
             }
             for child in hop.stages.iter().flatten() {
-                if model.call(&hop.unit, &child.unit, child.method).is_none() {
+                // Within one unit a hop is a function call (a monolith's modules), not a call
+                // over the network.
+                let in_process = child.unit == hop.unit;
+                if !in_process && model.call(&hop.unit, &child.unit, child.method).is_none() {
                     out.push(format!(
                         "{}: {} calls {} {} without a declared call",
                         e.name,
@@ -206,21 +209,27 @@ fn dangling(model: &ArchitectureModel) -> Vec<String> {
 
 /// Invariants only code can keep, with the generated test that enforces each.
 pub(super) fn invariants(model: &ArchitectureModel) -> Vec<Check> {
-    if model.shape != Shape::Microservices {
-        return Vec::new();
-    }
+    let (modules, journey) = match model.shape {
+        Shape::Microservices => ("services", "devstack/tests/journey.rs"),
+        Shape::ModularMonolith => ("modules", "app/tests/journey.rs"),
+        Shape::DecisionOnly => return Vec::new(),
+    };
     [
         (
             "no double charge",
-            "services/payment-service/tests/api.rs::same_idempotency_key_never_charges_twice",
+            format!(
+                "{modules}/payment-service/tests/api.rs::same_idempotency_key_never_charges_twice"
+            ),
         ),
         (
             "stock never below zero",
-            "services/inventory-service/tests/api.rs::concurrent_reservations_never_oversell",
+            format!(
+                "{modules}/inventory-service/tests/api.rs::concurrent_reservations_never_oversell"
+            ),
         ),
         (
             "saga compensation",
-            "devstack/tests/journey.rs::failed_payment_cancels_order_and_restores_stock",
+            format!("{journey}::failed_payment_cancels_order_and_restores_stock"),
         ),
     ]
     .into_iter()

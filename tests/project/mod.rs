@@ -43,6 +43,13 @@ pub fn defaults() -> &'static Generated {
     DEFAULTS.get_or_init(|| generate(&[]))
 }
 
+/// The modular monolith: `arch-init --name ecommerce-platform --yes --team-size 5-15`.
+#[allow(dead_code, reason = "not every test binary checks every project")]
+pub fn monolith() -> &'static Generated {
+    static MONOLITH: OnceLock<Generated> = OnceLock::new();
+    MONOLITH.get_or_init(|| generate(&["--team-size", "5-15"]))
+}
+
 fn generate(answers: &[&str]) -> Generated {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join(PROJECT);

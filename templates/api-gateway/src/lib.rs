@@ -47,29 +47,55 @@ pub async fn start(
 ) -> anyhow::Result<Router> {
     let settings = Settings::from_env(config.env)?;
     let metrics_addr = std::net::SocketAddr::new(config.bind.ip(), settings.metrics_port);
+    warn_unshared_limits(&config, &settings);
+    let routers = routers(config, settings, bus, readiness).await?;
+    routers.serve_internal(metrics_addr).await
+}
+
+/// Says once that replicas do not share their rate limits, where that matters.
+pub fn warn_unshared_limits(config: &ServiceConfig, settings: &Settings) {
     if settings.shared_limits.is_none() && !config.env.is_development() {
         tracing::warn!(
-            "API_GATEWAY_REDIS_URL is unset: each gateway replica keeps its own rate limits, so n replicas allow n times the limits"
+            "API_GATEWAY_REDIS_URL is unset: each replica keeps its own rate limits, so n replicas allow n times the limits"
         );
     }
-    let Routers { public, internal } = routers(config, settings, bus, readiness).await?;
-    let listener = tokio::net::TcpListener::bind(metrics_addr)
-        .await
-        .map_err(|err| anyhow::anyhow!("cannot listen on {metrics_addr} for /metrics: {err}"))?;
-    tokio::spawn(async move {
-        let served = platform::server::serve(
-            "api-gateway /metrics",
-            listener,
-            internal,
-            Readiness::default(),
-            std::future::pending(),
-        )
-        .await;
-        if let Err(err) = served {
-            tracing::error!(error = %err, "the /metrics listener stopped");
-        }
-    });
-    Ok(public)
+}
+
+impl Routers {
+    /// Serves `internal` (`/metrics`) on `addr` until the process ends, and answers `public`.
+    pub async fn serve_internal(self, addr: std::net::SocketAddr) -> anyhow::Result<Router> {
+        let Self { public, internal } = self;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|err| anyhow::anyhow!("cannot listen on {addr} for /metrics: {err}"))?;
+        tokio::spawn(async move {
+            let served = platform::server::serve(
+                "/metrics",
+                listener,
+                internal,
+                Readiness::default(),
+                std::future::pending(),
+            )
+            .await;
+            if let Err(err) = served {
+                tracing::error!(error = %err, "the /metrics listener stopped");
+            }
+        });
+        Ok(public)
+    }
+}
+
+/// The front door of modules running in this process (a modular monolith): both faces of a
+/// gateway whose every upstream is a module's router, handed each request in process after
+/// the same admission (rate limits, tokens, body limit, CORS). `config` is the serving unit's.
+pub async fn front_door(
+    config: ServiceConfig,
+    settings: Settings,
+    modules: Vec<(platform::topology::Unit, Router)>,
+    readiness: Readiness,
+) -> anyhow::Result<Routers> {
+    let gateway = proxy::Gateway::in_process(settings, config.jwt_keys.clone(), modules).await?;
+    Ok(faces(&config, gateway, readiness))
 }
 
 /// Starts the gateway with explicit settings (tests and the devstack): its public router,
@@ -99,16 +125,22 @@ pub async fn routers(
     // the others work, and would make every replica of the front door unready at once if it
     // counted. The rate-limit Redis has a stand-in (each replica's own limiter), so the
     // gateway serves without it too.
+    Ok(faces(&config, gateway, readiness))
+}
+
+/// The public face (everything but `/metrics`) and the internal one (`/metrics` only) of
+/// `gateway`, served as `config`'s unit.
+fn faces(config: &ServiceConfig, gateway: proxy::Gateway, readiness: Readiness) -> Routers {
     let app = platform::server::app(
         config.unit.name,
         proxy::router(gateway),
         config.chaos,
         readiness,
     );
-    Ok(Routers {
+    Routers {
         public: app.clone().layer(middleware::from_fn(hide_metrics)),
         internal: app.layer(middleware::from_fn(only_metrics)),
-    })
+    }
 }
 
 /// The public port: `/metrics` is not there (it names routes, upstreams and traffic).

@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    platform::server::run(platform::topology::API_GATEWAY, api_gateway::start, None).await
+    platform::server::run(platform::topology::API_GATEWAY, api_gateway::start, &[]).await
 }

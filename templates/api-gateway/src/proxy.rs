@@ -20,6 +20,7 @@ use platform::auth::{Claims, JwtKeys};
 use platform::client::CallPolicy;
 use shared_events::RetryBudget;
 use shared_events::topics::RETRY_BUDGET;
+use tower::ServiceExt as _;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::breaker::CircuitBreaker;
@@ -37,6 +38,9 @@ struct Upstream {
     breaker: Mutex<CircuitBreaker>,
     /// Retries this replica may add to its first attempts on this upstream.
     budget: RetryBudget,
+    /// The module's router when it runs in this process (a modular monolith): requests are
+    /// handed to it after admission, with no network, breaker or retry.
+    module: Option<Router>,
 }
 
 impl Upstream {
@@ -92,8 +96,46 @@ impl Gateway {
                     settings.breaker.cool_down,
                 )),
                 budget: RetryBudget::new(RETRY_BUDGET),
+                module: None,
             })
             .collect();
+        Self::with_upstreams(settings, keys, http, upstreams).await
+    }
+
+    /// The front door of modules running in this process (a modular monolith): the same
+    /// admission — rate limits, tokens, body limit, CORS — then each module's routes handed to
+    /// its router. `settings.upstreams` is not used.
+    pub async fn in_process(
+        settings: Settings,
+        keys: JwtKeys,
+        modules: Vec<(platform::topology::Unit, Router)>,
+    ) -> anyhow::Result<Self> {
+        settings.validate()?;
+        let upstreams = modules
+            .into_iter()
+            .map(|(unit, router)| Upstream {
+                name: unit.name.to_owned(),
+                base_url: String::new(),
+                routes: unit.routes.iter().map(|r| (*r).to_owned()).collect(),
+                read: CallPolicy::once(Duration::MAX),
+                write_timeout: Duration::MAX,
+                breaker: Mutex::new(CircuitBreaker::new(
+                    settings.breaker.failure_threshold,
+                    settings.breaker.cool_down,
+                )),
+                budget: RetryBudget::new(RETRY_BUDGET),
+                module: Some(router),
+            })
+            .collect();
+        Self::with_upstreams(settings, keys, reqwest::Client::new(), upstreams).await
+    }
+
+    async fn with_upstreams(
+        settings: Settings,
+        keys: JwtKeys,
+        http: reqwest::Client,
+        upstreams: Vec<Upstream>,
+    ) -> anyhow::Result<Self> {
         let limiters = Limiters::new(&settings).await?;
         Ok(Self(Arc::new(Inner {
             upstreams,
@@ -279,6 +321,14 @@ async fn forward(gateway: &Gateway, request: Request) -> Result<Response, Respon
     policy::strip_hop_by_hop(&mut headers);
     if let Some(peer) = peer {
         append_forwarded_for(&mut headers, peer.ip());
+    }
+    if let Some(module) = &upstream.module {
+        let mut request = Request::new(Body::from(body));
+        *request.method_mut() = parts.method;
+        *request.uri_mut() = parts.uri;
+        *request.headers_mut() = headers;
+        let Ok(response) = module.clone().oneshot(request).await;
+        return Ok(response);
     }
     let url = match parts.uri.query() {
         Some(query) => format!("{}{path}?{query}", upstream.base_url),

@@ -29,7 +29,7 @@ use crate::api::AppState;
 use crate::config::Settings;
 use crate::repository::postgres::PostgresProductRepository;
 use crate::repository::{InMemoryProductRepository, ProductRepository};
-use crate::service::{HttpStockLookup, ProductService};
+use crate::service::{HttpStockLookup, ProductService, StockLookup};
 
 /// The schema (`migrations/`), applied at start-up and by `product-service migrate`.
 pub static MIGRATOR: Migrator = sqlx::migrate!();
@@ -64,6 +64,23 @@ pub async fn start_with_pool(
     bus: Arc<dyn EventBus>,
     readiness: Readiness,
 ) -> anyhow::Result<Router> {
+    // Timeout and retries of the stock lookup are the architecture model's.
+    let inventory = ServiceClient::for_call(PRODUCT_SERVICE, INVENTORY_SERVICE)
+        .with_base_url(settings.inventory_url.clone());
+    let stock = Arc::new(HttpStockLookup::new(inventory));
+    start_with_stock(config, settings, pool, stock, bus, readiness).await
+}
+
+/// [`start_with_pool`], asking `stock` for stock levels (a modular monolith's inventory
+/// module, in process).
+pub async fn start_with_stock(
+    config: ServiceConfig,
+    settings: Settings,
+    pool: Option<PgPool>,
+    stock: Arc<dyn StockLookup>,
+    bus: Arc<dyn EventBus>,
+    readiness: Readiness,
+) -> anyhow::Result<Router> {
     platform::db::start_storage(
         config.unit.name,
         pool.as_ref(),
@@ -87,10 +104,7 @@ pub async fn start_with_pool(
             "seeded the demo catalogue if it was empty (set PRODUCT_SERVICE_SEED=false to start empty)"
         );
     }
-    // Timeout and retries of the stock lookup are the architecture model's.
-    let inventory = ServiceClient::for_call(PRODUCT_SERVICE, INVENTORY_SERVICE)
-        .with_base_url(settings.inventory_url.clone());
-    let service = ProductService::new(repository, Arc::new(HttpStockLookup::new(inventory)));
+    let service = ProductService::new(repository, stock);
     let state = AppState {
         service,
         keys: config.jwt_keys.clone(),

@@ -13,6 +13,7 @@ use anyhow::{Context as _, anyhow, bail, ensure};
 use platform::ServiceConfig;
 use platform::config::AppEnv;
 use platform::server::{CommandFuture, CommandRun, UnitCommand};
+use platform::topology::USER_SERVICE;
 
 use crate::config::{AdminAccount, Settings};
 use crate::repository::postgres::PostgresUserRepository;
@@ -98,6 +99,13 @@ pub async fn run(config: ServiceConfig, args: Vec<String>) -> anyhow::Result<()>
         bail!(
             "`create-admin` needs DATABASE_URL, the user service's database: an admin kept in this process's memory would be gone when it exits"
         );
+    };
+    // Run by a unit that hosts this crate as a module (a modular monolith's `app`), the
+    // database is shared and this module's tables are in its own schema.
+    let database = if config.unit == USER_SERVICE {
+        database
+    } else {
+        database.in_schema(&USER_SERVICE.name.replace('-', "_"))
     };
     let password = match request.password {
         Some(password) => password,

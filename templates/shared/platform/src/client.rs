@@ -8,12 +8,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::http::StatusCode;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use shared_events::RetryBudget;
 use shared_events::topics::RETRY_BUDGET;
+use tower::ServiceExt as _;
 
 use crate::error::{ApiError, Problem};
 use crate::topology::{self, Call, Unit};
@@ -99,6 +101,9 @@ pub struct ServiceClient {
     policy: CallPolicy,
     budget: Arc<RetryBudget>,
     http: reqwest::Client,
+    /// The called unit's router, when it runs in this process (a modular monolith's module):
+    /// calls go straight to it, with no network, so with no timeout or retry of their own.
+    module: Option<Router>,
 }
 
 /// What one attempt came back with.
@@ -159,6 +164,19 @@ impl ServiceClient {
             policy,
             budget: Arc::new(RetryBudget::new(RETRY_BUDGET)),
             http,
+            module: None,
+        }
+    }
+
+    /// A client for the module `to` running in this process as `router`: each call is one
+    /// request handed to the router (the module's public API, as it would be over HTTP), with
+    /// no socket, timeout or retry. Extracting the module into a service swaps this for
+    /// [`ServiceClient::for_call`] and nothing else.
+    #[must_use]
+    pub fn in_process(to: Unit, router: Router) -> Self {
+        Self {
+            module: Some(router),
+            ..Self::with_policy(to.name, "in-process", CallPolicy::once(Duration::MAX))
         }
     }
 
@@ -219,6 +237,9 @@ impl ServiceClient {
         path: &str,
         bearer: Option<&str>,
     ) -> Result<(StatusCode, Bytes), ApiError> {
+        if let Some(module) = &self.module {
+            return Ok(self.call_in_process(module, method, path, bearer).await);
+        }
         let attempts = self.policy.attempts_for(&method);
         let url = format!("{}{path}", self.base_url);
         let mut attempt = 1;
@@ -256,6 +277,35 @@ impl ServiceClient {
             );
             tokio::time::sleep(pause).await;
             attempt += 1;
+        }
+    }
+
+    /// `method path` handed to the router of a module in this process, and its answer. What
+    /// cannot be handed over (a path that is no URI, a body that cannot be read) is answered
+    /// as the module failing: 503 upstream, as over HTTP.
+    async fn call_in_process(
+        &self,
+        module: &Router,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+    ) -> (StatusCode, Bytes) {
+        let mut request = axum::http::Request::builder().method(method).uri(path);
+        if let Some(token) = bearer {
+            request = request.header(axum::http::header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let Ok(request) = request.body(axum::body::Body::empty()) else {
+            tracing::error!(module = self.name, path, "not a request path");
+            return (StatusCode::SERVICE_UNAVAILABLE, Bytes::new());
+        };
+        let Ok(response) = module.clone().oneshot(request).await;
+        let status = response.status();
+        match axum::body::to_bytes(response.into_body(), usize::MAX).await {
+            Ok(body) => (status, body),
+            Err(err) => {
+                tracing::error!(module = self.name, path, error = %err, "unreadable answer");
+                (StatusCode::SERVICE_UNAVAILABLE, Bytes::new())
+            }
         }
     }
 

@@ -4,6 +4,7 @@
 //! the choice, make readiness require the database and run the outbox relay.
 
 use std::fmt;
+use std::str::FromStr as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use shared_events::EventBus;
 use sqlx::Connection as _;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::config::{AppEnv, ConfigError, env_or};
 use crate::health::{Check, Readiness};
@@ -30,6 +31,10 @@ pub struct Database {
     /// The read replicas (`DATABASE_READ_URL`), for the reads the architecture model lets them
     /// serve (a product page's catalogue and stock); `None` reads the primary.
     pub read_url: Option<String>,
+    /// The schema the unit keeps its tables in, where units share one database (a modular
+    /// monolith's modules, a schema each): every connection's `search_path`, created before
+    /// the migrations run. `None`: the database's default schema.
+    pub schema: Option<String>,
 }
 
 impl Database {
@@ -41,7 +46,15 @@ impl Database {
             max_connections: 10,
             acquire_timeout: Duration::from_secs(3),
             read_url: None,
+            schema: None,
         }
+    }
+
+    /// The same database, with every table in `schema` (see [`Database::schema`]).
+    #[must_use]
+    pub fn in_schema(mut self, schema: &str) -> Self {
+        self.schema = Some(schema.to_owned());
+        self
     }
 
     /// Reads `DATABASE_URL`, `DATABASE_MAX_CONNECTIONS` (default 10),
@@ -74,6 +87,7 @@ impl Database {
             max_connections,
             acquire_timeout: Duration::from_millis(acquire_timeout_ms),
             read_url: Some(read_url).filter(|url| !url.is_empty()),
+            schema: None,
         }))
     }
 
@@ -98,12 +112,17 @@ impl Database {
     }
 
     async fn pool_to(&self, url: &str) -> anyhow::Result<PgPool> {
+        let unreachable = || format!("cannot connect to PostgreSQL at {}", redact(url));
+        let mut options = PgConnectOptions::from_str(url).with_context(unreachable)?;
+        if let Some(schema) = &self.schema {
+            options = options.options([("search_path", schema.as_str())]);
+        }
         PgPoolOptions::new()
             .max_connections(self.max_connections)
             .acquire_timeout(self.acquire_timeout)
-            .connect(url)
+            .connect_with(options)
             .await
-            .with_context(|| format!("cannot connect to PostgreSQL at {}", redact(url)))
+            .with_context(unreachable)
     }
 }
 
@@ -114,6 +133,7 @@ impl fmt::Debug for Database {
             .field("max_connections", &self.max_connections)
             .field("acquire_timeout", &self.acquire_timeout)
             .field("read_url", &self.read_url.as_deref().map(redact))
+            .field("schema", &self.schema)
             .finish()
     }
 }
@@ -180,8 +200,62 @@ pub async fn open(
         return Ok(None);
     };
     let pool = database.connect().await?;
+    if let Some(schema) = &database.schema {
+        create_schema(&pool, schema).await?;
+    }
     migrate(&pool, migrator).await?;
     Ok(Some(pool))
+}
+
+/// Creates `schema` unless it exists. `schema` must be lowercase ASCII letters, digits and
+/// underscores (it is quoted into the statement). Replicas starting at once may race to create
+/// it: losing that race is success.
+pub async fn create_schema(pool: &PgPool, schema: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !schema.is_empty()
+            && schema.len() <= 63
+            && schema
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+        "`{schema}` is not a valid schema name: use 1 to 63 of a-z, 0-9 and _"
+    );
+    let created = sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+        .execute(pool)
+        .await;
+    match created {
+        Ok(_) => Ok(()),
+        // Another replica created it between the check and the insert.
+        Err(sqlx::Error::Database(err)) if err.is_unique_violation() => Ok(()),
+        Err(err) => Err(err).with_context(|| format!("cannot create schema `{schema}`")),
+    }
+}
+
+/// One unit's migrations, and the schema of a shared database they apply to (`None`: the
+/// database's default schema): what `<unit> migrate` applies.
+#[derive(Debug, Clone, Copy)]
+pub struct Migrations {
+    pub schema: Option<&'static str>,
+    pub migrator: &'static Migrator,
+}
+
+impl Migrations {
+    /// `migrator`, applied to the database's default schema.
+    #[must_use]
+    pub const fn of(migrator: &'static Migrator) -> Self {
+        Self {
+            schema: None,
+            migrator,
+        }
+    }
+
+    /// `migrator`, applied to `schema`.
+    #[must_use]
+    pub const fn in_schema(schema: &'static str, migrator: &'static Migrator) -> Self {
+        Self {
+            schema: Some(schema),
+            migrator,
+        }
+    }
 }
 
 /// Puts `service` on `pool` (`PostgreSQL`, migrated) or, for `None`, on memory: logs which, once,

@@ -192,10 +192,10 @@ impl std::fmt::Debug for UnitCommand {
 /// The whole `main` of a unit: config from the environment, logs, the event bus, `start`,
 /// then serve until a shutdown signal.
 ///
-/// With `migrate` as the first command-line argument it instead applies `migrator` to the
-/// database of `DATABASE_URL` and exits (what a Kubernetes Job or init container runs before
-/// the new version starts); that fails when `DATABASE_URL` is unset or the unit has no
-/// migrations (`None`). With `healthcheck` it asks the unit running on this host's configured
+/// With `migrate` as the first command-line argument it instead applies `migrations` (each in
+/// its schema) to the database of `DATABASE_URL` and exits (what a Kubernetes Job or init
+/// container runs before the new version starts); that fails when `DATABASE_URL` is unset or
+/// the unit has no migrations (`&[]`). With `healthcheck` it asks the unit running on this host's configured
 /// port for `/ready` and exits 0 only on `200`: the container healthcheck of an image that has
 /// no shell or curl. With `create-topics` it creates every topic of the model and its
 /// dead-letter topic on the Kafka brokers of `KAFKA_BROKERS` and exits (any unit can; topics
@@ -204,12 +204,12 @@ impl std::fmt::Debug for UnitCommand {
 pub async fn run<F>(
     unit: crate::topology::Unit,
     start: StartFn<F>,
-    migrator: Option<&'static sqlx::migrate::Migrator>,
+    migrations: &[crate::db::Migrations],
 ) -> anyhow::Result<()>
 where
     F: Future<Output = anyhow::Result<Router>>,
 {
-    run_with(unit, start, migrator, &[]).await
+    run_with(unit, start, migrations, &[]).await
 }
 
 /// [`run`] for a unit whose binary has commands of its own besides the platform's (`migrate`,
@@ -217,7 +217,7 @@ where
 pub async fn run_with<F>(
     unit: crate::topology::Unit,
     start: StartFn<F>,
-    migrator: Option<&'static sqlx::migrate::Migrator>,
+    migrations: &[crate::db::Migrations],
     commands: &[UnitCommand],
 ) -> anyhow::Result<()>
 where
@@ -230,7 +230,7 @@ where
     // The commands that need only their own variables do not read the unit's configuration:
     // a migration Job has no signing keys.
     match Command::parse(std::env::args().skip(1), commands)? {
-        Command::Migrate => return migrate_only(unit, migrator).await,
+        Command::Migrate => return migrate_only(unit, migrations).await,
         Command::CreateTopics => return create_topics(unit).await,
         Command::DeadLetters => return crate::dead_letters::list(unit).await,
         Command::ReplayDeadLetters(selection) => {
@@ -353,23 +353,31 @@ fn healthcheck(config: &ServiceConfig) -> anyhow::Result<()> {
 
 async fn migrate_only(
     unit: crate::topology::Unit,
-    migrator: Option<&'static sqlx::migrate::Migrator>,
+    migrations: &[crate::db::Migrations],
 ) -> anyhow::Result<()> {
-    let Some(migrator) = migrator else {
+    if migrations.is_empty() {
         anyhow::bail!("{} has no database migrations", unit.name);
-    };
+    }
     // Whatever the environment, `migrate` needs a database: say so in its own words.
     let Some(database) = crate::db::Database::from_env(crate::config::AppEnv::Development)? else {
         anyhow::bail!("`migrate` needs DATABASE_URL: the database to apply the migrations to");
     };
-    let pool = database.connect().await?;
-    crate::db::migrate(&pool, migrator).await?;
-    tracing::info!(
-        service = unit.name,
-        database = database.redacted_url(),
-        "migrations applied"
-    );
-    pool.close().await;
+    for migration in migrations {
+        let database = match migration.schema {
+            Some(schema) => database.clone().in_schema(schema),
+            None => database.clone(),
+        };
+        let pool = crate::db::open(Some(&database), migration.migrator)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no database to migrate"))?;
+        tracing::info!(
+            service = unit.name,
+            database = database.redacted_url(),
+            schema = migration.schema.unwrap_or("(default)"),
+            "migrations applied"
+        );
+        pool.close().await;
+    }
     Ok(())
 }
 
