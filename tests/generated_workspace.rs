@@ -2,8 +2,9 @@
 //! first day: `cargo fmt --check`, `cargo clippy -D warnings` and `cargo test`, all against the
 //! committed `Cargo.lock`, and a short load run of its `loadgen` against its devstack.
 //! Compiled dependencies are kept in a target directory outside the
-//! clone (`ARCH_INIT_E2E_TARGET_DIR`, default `~/.cache/arch-init/generated-target`) so reruns
-//! on the same machine only rebuild what changed.
+//! clone (`ARCH_INIT_E2E_TARGET_DIR`, default `~/.cache/arch-init/generated-target`, and the
+//! same with `-modular-monolith` appended for the monolith) so reruns on the same machine only
+//! rebuild what changed.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -36,13 +37,26 @@ const SERVER_TESTS_CITED: &[&str] = &[
     "a_declined_payment_is_compensated_over_kafka",
 ];
 
-fn target_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("ARCH_INIT_E2E_TARGET_DIR") {
-        return PathBuf::from(dir);
+/// The target directory of the generated `project`: one per shape. Cargo names the build of a
+/// path package by its path relative to the workspace, so two workspaces that both have a
+/// `shared/platform` crate would share its artifacts, and one would compile against the
+/// other's (a monolith's topology is not the microservices').
+fn target_dir(project: &Path) -> PathBuf {
+    let base = std::env::var_os("ARCH_INIT_E2E_TARGET_DIR").map_or_else(
+        || {
+            let home = std::env::var_os("HOME")
+                .expect("HOME is set, or ARCH_INIT_E2E_TARGET_DIR names a target directory");
+            PathBuf::from(home).join(".cache/arch-init/generated-target")
+        },
+        PathBuf::from,
+    );
+    if project.join("modules").is_dir() {
+        let mut dir = base.into_os_string();
+        dir.push("-modular-monolith");
+        PathBuf::from(dir)
+    } else {
+        base
     }
-    let home = std::env::var_os("HOME")
-        .expect("HOME is set, or ARCH_INIT_E2E_TARGET_DIR names a target directory");
-    PathBuf::from(home).join(".cache/arch-init/generated-target")
 }
 
 /// Runs `cargo <args>` in `dir` against the shared target directory; panics with its output
@@ -57,7 +71,7 @@ fn cargo_with(dir: &Path, args: &[&str], envs: &[(&str, String)]) -> Output {
     let output = Command::new(env!("CARGO"))
         .args(args)
         .current_dir(dir)
-        .env("CARGO_TARGET_DIR", target_dir())
+        .env("CARGO_TARGET_DIR", target_dir(dir))
         .env("CARGO_TERM_COLOR", "never")
         .env_remove("RUSTFLAGS")
         .envs(envs.iter().map(|(key, value)| (key, value)))
@@ -154,6 +168,9 @@ fn the_generated_modular_monolith_is_formatted_lint_clean_and_passes_its_own_tes
     eprintln!("generated modular monolith, against real servers: {counts:?}");
     assert_eq!(counts.failed, 0);
     assert_ran(&stdout, MONOLITH_SERVER_TESTS_CITED);
+
+    let tmp = tempfile::tempdir().unwrap();
+    load_run(project, &project::monolith().model, tmp.path());
 }
 
 #[test]
@@ -228,59 +245,81 @@ const LOAD_RUN_ENV: &[(&str, &str)] = &[
     ("RUST_LOG", "warn"),
 ];
 
-/// The generated `loadgen`, CI-sized (a few seconds at a low rate), against the generated
-/// devstack started here in memory on free ports: the run must finish with exit 0, write its
-/// three report files, see every order it placed settle, and find every invariant held.
-fn load_run(project: &Path, model: &ArchitectureModel, tmp: &Path) {
-    cargo(
-        project,
-        &["build", "--locked", "-p", "devstack", "-p", "loadgen"],
-    );
-    let bin = target_dir().join("debug");
-    // Every unit on a port of 127.0.0.1 that is free now; all are held until each is picked,
-    // so no two units get the same one.
-    let listeners: Vec<TcpListener> = model
-        .units
-        .iter()
+/// Starts `binary` (the devstack, or a monolith's `app`) in memory, every unit on a free port
+/// of 127.0.0.1; the process and the port clients use.
+fn start_platform(binary: &Path, model: &ArchitectureModel, tmp: &Path) -> (Running, u16) {
+    let monolith = model.units.iter().any(|u| u.kind == UnitKind::Monolith);
+    // Every unit (and a monolith's /metrics) on a port of 127.0.0.1 that is free now; all are
+    // held until each is picked, so no two get the same one.
+    let listeners: Vec<TcpListener> = (0..=model.units.len())
         .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free port"))
         .collect();
-    let mut gateway = 0;
-    let mut devstack = Command::new(bin.join("devstack"));
-    for (unit, listener) in model.units.iter().zip(&listeners) {
-        let port = listener.local_addr().unwrap().port();
-        if unit.kind == UnitKind::Gateway {
-            gateway = port;
-        }
-        devstack.env(format!("{}_PORT", unit.env_prefix), port.to_string());
-    }
+    let ports: Vec<u16> = listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect();
     drop(listeners);
-    for var in ["DATABASE_URL", "REDIS_URL", "KAFKA_BROKERS", "HOST"] {
-        devstack.env_remove(var);
+    let mut gateway = 0;
+    let mut platform = Command::new(binary);
+    for (unit, port) in model.units.iter().zip(&ports) {
+        if matches!(unit.kind, UnitKind::Gateway | UnitKind::Monolith) {
+            gateway = *port;
+        }
+        platform.env(format!("{}_PORT", unit.env_prefix), port.to_string());
     }
-    let devstack = Running(
-        devstack
+    for var in ["DATABASE_URL", "REDIS_URL", "KAFKA_BROKERS", "HOST"] {
+        platform.env_remove(var);
+    }
+    if monolith {
+        platform
+            .env("APP_ENV", "development")
+            .env(
+                "API_GATEWAY_METRICS_PORT",
+                ports[model.units.len()].to_string(),
+            )
+            .env("APP_ADMIN_EMAIL", "loadgen-admin@example.com")
+            .env("APP_ADMIN_PASSWORD", ADMIN_PASSWORD);
+    }
+    let platform = Running(
+        platform
             .envs(LOAD_RUN_ENV.iter().copied())
             .env("DEVSTACK_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("USER_SERVICE_MAIL_DIR", tmp.join("mail"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("the devstack starts"),
+            .expect("the platform starts"),
     );
+    (platform, gateway)
+}
+
+/// The generated `loadgen`, CI-sized (a few seconds at a low rate), against the generated
+/// platform started here in memory on free ports (the devstack, or a monolith's `app`): the
+/// run must finish with exit 0, write its three report files, see every order it placed
+/// settle, and find every invariant held.
+fn load_run(project: &Path, model: &ArchitectureModel, tmp: &Path) {
+    let monolith = model.units.iter().any(|u| u.kind == UnitKind::Monolith);
+    let runner = if monolith { "app" } else { "devstack" };
+    cargo(
+        project,
+        &["build", "--locked", "-p", runner, "-p", "loadgen"],
+    );
+    let bin = target_dir(project).join("debug");
+    let (platform, gateway) = start_platform(&bin.join(runner), model, tmp);
 
     let out = tmp.join("load");
-    eprintln!("generated workspace: loadgen against the devstack on port {gateway}");
+    eprintln!("generated workspace: loadgen against the {runner} on port {gateway}");
     let output = Command::new(bin.join("loadgen"))
         .env("DEVSTACK_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .args(["--target", &format!("http://127.0.0.1:{gateway}")])
         .args(["--rate", "40", "--duration", "5s", "--wait", "60s"])
         .args(["--settle-timeout", "30s"])
-        .args(["--watch-pid", &format!("devstack={}", devstack.0.id())])
+        .args(["--watch-pid", &format!("{runner}={}", platform.0.id())])
         .arg("--out")
         .arg(&out)
         .output()
         .expect("loadgen runs");
-    drop(devstack);
+    drop(platform);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -319,7 +358,7 @@ fn load_run(project: &Path, model: &ArchitectureModel, tmp: &Path) {
     assert!(
         watched
             .iter()
-            .any(|p| p["name"] == "devstack" && p["rss_mib_max"].as_f64().unwrap() > 0.0),
+            .any(|p| p["name"] == runner && p["rss_mib_max"].as_f64().unwrap() > 0.0),
         "{watched:?}"
     );
     assert!(

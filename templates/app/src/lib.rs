@@ -10,9 +10,9 @@
 //!   Extracting a module into a service swaps that client for one over HTTP.
 //! - **Data.** One `PostgreSQL` database (`DATABASE_URL`), a schema per module named after
 //!   its crate; each module connects with its own schema as `search_path`, so it sees its
-//!   own tables only. `DATABASE_MAX_CONNECTIONS` is the app's total, shared out among the
-//!   modules' pools. Without `DATABASE_URL` (development) every module keeps its data in
-//!   memory.
+//!   own tables only. `DATABASE_MAX_CONNECTIONS` is the app's total, shared out evenly among
+//!   the modules' pools (at least [`MIN_MODULE_POOL`] each). Without `DATABASE_URL`
+//!   (development) every module keeps its data in memory.
 //! - **Events** are written to each module's outbox in the transaction of the change and
 //!   relayed to the in-process bus the other modules subscribe to; each consumer
 //!   de-duplicates, as it would on Kafka.
@@ -50,6 +50,15 @@ pub fn schema_of(module: Unit) -> String {
     module.name.replace('-', "_")
 }
 
+/// The variable naming the development admin the app makes at start.
+pub const ADMIN_EMAIL: &str = "APP_ADMIN_EMAIL";
+/// The variable holding that admin's password.
+pub const ADMIN_PASSWORD: &str = "APP_ADMIN_PASSWORD";
+
+/// The fewest connections a module's pool opens: one for requests, one for its outbox relay
+/// and housekeeping.
+pub const MIN_MODULE_POOL: u32 = 2;
+
 /// Every module's settings, and the front door's.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -80,10 +89,18 @@ impl Default for Settings {
 }
 
 impl Settings {
-    /// Every module's `Settings::from_env`, naming the module whose variables are unusable.
+    /// Every module's `Settings::from_env`, naming the module whose variables are unusable;
+    /// with `APP_ADMIN_EMAIL` and `APP_ADMIN_PASSWORD` set, the user module makes that admin at
+    /// start (development only, as the devstack's `DEVSTACK_ADMIN_*`; a deployment runs
+    /// `app create-admin`).
     pub fn from_env(env: AppEnv) -> anyhow::Result<Self> {
+        let mut user = user_service::Settings::from_env(env).context(USER_SERVICE.name)?;
+        user.development_admin =
+            user_service::config::AdminAccount::from_vars(ADMIN_EMAIL, ADMIN_PASSWORD, |key| {
+                std::env::var(key).ok()
+            })?;
         Ok(Self {
-            user: user_service::Settings::from_env(env).context(USER_SERVICE.name)?,
+            user,
             product: product_service::config::Settings::from_env(env)
                 .context(PRODUCT_SERVICE.name)?,
             inventory: inventory_service::config::Settings::from_env(env)
@@ -118,8 +135,8 @@ impl Settings {
         ]
     }
 
-    /// Each module's database in its own schema, its pool a share of the connections the
-    /// setting allows the app as a whole.
+    /// Each module's database in its own schema, its pool an even share of the connections
+    /// `DATABASE_MAX_CONNECTIONS` allows the app as a whole (at least [`MIN_MODULE_POOL`]).
     fn in_schemas(mut self) -> Self {
         let modules = [
             INVENTORY_SERVICE,
@@ -132,7 +149,7 @@ impl Settings {
         let share = u32::try_from(modules.len()).unwrap_or(u32::MAX);
         for (slot, module) in self.databases().into_iter().zip(modules) {
             if let Some(database) = slot.take() {
-                let max_connections = (database.max_connections / share).max(1);
+                let max_connections = (database.max_connections / share).max(MIN_MODULE_POOL);
                 *slot = Some(Database {
                     max_connections,
                     ..database.in_schema(&schema_of(module))

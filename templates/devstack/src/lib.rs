@@ -138,18 +138,19 @@ impl Options {
             // orders this run never had, so each run reads and writes topics of its own.
             config.namespace = fresh_namespace();
         }
-        let options = Self {
+        let mut settings = UnitSettings::from_env()?;
+        settings.user.development_admin =
+            user_service::config::AdminAccount::from_vars(ADMIN_EMAIL, ADMIN_PASSWORD, |key| {
+                std::env::var(key).ok()
+            })?;
+        Ok(Self {
             ports: Ports::Fixed,
-            settings: UnitSettings::from_env()?,
+            settings,
             ready_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(10),
             storage,
             kafka,
-        };
-        match admin_from_env(|key| std::env::var(key).ok())? {
-            Some((email, password)) => options.with_admin(&email, &password),
-            None => Ok(options),
-        }
+        })
     }
 
     /// A stack for tests: ephemeral ports, the defaults, password hashing cheap enough for
@@ -212,14 +213,8 @@ impl Options {
     /// (unless it is one already): the development way to an admin, refused unless the user
     /// service runs with `APP_ENV=development`.
     pub fn with_admin(mut self, email: &str, password: &str) -> anyhow::Result<Self> {
-        let email = user_service::models::Email::parse(email)
-            .map_err(|err| anyhow!("admin email `{email}`: {err}"))?;
-        user_service::models::check_password_policy(password)
-            .map_err(|err| anyhow!("admin password for `{email}`: {err}"))?;
-        self.settings.user.development_admin = Some(user_service::config::AdminAccount {
-            email,
-            password: password.to_owned(),
-        });
+        self.settings.user.development_admin =
+            Some(user_service::config::AdminAccount::parse(email, password)?);
         Ok(self)
     }
 }
@@ -228,24 +223,6 @@ impl Options {
 pub const ADMIN_EMAIL: &str = "DEVSTACK_ADMIN_EMAIL";
 /// The variable holding the devstack admin's password.
 pub const ADMIN_PASSWORD: &str = "DEVSTACK_ADMIN_PASSWORD";
-
-/// The admin `DEVSTACK_ADMIN_EMAIL` and `DEVSTACK_ADMIN_PASSWORD` ask for, from the variables
-/// `var` reads: both set, or neither (no admin).
-fn admin_from_env(
-    var: impl Fn(&str) -> Option<String>,
-) -> anyhow::Result<Option<(String, String)>> {
-    let set = |key: &str| var(key).filter(|value| !value.trim().is_empty());
-    match (set(ADMIN_EMAIL), set(ADMIN_PASSWORD)) {
-        (Some(email), Some(password)) => Ok(Some((email, password))),
-        (None, None) => Ok(None),
-        (Some(_), None) => bail!(
-            "{ADMIN_EMAIL} is set but {ADMIN_PASSWORD} is not: set both to have an admin, or neither"
-        ),
-        (None, Some(_)) => bail!(
-            "{ADMIN_PASSWORD} is set but {ADMIN_EMAIL} is not: set both to have an admin, or neither"
-        ),
-    }
-}
 
 /// A prefix for topic and group names that no other stack uses: `devstack-<random>.`.
 fn fresh_namespace() -> String {
@@ -834,15 +811,19 @@ mod tests {
                 .iter()
                 .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
                 .collect();
-            admin_from_env(|key| vars.get(key).cloned())
+            user_service::config::AdminAccount::from_vars(ADMIN_EMAIL, ADMIN_PASSWORD, |key| {
+                vars.get(key).cloned()
+            })
         };
         assert_eq!(read(&[]).unwrap(), None);
-        assert_eq!(
-            read(&[(ADMIN_EMAIL, "ops@example.com"), (ADMIN_PASSWORD, "pw")]).unwrap(),
-            Some(("ops@example.com".to_owned(), "pw".to_owned()))
-        );
+        let password = "correct-horse-battery";
+        let admin = read(&[(ADMIN_EMAIL, "ops@example.com"), (ADMIN_PASSWORD, password)])
+            .unwrap()
+            .unwrap();
+        assert_eq!(admin.email.as_str(), "ops@example.com");
+        assert_eq!(admin.password, password);
         let err = read(&[(ADMIN_EMAIL, "ops@example.com")]).unwrap_err();
         assert!(err.to_string().contains(ADMIN_PASSWORD), "{err}");
-        assert!(read(&[(ADMIN_PASSWORD, "pw")]).is_err());
+        assert!(read(&[(ADMIN_PASSWORD, password)]).is_err());
     }
 }

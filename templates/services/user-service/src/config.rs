@@ -50,6 +50,42 @@ pub struct AdminAccount {
     pub password: String,
 }
 
+impl AdminAccount {
+    /// `email` (normalized) with `password`, refused when the address does not parse or the
+    /// password breaks the policy, naming which.
+    pub fn parse(email: &str, password: &str) -> anyhow::Result<Self> {
+        let parsed =
+            Email::parse(email).map_err(|err| anyhow::anyhow!("admin email `{email}`: {err}"))?;
+        crate::models::check_password_policy(password)
+            .map_err(|err| anyhow::anyhow!("admin password for `{parsed}`: {err}"))?;
+        Ok(Self {
+            email: parsed,
+            password: password.to_owned(),
+        })
+    }
+
+    /// The admin the variables `email_key` and `password_key` ask for, as `var` reads them: both
+    /// set (and valid), or neither (no admin); one without the other is an error naming the
+    /// missing one.
+    pub fn from_vars(
+        email_key: &str,
+        password_key: &str,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Option<Self>> {
+        let set = |key: &str| var(key).filter(|value| !value.trim().is_empty());
+        match (set(email_key), set(password_key)) {
+            (Some(email), Some(password)) => Self::parse(&email, &password).map(Some),
+            (None, None) => Ok(None),
+            (Some(_), None) => anyhow::bail!(
+                "{email_key} is set but {password_key} is not: set both to have an admin, or neither"
+            ),
+            (None, Some(_)) => anyhow::bail!(
+                "{password_key} is set but {email_key} is not: set both to have an admin, or neither"
+            ),
+        }
+    }
+}
+
 impl std::fmt::Debug for AdminAccount {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AdminAccount")
