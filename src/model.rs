@@ -33,6 +33,12 @@ pub struct ArchitectureModel {
     pub modules: Vec<Unit>,
     /// Synchronous request/response calls between units.
     pub calls: Vec<SyncCall>,
+    /// A monolith's calls between its modules (and from its front door), as they are made
+    /// once a module is extracted into a service: the policy each module's HTTP client is
+    /// built with. In the process they are function calls with no timeout or retry, so no
+    /// check counts them (absent in models written before it).
+    #[serde(default)]
+    pub module_calls: Vec<SyncCall>,
     /// Event topics, each with its publisher and subscriptions.
     pub topics: Vec<Topic>,
     /// Datastores, the broker and external providers.
@@ -609,6 +615,7 @@ impl ArchitectureModel {
             units: Vec::new(),
             modules: Vec::new(),
             calls: Vec::new(),
+            module_calls: Vec::new(),
             topics: Vec::new(),
             stores: Vec::new(),
             entries: Vec::new(),
@@ -621,10 +628,17 @@ impl ArchitectureModel {
         }
     }
 
-    /// The unit called `name`.
+    /// The unit called `name`, or the unit that runs the module called `name` (a monolith's
+    /// modules publish, consume and are sized as the one unit they run in).
     #[must_use]
     pub fn unit(&self, name: &str) -> Option<&Unit> {
-        self.units.iter().find(|u| u.name == name)
+        self.units.iter().find(|u| u.name == name).or_else(|| {
+            self.modules
+                .iter()
+                .any(|m| m.name == name)
+                .then(|| self.units.iter().find(|u| u.kind == UnitKind::Monolith))
+                .flatten()
+        })
     }
 
     /// The unit called `name`, to change its figures.
@@ -952,6 +966,7 @@ mod tests {
                 "units",
                 "modules",
                 "calls",
+                "module_calls",
                 "topics",
                 "stores",
                 "entries",

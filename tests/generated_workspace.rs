@@ -99,8 +99,8 @@ const MONOLITH_SERVER_TESTS_CITED: &[&str] = &[
 ];
 
 /// `cargo fmt --check`, `cargo clippy -D warnings` and `cargo test`, against the committed
-/// `Cargo.lock`; the stdout of the tests.
-fn gates(project: &Path) -> String {
+/// `Cargo.lock`, with no test failing and at least `passed` passing; the stdout of the tests.
+fn gates(project: &Path, passed: u32) -> String {
     cargo(project, &["fmt", "--all", "--check"]);
     cargo(
         project,
@@ -115,7 +115,37 @@ fn gates(project: &Path) -> String {
         ],
     );
     let output = cargo(project, &["test", "--workspace", "--locked"]);
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let counts = Counts::of(&stdout);
+    eprintln!("generated workspace {}: {counts:?}", project.display());
+    assert_eq!(counts.failed, 0);
+    assert!(
+        counts.passed >= passed,
+        "expected the whole suite to run, counted {counts:?}:\n{stdout}"
+    );
+    stdout
+}
+
+/// The tests that need real servers (ignored in a plain `cargo test`), against the servers
+/// `.ci/run` starts, with no test failing and at least `passed` passing; their stdout.
+fn server_tests(project: &Path, passed: u32) -> String {
+    let output = cargo_with(
+        project,
+        &["test", "--workspace", "--locked", "--", "--ignored"],
+        &servers(),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let counts = Counts::of(&stdout);
+    eprintln!(
+        "generated workspace {}, against real servers: {counts:?}",
+        project.display()
+    );
+    assert_eq!(counts.failed, 0);
+    assert!(
+        counts.passed >= passed,
+        "expected every server test to run, counted {counts:?}:\n{stdout}"
+    );
+    stdout
 }
 
 /// The servers `.ci/run` starts, as the generated tests read them; fails loudly without them.
@@ -137,14 +167,7 @@ fn the_generated_modular_monolith_is_formatted_lint_clean_and_passes_its_own_tes
     assert!(project.join("app/src/main.rs").is_file());
     assert!(!project.join("devstack").exists() && !project.join("services").exists());
 
-    let stdout = gates(project);
-    let counts = Counts::of(&stdout);
-    eprintln!("generated modular monolith: {counts:?}");
-    assert_eq!(counts.failed, 0);
-    assert!(
-        counts.passed >= 150,
-        "expected the whole suite to run, counted {counts:?}:\n{stdout}"
-    );
+    let stdout = gates(project, 400);
     // The invariants the verification cites, and the modules' boundaries.
     assert_ran(
         &stdout,
@@ -158,15 +181,7 @@ fn the_generated_modular_monolith_is_formatted_lint_clean_and_passes_its_own_tes
         ],
     );
 
-    let output = cargo_with(
-        project,
-        &["test", "--workspace", "--locked", "--", "--ignored"],
-        &servers(),
-    );
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let counts = Counts::of(&stdout);
-    eprintln!("generated modular monolith, against real servers: {counts:?}");
-    assert_eq!(counts.failed, 0);
+    let stdout = server_tests(project, 80);
     assert_ran(&stdout, MONOLITH_SERVER_TESTS_CITED);
 
     let tmp = tempfile::tempdir().unwrap();
@@ -178,14 +193,7 @@ fn the_generated_platform_is_formatted_lint_clean_and_passes_its_own_tests() {
     let reference = project::reference();
     let project = &reference.root;
 
-    let stdout = gates(project);
-    let counts = Counts::of(&stdout);
-    eprintln!("generated workspace: {counts:?}");
-    assert_eq!(counts.failed, 0);
-    assert!(
-        counts.passed >= 220,
-        "expected the whole suite to run, counted {counts:?}:\n{stdout}"
-    );
+    let stdout = gates(project, 220);
     // The invariants the architecture verification cites as TESTED must really have run.
     assert_ran(
         &stdout,
@@ -202,22 +210,9 @@ fn the_generated_platform_is_formatted_lint_clean_and_passes_its_own_tests() {
         &["generated_requests_get_only_the_answers_the_document_lists"],
     );
 
-    // The tests that need real servers are ignored in a plain `cargo test`; run them against
-    // the PostgreSQL, Redis and Kafka broker that `.ci/run` starts, and fail loudly if they are
-    // not there.
-    let output = cargo_with(
-        project,
-        &["test", "--workspace", "--locked", "--", "--ignored"],
-        &servers(),
-    );
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let counts = Counts::of(&stdout);
-    eprintln!("generated workspace, against real servers: {counts:?}");
-    assert_eq!(counts.failed, 0);
-    assert!(
-        counts.passed >= SERVER_TESTS,
-        "expected every server test to run, counted {counts:?}:\n{stdout}"
-    );
+    // The tests that need real servers, against the PostgreSQL, Redis and Kafka broker that
+    // `.ci/run` starts; they fail loudly if those are not there.
+    let stdout = server_tests(project, SERVER_TESTS);
     assert_ran(&stdout, SERVER_TESTS_CITED);
 
     let tmp = tempfile::tempdir().unwrap();

@@ -48,9 +48,9 @@ fn file<'a>(plan: &'a Value, path: &str) -> &'a str {
         .unwrap()
 }
 
-#[test]
-fn the_reference_plan_lists_every_file_with_its_mode() {
-    let listing: Vec<String> = reference()["plan"]["files"]
+/// Every planned file, one `mode path` line each.
+fn listing(plan: &Value) -> String {
+    plan["plan"]["files"]
         .as_array()
         .unwrap()
         .iter()
@@ -61,8 +61,13 @@ fn the_reference_plan_lists_every_file_with_its_mode() {
                 f["path"].as_str().unwrap()
             )
         })
-        .collect();
-    insta::assert_snapshot!("file_list", listing.join("\n"));
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_reference_plan_lists_every_file_with_its_mode() {
+    insta::assert_snapshot!("file_list", listing(reference()));
 }
 
 #[test]
@@ -87,19 +92,7 @@ fn the_files_a_reviewer_reads_first_match_their_snapshots() {
 #[test]
 fn a_modular_monolith_plan_has_one_app_its_modules_and_no_devstack_or_services() {
     let plan = plan(&["--team-size", "5-15"]);
-    let listing: Vec<String> = plan["plan"]["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            format!(
-                "{} {}",
-                f["mode"].as_str().unwrap(),
-                f["path"].as_str().unwrap()
-            )
-        })
-        .collect();
-    insta::assert_snapshot!("monolith_file_list", listing.join("\n"));
+    insta::assert_snapshot!("monolith_file_list", listing(&plan));
     for (name, path) in [
         ("monolith_cargo_toml", "Cargo.toml"),
         ("monolith_topology_rs", "shared/platform/src/topology.rs"),

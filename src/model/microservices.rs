@@ -185,6 +185,7 @@ pub(super) fn platform(project: &str) -> ArchitectureModel {
         units,
         modules: Vec::new(),
         calls,
+        module_calls: Vec::new(),
         topics: topics(),
         stores,
         entries: entries(),

@@ -111,12 +111,12 @@ pub(super) fn modular_monolith(project: &str) -> ArchitectureModel {
     };
 
     let gateway = platform.gateway().map(|g| g.name.clone());
+    // Publishers and consumers stay the modules ([`ArchitectureModel::unit`] finds the unit
+    // they run in): each module subscribes under its own name, with its own budget.
     let mut topics = platform.topics;
     for topic in &mut topics {
-        APP.clone_into(&mut topic.publisher);
         topic.delivery_p99_ms = d::IN_PROCESS_DELIVERY_P99_MS;
         for sub in &mut topic.subscriptions {
-            APP.clone_into(&mut sub.unit);
             sub.touches = rename(&sub.touches);
         }
     }
@@ -124,10 +124,7 @@ pub(super) fn modular_monolith(project: &str) -> ArchitectureModel {
     for entry in &mut entries {
         entry.root = in_process(entry.root.clone(), gateway.as_deref(), &rename);
     }
-    let mut flows = platform.flows;
-    for step in flows.iter_mut().flat_map(|f| &mut f.steps) {
-        APP.clone_into(&mut step.consumer);
-    }
+    let flows = platform.flows;
     let mut views = platform.views;
     for view in &mut views {
         view.source = store_of(&view.source);
@@ -137,8 +134,10 @@ pub(super) fn modular_monolith(project: &str) -> ArchitectureModel {
         shape: Shape::ModularMonolith,
         units: vec![app],
         modules,
-        // Modules call each other in process: no call is made over the network.
+        // Modules call each other in process: no call is made over the network. The calls
+        // stay as what each module's client does once the module is extracted.
         calls: Vec::new(),
+        module_calls: platform.calls,
         topics,
         stores,
         entries,
@@ -221,6 +220,12 @@ mod tests {
             ]
         );
         assert!(model.calls.is_empty());
+        assert!(
+            model
+                .module_calls
+                .iter()
+                .any(|c| c.from == "order-service" && c.to == "cart-service" && c.attempts == 2)
+        );
         let stores: Vec<&str> = model.stores.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(stores, ["app-db", "cart-cache", "payment-provider"]);
         let db = model.store(APP_DB).unwrap();
@@ -231,11 +236,17 @@ mod tests {
         assert_eq!(app.stores, ["app-db", "payment-provider", "cart-cache"]);
         assert!(app.routes.contains(&"/api/v1/orders".to_owned()));
         assert_eq!(app.ops.pool_size, d::MODULE_POOL_SIZE * 6);
-        assert!(model.topics.iter().all(|t| t.publisher == APP
-            && t.delivery_p99_ms == d::IN_PROCESS_DELIVERY_P99_MS
-            && t.subscriptions.iter().all(|s| s.unit == APP)));
+        assert!(
+            model
+                .topics
+                .iter()
+                .all(|t| t.delivery_p99_ms == d::IN_PROCESS_DELIVERY_P99_MS
+                    && model.unit(&t.publisher).is_some_and(|u| u.name == APP))
+        );
+        assert_eq!(model.consumers("order.created"), ["inventory-service"]);
+        assert_eq!(model.unit("inventory-service").unwrap().name, APP);
+        assert!(model.unit("no-such-module").is_none());
         assert_eq!(model.views[0].source, APP_DB);
-        assert!(model.flows[0].steps.iter().all(|s| s.consumer == APP));
     }
 
     #[test]

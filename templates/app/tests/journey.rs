@@ -141,17 +141,22 @@ async fn eventually(
     }
 }
 
+/// The order once it is confirmed or cancelled.
+async fn settled(client: &TestClient, customer: &Customer, order_id: &str) -> Value {
+    eventually(
+        client,
+        customer,
+        &format!("/api/v1/orders/{order_id}"),
+        |o| o["status"] == "confirmed" || o["status"] == "cancelled",
+    )
+    .await
+}
+
 async fn purchase_journey(client: &TestClient) {
     let customer = sign_up(client, &format!("{}@example.com", uuid::Uuid::new_v4())).await;
     let (product, before) = first_product(client, &customer).await;
     let order_id = buy(client, &customer, &product).await;
-    let order = eventually(
-        client,
-        &customer,
-        &format!("/api/v1/orders/{order_id}"),
-        |o| o["status"] == "confirmed" || o["status"] == "cancelled",
-    )
-    .await;
+    let order = settled(client, &customer, &order_id).await;
     assert_eq!(order["status"], "confirmed", "{order}");
     assert_eq!(available(client, &customer, &product).await, before - 2);
     let cart = eventually(client, &customer, "/api/v1/cart", |c| {
@@ -175,13 +180,7 @@ async fn failed_payment_journey(client: &TestClient) {
     let customer = sign_up(client, &format!("{}@example.com", uuid::Uuid::new_v4())).await;
     let (product, before) = first_product(client, &customer).await;
     let order_id = buy(client, &customer, &product).await;
-    let order = eventually(
-        client,
-        &customer,
-        &format!("/api/v1/orders/{order_id}"),
-        |o| o["status"] == "confirmed" || o["status"] == "cancelled",
-    )
-    .await;
+    let order = settled(client, &customer, &order_id).await;
     assert_eq!(order["status"], "cancelled", "{order}");
     let reason = order["status_history"]
         .as_array()

@@ -15,7 +15,13 @@ use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 
 fn services_with_migrations() -> Vec<(String, PathBuf)> {
-    let services = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../services");
+    // services/ when each is a unit, modules/ when a monolith runs them.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let services = ["services", "modules"]
+        .map(|dir| root.join(dir))
+        .into_iter()
+        .find(|path| path.is_dir())
+        .expect("the workspace's services/ or modules/ directory");
     let mut found: Vec<(String, PathBuf)> = std::fs::read_dir(&services)
         .expect("the workspace's services directory")
         .filter_map(Result::ok)

@@ -21,8 +21,13 @@ async fn order_database() -> (Database, &'static Migrator) {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
     let name = format!("platform_open_{}", uuid::Uuid::new_v4().simple());
     let database = Database::new(create_database(&server, &name).await.unwrap());
-    let migrations =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../services/order-service/migrations");
+    // The crate's directory: services/ when it is a unit, modules/ when a monolith runs it.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let migrations = ["services", "modules"]
+        .map(|dir| root.join(dir).join("order-service/migrations"))
+        .into_iter()
+        .find(|path| path.is_dir())
+        .expect("order-service's migrations under services/ or modules/");
     let migrator: &'static Migrator =
         Box::leak(Box::new(Migrator::new(migrations.as_path()).await.unwrap()));
     (database, migrator)
